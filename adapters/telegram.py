@@ -1,0 +1,753 @@
+"""Telegram adapter: python-telegram-bot v22 inside the bot's own event loop.
+
+Polling (long-polled getUpdates) or webhook (our own aiohttp route, secret token checked).
+Commands in private chats and groups become InboundMessage lines; inline buttons run their
+command as the person who pressed them. Telegram only lets a bot write privately to people
+who sent it /start, so the private chat of each person is remembered in host.state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import uuid
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+    Update,
+    User,
+)
+from telegram.constants import ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from adapters.telegram_wire import (
+    DESK_COMMAND_NAMES,
+    DESK_COMMANDS,
+    as_html,
+    callback_data_for,
+    chat_id_for,
+    is_person_handle,
+    parse_command,
+    read_callback_data,
+    shorten,
+    split_message,
+    strip_mention,
+)
+from bot.clock import Clock, SystemClock
+from bot.domain import Button, InboundMessage, Outbound, Reply
+from bot.errors import ConfigError
+from bot.ports import AdapterHost, DeliveryError
+
+log = logging.getLogger(__name__)
+
+NETWORK = "telegram"
+# host.state namespaces (the core reads PRIVATE_CHATS to say who cannot be paged here)
+PRIVATE_CHATS = "telegram.private_chat"
+HANDLED_UPDATES = "telegram.update"
+UNDELIVERABLE = "telegram.undeliverable"
+STORED_BUTTONS = "telegram.button"
+TICKET_MESSAGES = "telegram.ticket_message"
+CARD_MESSAGES = "telegram.card_message"
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query")
+FLOOD_ATTEMPTS = 4  # first try plus three waits
+FLOOD_WAIT_LIMIT = 60.0  # seconds; a longer ban fails the send instead of blocking the desk
+
+T = TypeVar("T")
+FloodWait = Callable[[float], Awaitable[None]]
+
+
+class TelegramSettings(BaseModel):
+    """`[adapters.telegram]` in bot.toml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        default=False, description="Run the Telegram adapter under `supportbot run`."
+    )
+    token: SecretStr = Field(
+        default=SecretStr(""),
+        description='Bot token from @BotFather, e.g. "${TELEGRAM_TOKEN}". Never logged.',
+    )
+    mode: Literal["polling", "webhook"] = Field(
+        default="polling",
+        description='"polling" (long-polled getUpdates, no inbound port) or "webhook" '
+        "(Telegram POSTs to webhook_url; needs secret_token and listen).",
+    )
+    webhook_url: str = Field(
+        default="",
+        description="webhook mode: the public https URL Telegram posts updates to "
+        "(it must reach `listen` + `path`, usually through a reverse proxy).",
+    )
+    secret_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="webhook mode: 1-256 characters A-Z a-z 0-9 _ -; Telegram sends it in "
+        "X-Telegram-Bot-Api-Secret-Token and requests without it are refused (403).",
+    )
+    listen: str = Field(
+        default="127.0.0.1:8443",
+        description='webhook mode: "host:port" of the bot\'s own HTTP endpoint; "" serves the '
+        "route from the ops HTTP server instead.",
+    )
+    path: str = Field(
+        default="/telegram/webhook", description="webhook mode: the HTTP path of the route."
+    )
+    base_url: str = Field(
+        default="https://api.telegram.org/bot",
+        description="Bot API address (the token is appended); change for a self-hosted Bot API "
+        "server.",
+    )
+    base_file_url: str = Field(
+        default="https://api.telegram.org/file/bot",
+        description="Bot API file download address (the token is appended).",
+    )
+    bot_username: str = Field(
+        default="",
+        description='The bot\'s @username without "@", for /cmd@BotName in groups; empty: '
+        "ask Telegram (getMe) at start.",
+    )
+    poll_timeout: int = Field(
+        default=30,
+        ge=1,
+        le=50,
+        description="polling mode: seconds one long-polled getUpdates waits for news.",
+    )
+
+    @field_validator("bot_username")
+    @classmethod
+    def _without_at(cls, value: str) -> str:
+        return value.strip().lstrip("@")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value == "":
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f'expected "host:port", got {value!r}')
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _absolute_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f'expected a path starting with "/", got {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> TelegramSettings:
+        if not self.enabled:
+            return self
+        if not self.token.get_secret_value().strip():
+            raise ValueError("token: required when the Telegram adapter is enabled")
+        if self.mode == "webhook":
+            if not self.webhook_url.startswith(("https://", "http://")):
+                raise ValueError("webhook_url: webhook mode needs the public URL of the webhook")
+            secret = self.secret_token.get_secret_value()
+            if not 1 <= len(secret) <= 256 or not all(c.isalnum() or c in "_-" for c in secret):
+                raise ValueError(
+                    "secret_token: webhook mode needs 1-256 characters A-Z a-z 0-9 _ -"
+                )
+        return self
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        if not self.listen:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class _TokenRedaction(logging.Filter):
+    """httpx logs every request URL, and Bot API URLs carry the token: blank it out."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._token:
+            message = record.getMessage()
+            if self._token in message:
+                record.msg = message.replace(self._token, "<token>")
+                record.args = ()
+        return True
+
+
+def _library_loggers() -> list[logging.Logger]:
+    """PTB and httpx log through many module-level loggers (created at import); a filter on a
+    parent does not see its children's records, so each one gets the redaction."""
+    names = [
+        name
+        for name in logging.root.manager.loggerDict
+        if name.split(".")[0] in ("telegram", "httpx", "httpcore")
+    ]
+    return [logging.getLogger(name) for name in names]
+
+
+class TelegramAdapter:
+    """The desk on Telegram (see module docstring)."""
+
+    network = NETWORK
+
+    def __init__(
+        self,
+        settings: TelegramSettings,
+        *,
+        clock: Clock | None = None,
+        flood_wait: FloodWait | None = None,
+    ) -> None:
+        """`flood_wait` (test hook) waits out Telegram's flood control; default asyncio.sleep."""
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        self._flood_wait: FloodWait = flood_wait or asyncio.sleep
+        self._host: AdapterHost | None = None
+        self._application: Application[Any, Any, Any, Any, Any, Any] | None = None
+        self._bot_username = settings.bot_username
+        self._runner: web.AppRunner | None = None
+        self._listening: tuple[str, int] | None = None
+        self._route_elsewhere = False
+        self._redaction = _TokenRedaction(settings.token.get_secret_value())
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        app = self._application
+        if app is None or not app.running:
+            return False
+        if self._settings.mode == "polling":
+            return app.updater is not None and app.updater.running
+        return True
+
+    @property
+    def bot_username(self) -> str:
+        return self._bot_username
+
+    @property
+    def webhook_address(self) -> tuple[str, int] | None:
+        """Where our own webhook endpoint listens once started (port 0 resolved)."""
+        return self._listening
+
+    def add_webhook_route(self, web_app: web.Application) -> None:
+        """Serve the webhook from another aiohttp application (the ops HTTP server) instead of
+        our own listener; call before start() and before that application is frozen."""
+        web_app.router.add_post(self._settings.path, self.receive_webhook)
+        self._route_elsewhere = True
+
+    async def start(self, host: AdapterHost) -> None:
+        """Connect (getMe), register the command menu, then poll or set the webhook."""
+        if self._application is not None:
+            return
+        self._host = host
+        for logger in _library_loggers():
+            logger.addFilter(self._redaction)
+        try:
+            await self._connect()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _connect(self) -> None:
+        settings = self._settings
+        builder = (
+            Application.builder()
+            .token(settings.token.get_secret_value())
+            .base_url(settings.base_url)
+            .base_file_url(settings.base_file_url)
+        )
+        if settings.mode == "webhook":
+            builder = builder.updater(None)
+        app = builder.build()
+        app.add_handler(TypeHandler(Update, self._on_update))
+        app.add_error_handler(self._on_handler_error)
+        try:
+            await app.initialize()
+        except InvalidToken:
+            await self._discard(app)
+            raise ConfigError("bot.toml: adapters.telegram.token: rejected by Telegram") from None
+        except TelegramError as exc:
+            await self._discard(app)
+            raise ConnectionError(f"telegram: cannot reach the Bot API: {exc}") from exc
+        self._application = app
+        self._bot_username = settings.bot_username or (app.bot.username or "")
+        try:
+            await app.bot.set_my_commands(
+                [BotCommand(name, summary) for name, summary in DESK_COMMANDS]
+            )
+        except TelegramError as exc:
+            log.warning("telegram: could not register the command menu: %s", exc)
+        await app.start()
+        if settings.mode == "polling":
+            assert app.updater is not None
+            await app.updater.start_polling(
+                poll_interval=0,
+                timeout=timedelta(seconds=settings.poll_timeout),
+                allowed_updates=list(ALLOWED_UPDATES),
+                error_callback=self._on_polling_error,
+            )
+        else:
+            await self._start_webhook(app)
+        log.info("telegram: started as @%s (%s)", self._bot_username, settings.mode)
+
+    async def _start_webhook(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        settings = self._settings
+        address = settings.listen_address
+        if not self._route_elsewhere and address is not None:
+            web_app = web.Application()
+            web_app.router.add_post(settings.path, self.receive_webhook)
+            runner = web.AppRunner(web_app, handler_cancellation=True, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, address[0], address[1])
+            await site.start()
+            self._runner = runner
+            self._listening = (address[0], int(runner.addresses[0][1]))
+        await app.bot.set_webhook(
+            url=settings.webhook_url,
+            secret_token=settings.secret_token.get_secret_value(),
+            allowed_updates=list(ALLOWED_UPDATES),
+        )
+
+    async def stop(self) -> None:
+        """Stop polling (confirming what was handled), finish queued updates, close."""
+        app, self._application = self._application, None
+        try:
+            if app is not None:
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                if app.running:
+                    await app.stop()
+                await app.shutdown()
+        finally:
+            if self._runner is not None:
+                await self._runner.cleanup()
+                self._runner = None
+                self._listening = None
+            for logger in _library_loggers():
+                logger.removeFilter(self._redaction)
+
+    @staticmethod
+    async def _discard(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        try:
+            await app.shutdown()
+        except Exception:  # already failing; the first error is the one to report
+            log.debug("telegram: shutdown after a failed start failed too", exc_info=True)
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    async def receive_webhook(self, request: web.Request) -> web.Response:
+        """POST from Telegram: refuse without the right secret (403), queue the update."""
+        expected = self._settings.secret_token.get_secret_value().encode()
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            return web.Response(status=403, text="forbidden")
+        app = self._application
+        if app is None or not app.running:
+            return web.Response(status=503, text="not running")
+        try:
+            update = Update.de_json(await request.json(), app.bot)
+        except Exception:  # noqa: BLE001 - a malformed body is the sender's problem
+            return web.Response(status=400, text="not an update")
+        await app.update_queue.put(update)
+        return web.Response(status=200)
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        host = self._host
+        if host is None:
+            return
+        try:
+            if not await host.state.first_time(HANDLED_UPDATES, str(update.update_id)):
+                return  # Telegram re-delivered it (lost confirmation, restart, webhook retry)
+            if update.callback_query is not None:
+                await self._on_button(update.update_id, update.callback_query)
+            elif update.message is not None:
+                await self._on_message(update.update_id, update.message)
+        except Exception:  # one bad update must not stop the others
+            ref = uuid.uuid4().hex[:8]
+            log.exception("telegram: update %s failed (ref %s)", update.update_id, ref)
+
+    async def _on_message(self, update_id: int, message: Message) -> None:
+        host = self._require_host()
+        person, chat = message.from_user, message.chat
+        if person is None or person.is_bot:
+            return  # channel posts, other bots
+        in_private = chat.type == ChatType.PRIVATE
+        if in_private:
+            await self._remember_private_chat(person.id, chat.id)
+        text = message.text or message.caption or ""
+        line: str | None
+        addressed = in_private
+        command = parse_command(text)
+        if command is not None:
+            if not command.is_for(self._bot_username):
+                return  # /cmd@OtherBot
+            if command.name == "start":
+                await self._greet(person, chat, message, in_private)
+                return
+            if not in_private and not command.bot and command.name not in DESK_COMMAND_NAMES:
+                return  # some other bot's /command in a shared group
+            line, addressed = command.line, True
+        else:
+            mentioned = strip_mention(text, self._bot_username)
+            if mentioned is not None:
+                line, addressed = mentioned, True
+            else:
+                line = text.strip()
+        if not line:
+            return
+        inbound = InboundMessage(
+            network=NETWORK,
+            sender=str(person.id),
+            text=line,
+            channel=None if in_private else str(chat.id),
+            sender_name=person.full_name,
+            message_id=str(update_id),
+            addressed=addressed,
+            received_at=self._clock.now(),
+        )
+        replies = await host.handle(inbound)
+        reply_to = None if in_private else message.message_id
+        await self._show_replies(replies, person, chat, reply_to)
+        if not in_private:
+            await self._tell_if_unreachable(person, chat)
+
+    async def _greet(self, person: User, chat: Chat, message: Message, in_private: bool) -> None:
+        if in_private:
+            text = (
+                f"Hello {person.first_name}! I am the support desk. I can now reach you here "
+                "with pages and private answers. Send /help to see what you can do."
+            )
+            await self._send(chat.id, text)
+        else:
+            text = f"{person.first_name}: {self._start_privately_hint()}"
+            await self._send(chat.id, text, reply_to=message.message_id)
+
+    async def _on_button(self, update_id: int, query: CallbackQuery) -> None:
+        """Run the button's command as the presser; always answer the callback query."""
+        host = self._require_host()
+        answered = False
+        try:
+            command, key = read_callback_data(query.data or "")
+            if key is not None:
+                command = await host.state.get(STORED_BUTTONS, key)
+            if not command:
+                await query.answer("This button no longer works.", show_alert=True)
+                answered = True
+                return
+            presser = query.from_user
+            message = query.message if isinstance(query.message, Message) else None
+            chat = message.chat if message is not None else None
+            in_private = chat is None or chat.type == ChatType.PRIVATE
+            inbound = InboundMessage(
+                network=NETWORK,
+                sender=str(presser.id),
+                text=command,
+                channel=None if in_private or chat is None else str(chat.id),
+                sender_name=presser.full_name,
+                message_id=str(update_id),
+                addressed=True,
+                received_at=self._clock.now(),
+            )
+            replies = await host.handle(inbound)
+            refusal = next((r for r in replies if r.kind == "error"), None)
+            if refusal is not None:
+                await query.answer(shorten(refusal.text), show_alert=True)
+                answered = True
+                return
+            await query.answer()
+            answered = True
+            if message is not None:
+                await self._mark_pressed(message, query.data or "", presser)
+            target_chat = chat
+            if target_chat is None:
+                return
+            await self._show_replies(replies, presser, target_chat, None)
+        finally:
+            if not answered:
+                try:
+                    await query.answer("Something went wrong; please try again.")
+                except TelegramError:
+                    log.warning("telegram: could not answer a button press")
+
+    async def _mark_pressed(self, message: Message, data: str, presser: User) -> None:
+        """Edit the message so everyone sees who pressed what; the pressed button goes away."""
+        label = "the button"
+        rows: list[list[InlineKeyboardButton]] = []
+        if message.reply_markup is not None:
+            for row in message.reply_markup.inline_keyboard:
+                kept = []
+                for button in row:
+                    if button.callback_data == data:
+                        label = button.text
+                    else:
+                        kept.append(button)
+                if kept:
+                    rows.append(kept)
+        text = f"{message.text or ''}\n\n✔ {presser.full_name} pressed “{label}”"
+        bot = self._require_app().bot
+        try:
+            await self._with_flood_control(
+                lambda: bot.edit_message_text(
+                    chat_id=message.chat.id,
+                    message_id=message.message_id,
+                    text=as_html(text),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=InlineKeyboardMarkup(rows) if rows else None,
+                )
+            )
+        except TelegramError as exc:
+            log.warning("telegram: could not mark a pressed button: %s", exc)
+
+    async def _show_replies(
+        self, replies: Sequence[Reply], person: User, chat: Chat, reply_to: int | None
+    ) -> None:
+        for reply in replies:
+            try:
+                await self._show_reply(reply, person, chat, reply_to)
+            except TelegramError as exc:
+                log.warning("telegram: could not answer %s in chat %s: %s", person.id, chat.id, exc)
+
+    async def _show_reply(
+        self, reply: Reply, person: User, chat: Chat, reply_to: int | None
+    ) -> None:
+        """Render one Reply to the person who spoke; private replies never reach a group."""
+        host = self._require_host()
+        if reply.private and chat.type != ChatType.PRIVATE:
+            private_chat = await host.state.get(PRIVATE_CHATS, str(person.id))
+            if private_chat is not None:
+                try:
+                    await self._send(chat_id_for(private_chat), reply.text, reply.buttons)
+                except Forbidden:
+                    pass  # they blocked the bot: fall through to the hint
+                else:
+                    await self._send(
+                        chat.id, f"{person.first_name}: sent privately.", reply_to=reply_to
+                    )
+                    return
+            note = f"{person.first_name}: that answer is private. {self._start_privately_hint()}"
+            await self._send(chat.id, note, reply_to=reply_to)
+            return
+        sent = await self._send(chat.id, reply.text, reply.buttons, reply_to=reply_to)
+        if sent is not None and reply.kind == "ticket-opened" and reply.ticket_id is not None:
+            await host.state.put(
+                TICKET_MESSAGES, str(reply.ticket_id), f"{sent.chat.id}:{sent.message_id}"
+            )
+
+    async def _remember_private_chat(self, person_id: int, chat_id: int) -> None:
+        state = self._require_host().state
+        if await state.get(PRIVATE_CHATS, str(person_id)) != str(chat_id):
+            await state.put(PRIVATE_CHATS, str(person_id), str(chat_id))
+        if await state.get(UNDELIVERABLE, str(person_id)) in ("missed", "told"):
+            await state.put(UNDELIVERABLE, str(person_id), "started")
+
+    async def _tell_if_unreachable(self, person: User, chat: Chat) -> None:
+        """Someone a page could not reach spoke up: tell them, once, how to fix it."""
+        state = self._require_host().state
+        if await state.get(UNDELIVERABLE, str(person.id)) != "missed":
+            return
+        await state.put(UNDELIVERABLE, str(person.id), "told")
+        await self._send(
+            chat.id,
+            f"{person.first_name}: a page for you could not be delivered on Telegram. "
+            f"{self._start_privately_hint()}",
+        )
+
+    def _start_privately_hint(self) -> str:
+        where = f" (t.me/{self._bot_username})" if self._bot_username else ""
+        return f"Send me /start in a private chat{where} so I can write to you there."
+
+    def _on_polling_error(self, exc: TelegramError) -> None:
+        log.warning("telegram: polling failed, retrying: %s", exc)
+
+    async def _on_handler_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram: unhandled error: %r", context.error)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def deliver(self, message: Outbound) -> None:
+        """Send a triage post, page or warning to a chat or (by user id) a person's private chat."""
+        host = self._host
+        if self._application is None or host is None:
+            raise DeliveryError("telegram: the adapter is not running")
+        target = message.destination.target.strip()
+        if not target:
+            raise DeliveryError("telegram: no destination given")
+        person = is_person_handle(target)
+        if person:
+            private_chat = await host.state.get(PRIVATE_CHATS, target)
+            if private_chat is None:
+                await self._mark_unreachable(target)
+                raise DeliveryError(
+                    f"telegram user {target} has not started a private chat with the bot "
+                    "(send /start)"
+                )
+            chat_id = chat_id_for(private_chat)
+        else:
+            chat_id = chat_id_for(target)
+        try:
+            await self._deliver_to(chat_id, message)
+        except Forbidden as exc:
+            if person:
+                await self._mark_unreachable(target)
+            raise DeliveryError(f"telegram: {target} refuses messages from the bot: {exc}") from exc
+        except ChatMigrated as exc:
+            raise DeliveryError(
+                f"telegram: group {target} became supergroup {exc.new_chat_id}; update bot.toml"
+            ) from exc
+        except RetryAfter as exc:
+            raise DeliveryError(f"telegram: flood control still active for {target}") from exc
+        except TelegramError as exc:
+            raise DeliveryError(f"telegram: could not send to {target}: {exc}") from exc
+
+    async def _deliver_to(self, chat_id: int | str, message: Outbound) -> None:
+        state = self._require_host().state
+        buttons = message.buttons or _standard_buttons(message)
+        card = message.extra.get("card") if message.kind == "card" else None
+        if card is not None:
+            known = await state.get(CARD_MESSAGES, f"{chat_id}:{card}")
+            if known is not None and await self._edit(chat_id, int(known), message.text, buttons):
+                return
+        reply_to = None
+        if message.kind == "ticket-update" and message.ticket_id is not None:
+            where = await state.get(TICKET_MESSAGES, str(message.ticket_id))
+            if where is not None:
+                ticket_chat, _, ticket_message = where.rpartition(":")
+                if ticket_chat == str(chat_id) and ticket_message.isdigit():
+                    reply_to = int(ticket_message)
+        sent = await self._send(chat_id, message.text, buttons, reply_to=reply_to)
+        if sent is not None and card is not None:
+            await state.put(CARD_MESSAGES, f"{chat_id}:{card}", str(sent.message_id))
+
+    async def _edit(
+        self, chat_id: int | str, message_id: int, text: str, buttons: Sequence[Button]
+    ) -> bool:
+        """Replace an assist card's text; False when Telegram will not (too old, deleted)."""
+        bot = self._require_app().bot
+        markup = await self._keyboard(buttons)
+        try:
+            await self._with_flood_control(
+                lambda: bot.edit_message_text(
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    text=as_html(split_message(text)[0] if text.strip() else "…"),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                )
+            )
+        except BadRequest as exc:
+            return "not modified" in str(exc).lower()
+        return True
+
+    async def _send(
+        self,
+        chat_id: int | str,
+        text: str,
+        buttons: Sequence[Button] = (),
+        *,
+        reply_to: int | None = None,
+    ) -> Message | None:
+        """Send plain text as escaped HTML, split to Telegram's length; buttons go on the last
+        piece. Returns the last message sent (None for blank text)."""
+        bot = self._require_app().bot
+        pieces = split_message(text)
+        markup = await self._keyboard(buttons)
+        sent: Message | None = None
+        for index, piece in enumerate(pieces):
+            last = index == len(pieces) - 1
+            replying = (
+                ReplyParameters(message_id=reply_to, allow_sending_without_reply=True)
+                if reply_to is not None and index == 0
+                else None
+            )
+            sent = await self._with_flood_control(
+                functools.partial(
+                    bot.send_message,
+                    chat_id=chat_id,
+                    text=as_html(piece),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup if last else None,
+                    reply_parameters=replying,
+                )
+            )
+        return sent
+
+    async def _keyboard(self, buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+        if not buttons:
+            return None
+        row = []
+        for button in buttons:
+            data, stored = callback_data_for(button.command)
+            if stored is not None:
+                await self._require_host().state.put(STORED_BUTTONS, data[2:], stored)
+            row.append(InlineKeyboardButton(button.label, callback_data=data))
+        return InlineKeyboardMarkup([row[i : i + 3] for i in range(0, len(row), 3)])
+
+    async def _with_flood_control(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Telegram's flood control (HTTP 429, retry_after): wait as told, then send again."""
+        for attempt in range(1, FLOOD_ATTEMPTS + 1):
+            try:
+                return await send()
+            except RetryAfter as exc:
+                wait = _retry_after_seconds(exc)
+                if attempt == FLOOD_ATTEMPTS or wait > FLOOD_WAIT_LIMIT:
+                    raise
+                log.info("telegram: flood control, waiting %.0f s before sending again", wait)
+                await self._flood_wait(wait)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _mark_unreachable(self, person_id: str) -> None:
+        state = self._require_host().state
+        if await state.get(UNDELIVERABLE, person_id) != "told":
+            await state.put(UNDELIVERABLE, person_id, "missed")
+
+    def _require_host(self) -> AdapterHost:
+        if self._host is None:
+            raise RuntimeError("telegram adapter used before start()")
+        return self._host
+
+    def _require_app(self) -> Application[Any, Any, Any, Any, Any, Any]:
+        if self._application is None:
+            raise RuntimeError("telegram adapter used while stopped")
+        return self._application
+
+
+def _standard_buttons(message: Outbound) -> tuple[Button, ...]:
+    """Buttons the desk expects even when the core did not spell them out."""
+    if message.kind == "page" and message.extra.get("page", "").isdigit():
+        return (Button("Acknowledge", f"ack {message.extra['page']}"),)
+    if message.kind == "triage" and message.ticket_id is not None:
+        return (Button("Take", f"ticket assign {message.ticket_id}"),)
+    return ()
+
+
+def _retry_after_seconds(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PTB 22 deprecates the int form; accept both
+        value: Any = exc.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)

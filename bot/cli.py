@@ -1,0 +1,205 @@
+"""`supportbot run | console | check-config | db upgrade`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.clock import Clock, clock_from_env
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG = "bot.toml"
+EXTRA_COMMANDS: dict[str, Any] = {}  # areas add CLI subcommands (e.g. `report`)
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        default=os.environ.get("SUPPORTBOT_CONFIG", DEFAULT_CONFIG),
+        help="path to bot.toml (default: $SUPPORTBOT_CONFIG or ./bot.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supportbot", description="Run a paid support desk in chat.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="start every enabled network adapter plus the timer worker")
+    _config_arg(run)
+    con = sub.add_parser("console", help="speak to the bot from a terminal or a script (stdin)")
+    _config_arg(con)
+    con.add_argument("--as", dest="speaker", required=True, help="a console handle from [people]")
+    con.add_argument("--channel", default=None, help="speak in this channel (default: a direct conversation)")
+    chk = sub.add_parser("check-config", help="validate bot.toml and exit")
+    _config_arg(chk)
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_cmd", required=True)
+    up = db_sub.add_parser("upgrade", help="apply Alembic migrations (SQLite and PostgreSQL)")
+    _config_arg(up)
+    for name, (helptext, setup, _fn) in EXTRA_COMMANDS.items():
+        p = sub.add_parser(name, help=helptext)
+        _config_arg(p)
+        setup(p)
+    return parser
+
+
+def _load(path: str) -> Config:
+    return load_config(path)
+
+
+def _setup_logging(quiet: bool) -> None:
+    level = os.environ.get("SUPPORTBOT_LOG_LEVEL", "WARNING" if quiet else "INFO").upper()
+    try:
+        from bot.logs import configure
+
+        configure(level)
+    except ModuleNotFoundError:
+        logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register_extra_commands()
+    args = build_parser().parse_args(argv)
+    try:
+        clock = clock_from_env()
+    except ValueError as exc:
+        print(f"supportbot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.cmd == "check-config":
+            return check_config(args.config)
+        if args.cmd == "db":
+            return asyncio.run(db_upgrade(args.config))
+        if args.cmd == "console":
+            _setup_logging(quiet=True)
+            return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock))
+        if args.cmd == "run":
+            _setup_logging(quiet=False)
+            return asyncio.run(run(_load(args.config), clock))
+        if args.cmd in EXTRA_COMMANDS:
+            _setup_logging(quiet=True)
+            return int(EXTRA_COMMANDS[args.cmd][2](args, clock))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+def _register_extra_commands() -> None:
+    try:
+        import commands.billing_cli  # noqa: F401  (adds `supportbot report`)
+    except ModuleNotFoundError as exc:
+        if exc.name != "commands.billing_cli":
+            raise
+
+
+def check_config(path: str) -> int:
+    from bot.bootstrap import check
+
+    cfg = _load(path)
+    check(cfg)
+    print(
+        f"{path}: OK — {len(cfg.plans)} plans, {len(cfg.calendars)} calendars, {len(cfg.orgs)} orgs, "
+        f"{len(cfg.people)} people, adapters enabled: "
+        + (", ".join(n for n in ("console", "irc", "slack", "telegram") if _enabled(cfg, n)) or "none")
+    )
+    return 0
+
+
+def _enabled(cfg: Config, network: str) -> bool:
+    if network == "console":
+        return cfg.adapters.console.enabled
+    return bool(getattr(cfg.adapters, network).get("enabled", False))
+
+
+async def db_upgrade(path: str) -> int:
+    from bot.config import database_url
+    from storage.database import Database
+
+    cfg = _load(path)
+    db = Database(database_url(cfg))
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+    print(f"{path}: database schema is at the newest migration")
+    return 0
+
+
+async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) -> int:
+    """Commands from stdin, one per line; exits 0 at end of input after finishing due work.
+    Never starts the network adapters enabled in the same file."""
+    from adapters.console import ConsoleAdapter
+    from bot.bootstrap import open_app
+
+    app = await open_app(cfg, clock)
+    try:
+        if app.router.directory.person_of("console", speaker) is None and channel is None:
+            print(f"supportbot: note: '{speaker}' is not a console handle in [people]", file=sys.stderr)
+        adapter = ConsoleAdapter(speaker, channel=channel, is_command=app.is_command)
+        await app.start_adapter(adapter)
+        app.router.listeners.append(adapter.echo)
+        app.worker.listeners.append(adapter.echo)
+        await app.worker.run_once()
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            await adapter.say(line)
+            await app.worker.run_once()
+        await app.worker.run_once()
+    finally:
+        await app.close()
+    return 0
+
+
+async def run(cfg: Config, clock: Clock) -> int:
+    from bot.bootstrap import adapter_settings, make_adapter, open_app
+
+    settings = adapter_settings(cfg)
+    app = await open_app(cfg, clock)
+    log = logging.getLogger("supportbot")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if cfg.adapters.console.enabled:
+            from adapters.console import ConsoleAdapter
+
+            adapter = ConsoleAdapter(cfg.adapters.console.speaker, is_command=app.is_command)
+            await app.start_adapter(adapter)
+            app.router.listeners.append(adapter.echo)
+            if sys.stdin is not None and sys.stdin.isatty():
+                if cfg.adapters.console.speaker:
+                    print(
+                        f"supportbot console: speaking as {cfg.adapters.console.speaker}; type help",
+                        file=sys.stderr,
+                    )
+                    adapter.read_in_background()
+                else:
+                    log.info("console: no [adapters.console] speaker set; not reading the terminal")
+        for network, s in settings.items():
+            if getattr(s, "enabled", False):
+                a = make_adapter(network, s, clock)
+                await app.start_adapter(a)
+                log.info("started the %s adapter", network)
+        worker = loop.create_task(app.worker.run_forever())
+        await stop.wait()
+        log.info("stopping")
+        app.worker.stop()
+        await asyncio.wait_for(worker, timeout=5)
+    finally:
+        await app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

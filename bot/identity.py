@@ -1,0 +1,67 @@
+"""Who is speaking: a network handle -> a person of bot.toml, or a guest customer of the
+org whose channel they speak in (Slack Connect, a customer's own IRC channel), or of
+`default_org` in a public channel; anybody else is unknown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Config
+from bot.domain import InboundMessage, Role
+
+
+@dataclass(frozen=True)
+class Caller:
+    person: str | None  # key in [people]; None for a guest customer
+    name: str
+    role: Role
+    org: str | None
+    network: str
+    handle: str
+    channel: str | None
+
+    @property
+    def ident(self) -> str:
+        """How the caller is recorded on tickets and events."""
+        return self.person if self.person is not None else f"{self.network}:{self.handle}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.AGENT, Role.ADMIN)
+
+
+class Directory:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._by_handle: dict[tuple[str, str], str] = {}
+        for key, person in config.people.items():
+            for network, handle in person.handles.items():
+                self._by_handle[(network, _norm(network, handle))] = key
+
+    def person_of(self, network: str, handle: str) -> str | None:
+        return self._by_handle.get((network, _norm(network, handle)))
+
+    def caller_for_person(self, person: str, network: str = "console", channel: str | None = None) -> Caller:
+        cfg = self.config.people[person]
+        handle = cfg.handles.get(network, person)
+        return Caller(person, cfg.name, Role(cfg.role), cfg.org, network, handle, channel)
+
+    def resolve(self, message: InboundMessage) -> Caller | None:
+        if message.sender:
+            person = self.person_of(message.network, message.sender)
+            if person is not None:
+                return self.caller_for_person(person, message.network, message.channel)
+        if message.channel is None:
+            return None
+        org = self.config.org_of_channel(message.network, message.channel)
+        if org is None and self.config.bot.default_org is not None and message.sender:
+            org = self.config.bot.default_org
+        if org is None or not message.sender:
+            return None
+        name = message.sender_name or message.sender
+        return Caller(None, name, Role.CUSTOMER, org, message.network, message.sender, message.channel)
+
+
+def _norm(network: str, handle: str) -> str:
+    # IRC nicks and accounts are case-insensitive; Slack/Telegram ids are exact.
+    return handle.lower() if network in ("irc", "console") else handle

@@ -1,0 +1,57 @@
+"""Permissions, in one place: by role (admin can do what an agent can) and by organisation
+(customers see only their own organisation's tickets, plans and balances)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.config import Config
+from bot.domain import Role
+from bot.errors import NotFound, PermissionDenied
+from bot.identity import Caller
+
+
+def role_allows(roles: Iterable[Role], role: Role) -> bool:
+    roles = set(roles)
+    if role in roles:
+        return True
+    return role is Role.ADMIN and Role.AGENT in roles
+
+
+def can_see_org(caller: Caller, org: str) -> bool:
+    return caller.is_staff or caller.org == org
+
+
+def require_ticket_access(caller: Caller, ticket_org: str, ticket_id: int) -> None:
+    """Another org's ticket looks exactly like a missing one: existence is not leaked."""
+    if not can_see_org(caller, ticket_org):
+        raise NotFound(f"There is no ticket #{ticket_id}.")
+
+
+def require_org_access(caller: Caller, org: str) -> None:
+    if not can_see_org(caller, org):
+        raise PermissionDenied("Customers can only see their own organisation.")
+
+
+def may_set_priority(caller: Caller, config: Config, plan: str) -> bool:
+    """Isode silver/gold and seed 004 enterprise plans let the customer set priority."""
+    if caller.is_staff:
+        return True
+    p = config.plans.get(plan)
+    return p is not None and p.customer_sets_priority()
+
+
+def require_staff(caller: Caller, what: str) -> None:
+    if not caller.is_staff:
+        raise PermissionDenied(f"Sorry, {what} is for agents.")
+
+
+def org_scope(caller: Caller, requested: str | None, config: Config) -> str | None:
+    """The org a listing is about: customers always their own; agents the one named (or all)."""
+    if caller.role is Role.CUSTOMER:
+        if requested is not None and requested != caller.org:
+            raise PermissionDenied("Customers can only see their own organisation.")
+        return caller.org
+    if requested is not None and requested not in config.orgs:
+        raise NotFound(f"There is no organisation '{requested}'.")
+    return requested

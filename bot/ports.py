@@ -1,0 +1,55 @@
+"""The seams between the core and the outside: what an adapter is, what it may ask of
+the bot. Adapters depend on these; the core never imports an adapter."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from bot.domain import InboundMessage, Outbound, Reply
+
+
+class DeliveryError(Exception):
+    """An adapter could not deliver an outbound message (logged; other networks go on)."""
+
+
+class AdapterState(Protocol):
+    """A small durable key/value store adapters use for their own bookkeeping:
+    handled update ids, Slack thread timestamps per ticket, Telegram private chats."""
+
+    async def get(self, namespace: str, key: str) -> str | None: ...
+
+    async def put(self, namespace: str, key: str, value: str) -> None: ...
+
+    async def first_time(self, namespace: str, key: str) -> bool:
+        """Record `key`; True if it had not been recorded before (atomic across instances)."""
+        ...
+
+
+class AdapterHost(Protocol):
+    """What the bot offers an adapter."""
+
+    state: AdapterState
+
+    async def handle(self, message: InboundMessage) -> list[Reply]:
+        """Run one inbound line through the router; never raises for bad input."""
+        ...
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A network adapter: start, stop, turn wire events into InboundMessage (calling
+    host.handle and rendering the replies to the speaker), and deliver Outbound messages
+    (triage posts, pages, warnings) to channels or people."""
+
+    network: str
+
+    async def start(self, host: AdapterHost) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def deliver(self, message: Outbound) -> None:
+        """Send one message; raise DeliveryError when it cannot be delivered."""
+        ...
+
+    @property
+    def connected(self) -> bool: ...

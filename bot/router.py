@@ -1,0 +1,462 @@
+"""Commands declare themselves; the router parses with the declaration, checks permission in
+one place, runs the command in one transaction, and turns errors into one clear line.
+`help` is generated from the same declarations, so it cannot drift from behaviour."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import unicodedata
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
+from bot.errors import Conflict, NotFound, PermissionDenied, SupportbotError, UserError
+from bot.identity import Caller, Directory
+from bot.permissions import role_allows
+
+log = logging.getLogger("supportbot.router")
+
+MAX_LINE = 4000  # characters; longer lines are refused, not truncated silently
+
+EVERYONE = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN})
+STAFF = frozenset({Role.AGENT, Role.ADMIN})
+ADMINS = frozenset({Role.ADMIN})
+
+
+# --- argument declarations ---------------------------------------------------------------
+
+Converter = Callable[["CommandContext", str], Any]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """A positional argument. `optional` ones are skipped when the word does not convert."""
+
+    name: str
+    converter: Converter
+    display: str = ""
+    optional: bool = False
+
+    def syntax(self) -> str:
+        shown = self.display or f"<{self.name}>"
+        return f"[{shown.strip('<>')}]" if self.optional and not shown.startswith("[") else shown
+
+
+@dataclass(frozen=True)
+class Text:
+    """Everything after the preceding arguments, verbatim."""
+
+    name: str
+    optional: bool = False
+    display: str = ""
+
+    def syntax(self) -> str:
+        shown = self.display or self.name
+        return f"[{shown}]" if self.optional else f"<{shown}>"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """`--name`: True when present."""
+
+    name: str
+    roles: frozenset[Role] = EVERYONE
+
+    def syntax(self) -> str:
+        return f"[--{self.name}]"
+
+
+@dataclass(frozen=True)
+class Option:
+    """`--name VALUE`."""
+
+    name: str
+    converter: Converter
+    display: str = "VALUE"
+    roles: frozenset[Role] = EVERYONE
+
+    def syntax(self) -> str:
+        return f"[--{self.name} {self.display}]"
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """`name=VALUE` anywhere before the free text."""
+
+    name: str
+    converter: Converter
+    display: str = "VALUE"
+
+    def syntax(self) -> str:
+        return f"[{self.name}={self.display}]"
+
+
+Param = Arg | Text | Flag | Option | Keyword
+
+Handler = Callable[..., Awaitable[list[Reply] | Reply | str | None]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    params: tuple[Param, ...]
+    roles: frozenset[Role]
+    summary: str
+    examples: tuple[str, ...]
+    handler: Handler
+    read_only: bool = False
+    syntax_override: str = ""
+
+    @property
+    def syntax(self) -> str:
+        if self.syntax_override:
+            return f"{self.name} {self.syntax_override}".strip()
+        opts = [p.syntax() for p in self.params if isinstance(p, (Flag, Option))]
+        pos = [p.syntax() for p in self.params if isinstance(p, (Arg, Keyword, Text))]
+        return " ".join([self.name, *pos, *opts]).strip()
+
+    def who(self) -> str:
+        if self.roles == EVERYONE:
+            return "everyone"
+        if self.roles == STAFF:
+            return "agents"
+        if self.roles == ADMINS:
+            return "admins"
+        return ", ".join(sorted(r.value + "s" for r in self.roles))
+
+
+class CommandRegistry:
+    def __init__(self) -> None:
+        self.commands: dict[str, CommandSpec] = {}
+
+    def command(
+        self,
+        name: str,
+        *params: Param,
+        roles: frozenset[Role] = EVERYONE,
+        summary: str,
+        examples: Sequence[str] = (),
+        read_only: bool = False,
+        syntax: str = "",
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            if name in self.commands:
+                raise ValueError(f"command {name!r} declared twice")
+            self.commands[name] = CommandSpec(
+                name, tuple(params), frozenset(roles), summary, tuple(examples), fn, read_only, syntax
+            )
+            return fn
+
+        return register
+
+    def find(self, words: list[str]) -> tuple[CommandSpec | None, int]:
+        """The longest declared name matching the first words: ('ticket open', 2)."""
+        if len(words) >= 2:
+            spec = self.commands.get(f"{words[0].lower()} {words[1].lower()}")
+            if spec is not None:
+                return spec, 2
+        if words:
+            spec = self.commands.get(words[0].lower())
+            if spec is not None:
+                return spec, 1
+        return None, 0
+
+    def group(self, word: str) -> list[CommandSpec]:
+        return [s for n, s in sorted(self.commands.items()) if n.split()[0] == word.lower()]
+
+    def is_command(self, text: str) -> bool:
+        words = clean_line(text).split()
+        if not words:
+            return False
+        spec, _ = self.find(words)
+        return spec is not None or bool(self.group(words[0]))
+
+
+# --- the context a command runs in ----------------------------------------------------------
+
+
+class UnitOfWorkLike(Protocol):
+    async def __aenter__(self) -> Any: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+@dataclass
+class CommandContext:
+    caller: Caller
+    message: InboundMessage
+    uow: Any
+    config: Config
+    clock: Clock
+    now: datetime
+    services: Any
+    registry: CommandRegistry
+    outbound: list[Outbound] = field(default_factory=list)
+    spec: CommandSpec | None = None
+
+    def post(
+        self,
+        destination: Destination | str,
+        text: str,
+        *,
+        kind: str = "notice",
+        ticket_id: int | None = None,
+        buttons: Sequence[Button] = (),
+        label: str = "",
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        """Queue a message to somebody other than the caller (stored in the outbox on commit)."""
+        dest = Destination.parse(destination) if isinstance(destination, str) else destination
+        self.outbound.append(
+            Outbound(dest, text, kind, ticket_id, tuple(buttons), label or str(dest), extra=extra or {})
+        )
+
+    def triage(self, text: str, *, ticket_id: int | None = None, buttons: Sequence[Button] = (), kind: str = "triage") -> None:
+        self.post(self.config.bot.triage_channel, text, kind=kind, ticket_id=ticket_id, buttons=buttons)
+
+    def notify_person(self, person: str, text: str, *, kind: str = "notice", ticket_id: int | None = None,
+                      buttons: Sequence[Button] = (), extra: dict[str, str] | None = None) -> list[str]:
+        """A direct message on every network where the person has a handle; returns the networks."""
+        cfg = self.config.people.get(person)
+        if cfg is None:
+            return []
+        networks = []
+        for network, handle in cfg.handles.items():
+            self.post(Destination(network, handle), text, kind=kind, ticket_id=ticket_id, buttons=buttons,
+                      label=person, extra=extra)
+            networks.append(network)
+        return networks
+
+    def syntax_error(self, what: str) -> UserError:
+        return UserError(what)
+
+
+# --- parsing --------------------------------------------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_IRC_FORMAT = re.compile(r"\x03(\d{1,2}(,\d{1,2})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
+
+
+def clean_line(text: str) -> str:
+    """Strip IRC formatting and control characters; newlines become spaces (one line)."""
+    text = _IRC_FORMAT.sub("", text)
+    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    text = _CONTROL.sub("", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch == " ")
+    return text.strip()
+
+
+def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, Any]:
+    """Bind the words after the command name to the declaration; UserError on anything off."""
+    values: dict[str, Any] = {}
+    for p in spec.params:
+        key = _pyname(p.name)
+        if isinstance(p, Flag):
+            values[key] = False
+        elif isinstance(p, (Option, Keyword)):
+            values[key] = None
+        elif isinstance(p, Text):
+            values[key] = ""
+        else:
+            values[key] = None
+    flags = {p.name: p for p in spec.params if isinstance(p, (Flag, Option))}
+    keywords = {p.name: p for p in spec.params if isinstance(p, Keyword)}
+    positionals = [p for p in spec.params if isinstance(p, (Arg, Text))]
+    tokens = list(re.finditer(r"\S+", text))
+    i = 0
+    pi = 0
+    skipped: UserError | None = None  # why the current word did not fit an optional argument
+    while i < len(tokens):
+        word = tokens[i].group()
+        if word.startswith("--") and len(word) > 2:
+            name = word[2:].lower()
+            opt = flags.get(name)
+            if opt is None:
+                if pi < len(positionals) and isinstance(positionals[pi], Text):
+                    pass  # inside free text an unknown --word is just text
+                else:
+                    raise UserError(f"unknown option '{word[:40]}'")
+            else:
+                if not role_allows(opt.roles, ctx.caller.role):
+                    raise PermissionDenied(f"--{opt.name} is for agents")
+                if isinstance(opt, Flag):
+                    values[_pyname(opt.name)] = True
+                    i += 1
+                    continue
+                if i + 1 >= len(tokens):
+                    raise UserError(f"--{opt.name} needs a value ({opt.display})")
+                values[_pyname(opt.name)] = opt.converter(ctx, tokens[i + 1].group())
+                i += 2
+                continue
+        if "=" in word and not word.startswith("="):
+            kname, _, kval = word.partition("=")
+            kw = keywords.get(kname.lower())
+            if kw is not None:
+                if not kval:
+                    raise UserError(f"{kw.name}= needs a value ({kw.display})")
+                values[_pyname(kw.name)] = kw.converter(ctx, kval)
+                i += 1
+                continue
+        if pi >= len(positionals):
+            raise skipped or UserError(f"unexpected '{_short(word)}'")
+        param = positionals[pi]
+        if isinstance(param, Text):
+            values[_pyname(param.name)] = text[tokens[i].start():].strip()
+            break
+        try:
+            values[_pyname(param.name)] = param.converter(ctx, word)
+        except UserError as exc:
+            if param.optional:
+                skipped = exc
+                pi += 1
+                continue
+            raise
+        skipped = None
+        pi += 1
+        i += 1
+    for param in positionals[pi:]:
+        key = _pyname(param.name)
+        if isinstance(param, Text):
+            if not param.optional and not values[key]:
+                raise UserError(f"missing {param.syntax()}")
+        elif not param.optional and values[key] is None:
+            raise UserError(f"missing {param.syntax()}")
+    return values
+
+
+def _pyname(name: str) -> str:
+    key = name.replace("-", "_")
+    return key + "_" if key in ("for", "from", "to", "in", "as") else key
+
+
+def _short(word: str) -> str:
+    return word if len(word) <= 40 else word[:37] + "..."
+
+
+# --- the router ---------------------------------------------------------------------------------
+
+OutboundListener = Callable[[list[Outbound]], Awaitable[None]]
+
+REGISTRATION_REPLY = (
+    "Hello! I don't know you yet, so I can't open tickets for you. "
+    "Please ask your support contact to register your handle, or use your organisation's support channel."
+)
+
+
+class Router:
+    """Turns an InboundMessage into replies: identity, parsing, permission, one transaction."""
+
+    def __init__(
+        self,
+        registry: CommandRegistry,
+        config: Config,
+        uow_factory: Callable[[], Any],
+        clock: Clock,
+        services: Any = None,
+    ) -> None:
+        self.registry = registry
+        self.config = config
+        self.directory = Directory(config)
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.services = services
+        self.listeners: list[OutboundListener] = []
+        self.chat_handler: Callable[[Caller, InboundMessage, str], Awaitable[list[Reply]]] | None = None
+        self.metrics: Callable[[str, str, float], None] | None = None
+
+    def reconfigure(self, config: Config) -> None:
+        self.config = config
+        self.directory = Directory(config)
+
+    async def handle(self, message: InboundMessage) -> list[Reply]:
+        started = self.clock.now()
+        outcome = "ok"
+        name = "?"
+        try:
+            replies, name, outcome = await self._handle(message)
+            return replies
+        except Exception:  # the last line of defence: nothing typed in chat may crash the bot
+            ref = secrets.token_hex(4)
+            log.exception("unexpected error handling a message (ref %s)", ref, extra={"ref": ref})
+            outcome = "crash"
+            return [Reply(f"Something went wrong (ref {ref}). The team has been told.", ephemeral=True, kind="error")]
+        finally:
+            if self.metrics is not None:
+                elapsed = (self.clock.now() - started).total_seconds()
+                self.metrics(name, outcome, elapsed)
+
+    async def _handle(self, message: InboundMessage) -> tuple[list[Reply], str, str]:
+        text = clean_line(message.text)
+        caller = self.directory.resolve(message)
+        if not message.addressed:
+            if caller is not None and self.chat_handler is not None and text:
+                return await self.chat_handler(caller, message, text), "chat", "ok"
+            return [], "chat", "ignored"
+        if not text:
+            return [], "?", "ignored"
+        if caller is None:
+            return [Reply(REGISTRATION_REPLY, private=True, ephemeral=True)], "unknown", "unknown-person"
+        if len(text) > MAX_LINE:
+            return [Reply(f"That line is too long ({len(text)} characters; at most {MAX_LINE}).", ephemeral=True, kind="error")], "?", "refused"
+        words = text.split()
+        spec, used = self.registry.find(words)
+        if spec is None:
+            group = self.registry.group(words[0])
+            if group:
+                names = ", ".join(s.name for s in group if role_allows(s.roles, caller.role))
+                return [Reply(f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}", ephemeral=True, kind="error")], "?", "refused"
+            return [Reply(f"Unknown command '{_short(words[0])}'. Type help for what you can do.", ephemeral=True, kind="error")], "?", "refused"
+        if not role_allows(spec.roles, caller.role):
+            return [Reply(f"Sorry, {spec.name} is for {spec.who()}.", ephemeral=True, kind="error")], spec.name, "denied"
+        rest = text
+        for _ in range(used):
+            rest = rest.lstrip()
+            rest = rest[len(rest.split(maxsplit=1)[0]):]
+        return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
+
+    async def _run(self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str) -> list[Reply]:
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            ctx = CommandContext(caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec)
+            try:
+                if message.message_id:
+                    key = f"{message.network}:{message.message_id}"
+                    if not await uow.handled.claim(key, now):
+                        log.info("duplicate delivery of %s ignored", key)
+                        return []
+                kwargs = parse_args(ctx, spec, rest)
+                result = await spec.handler(ctx, **kwargs)
+                replies = _as_replies(result, spec)
+                for out in ctx.outbound:
+                    await uow.outbox.add(out, now)
+                await uow.commit()
+            except UserError as exc:
+                return [Reply(f"{exc} — usage: {spec.syntax}", ephemeral=True, kind="error")]
+            except (PermissionDenied, NotFound, Conflict) as exc:
+                return [Reply(str(exc), ephemeral=True, kind="error")]
+            except SupportbotError as exc:
+                return [Reply(str(exc), ephemeral=True, kind="error")]
+        if ctx.outbound:
+            for listener in self.listeners:
+                await listener(ctx.outbound)
+        return replies
+
+
+def _as_replies(result: list[Reply] | Reply | str | None, spec: CommandSpec) -> list[Reply]:
+    if result is None:
+        return []
+    if isinstance(result, str):
+        result = [Reply(result)]
+    elif isinstance(result, Reply):
+        result = [result]
+    if spec.read_only:
+        return [r if r.ephemeral else Reply(r.text, r.private, True, r.ticket_id, r.buttons, r.kind) for r in result]
+    return list(result)

@@ -1,0 +1,187 @@
+"""The timer worker: performs due timer rows (SLA warnings, escalation steps) and hands
+outbox messages to the adapters this process runs. Timers are database rows, never
+in-memory sleeps: a restart neither loses nor repeats a step; several instances share
+the work through SKIP LOCKED (PostgreSQL) or the single writer lock (SQLite)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.domain import Outbound, Role
+from bot.identity import Caller
+from bot.ports import Adapter, DeliveryError
+from bot.router import CommandContext, CommandRegistry
+
+log = logging.getLogger("supportbot.worker")
+
+TimerHandler = Callable[[CommandContext, Any], Awaitable[None]]
+TIMER_HANDLERS: dict[str, TimerHandler] = {}
+
+MAX_DELIVERY_ATTEMPTS = 5
+MAX_TIMER_ATTEMPTS = 5
+
+SYSTEM = Caller(None, "supportbot", Role.ADMIN, None, "system", "supportbot", None)
+
+
+def timer_handler(kind: str) -> Callable[[TimerHandler], TimerHandler]:
+    def register(fn: TimerHandler) -> TimerHandler:
+        TIMER_HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+class Worker:
+    def __init__(
+        self,
+        config: Config,
+        uow_factory: Callable[[], Any],
+        clock: Clock,
+        registry: CommandRegistry,
+        services: Any,
+        adapters: dict[str, Adapter],
+    ) -> None:
+        self.config = config
+        self.uow_factory = uow_factory
+        self.clock = clock
+        self.registry = registry
+        self.services = services
+        self.adapters = adapters
+        self.listeners: list[Callable[[list[Outbound]], Awaitable[None]]] = []
+        self.wake = asyncio.Event()
+        self._stopping = False
+        self.lag_seconds = 0.0
+        self.on_delivered: Callable[[Outbound], None] | None = None
+
+    def poke(self) -> None:
+        self.wake.set()
+
+    async def run_forever(self) -> None:
+        while not self._stopping:
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("worker pass failed; retrying")
+            delay = await self._sleep_for()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            self.wake.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def _sleep_for(self) -> float:
+        poll = self.config.bot.worker_poll_seconds
+        try:
+            async with self.uow_factory() as uow:
+                nxt = await uow.timers.next_due_at()
+        except Exception:
+            return poll
+        if nxt is None:
+            return poll
+        return max(0.0, min(poll, (nxt - self.clock.now()).total_seconds()))
+
+    async def run_once(self) -> int:
+        """Perform every due timer, then deliver pending messages; returns the work done."""
+        done = 0
+        while True:
+            n = await self._timers_pass()
+            done += n
+            if n == 0:
+                break
+        done += await self.deliver_pending()
+        return done
+
+    async def _timers_pass(self) -> int:
+        now = self.clock.now()
+        performed = 0
+        async with self.uow_factory() as uow:
+            timers = await uow.timers.claim_due(now, limit=20)
+            if not timers:
+                return 0
+            ctx = CommandContext(SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry)
+            for timer in timers:
+                self.lag_seconds = max(0.0, (now - timer.due_at).total_seconds())
+                handler = TIMER_HANDLERS.get(timer.kind)
+                if handler is None:
+                    log.error("no handler for timer kind %s (id %s); marking it done", timer.kind, timer.id)
+                    timer.done_at = now
+                    continue
+                try:
+                    async with uow.session.begin_nested():
+                        await handler(ctx, timer)
+                        timer.done_at = now
+                    performed += 1
+                except Exception:
+                    ref = secrets.token_hex(4)
+                    log.exception("timer %s %s/%s failed (ref %s)", timer.kind, timer.ref, timer.key, ref)
+                    timer.attempts += 1
+                    if timer.attempts >= MAX_TIMER_ATTEMPTS:
+                        timer.done_at = now
+                    else:
+                        timer.due_at = now + timedelta(seconds=2**timer.attempts)
+            for out in ctx.outbound:
+                await uow.outbox.add(out, now)
+            await uow.commit()
+        if ctx.outbound:
+            for listener in self.listeners:
+                await listener(ctx.outbound)
+        return performed
+
+    async def deliver_pending(self) -> int:
+        networks = [name for name, a in self.adapters.items() if a.connected]
+        if not networks:
+            return 0
+        delivered = 0
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            rows = await uow.outbox.claim_pending(networks, now)
+            if not rows:
+                return 0
+            for row in rows:
+                message = uow.outbox.as_outbound(row)
+                adapter = self.adapters[row.network]
+                try:
+                    await adapter.deliver(message)
+                    row.delivered_at = now
+                    delivered += 1
+                    if self.on_delivered is not None:
+                        self.on_delivered(message)
+                except DeliveryError as exc:
+                    _retry_later(row, now, str(exc))
+                    log.warning("delivery to %s failed: %s", row.label or row.target, exc)
+                except Exception as exc:
+                    ref = secrets.token_hex(4)
+                    _retry_later(row, now, f"{type(exc).__name__} (ref {ref})")
+                    log.exception("delivery to %s:%s crashed (ref %s)", row.network, row.target, ref)
+            await uow.commit()
+        return delivered
+
+
+def _retry_later(row: Any, now: datetime, error: str) -> None:
+    row.attempts += 1
+    row.error = error[:500]
+    if row.attempts >= MAX_DELIVERY_ATTEMPTS:
+        row.failed_at = now
+    else:
+        row.next_attempt_at = now + timedelta(seconds=2**row.attempts)
+
+
+def _system_message() -> Any:
+    from bot.domain import InboundMessage
+
+    return InboundMessage(network="system", sender="supportbot", text="")
+
+
+def networks_of(adapters: Iterable[Adapter]) -> list[str]:
+    return [a.network for a in adapters]

@@ -1,0 +1,508 @@
+"""The ticket lifecycle: open, show, list, reply, note, priority, assign, wait/resume,
+relieve, resolve, reopen, close. Every change is an append-only event."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.domain import Button, Destination, Priority, Reply, Role, TicketState
+from bot.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.permissions import may_set_priority, org_scope, require_ticket_access
+from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
+from bot.timefmt import format_instant
+from commands import REGISTRY, converters, hooks
+from storage.models import Ticket, TicketEvent
+
+DEFAULT_PRIORITY = Priority.P3
+ACTIVE = [s.value for s in TicketState if s.is_active]
+SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
+
+
+# --- shared steps ------------------------------------------------------------------------
+
+
+async def load_ticket(ctx: CommandContext, ticket_id: int, *, for_update: bool = True) -> Ticket:
+    ticket = await ctx.uow.tickets.get(ticket_id, for_update=for_update)
+    if ticket is None:
+        raise NotFound(f"There is no ticket #{ticket_id}.")
+    require_ticket_access(ctx.caller, ticket.org, ticket_id)
+    return ticket
+
+
+async def record(
+    ctx: CommandContext,
+    ticket: Ticket,
+    kind: str,
+    *,
+    text: str = "",
+    public: bool = True,
+    priority: Priority | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TicketEvent:
+    """Append an event and let the other areas (SLA, paging, billing) react in the same transaction."""
+    event = TicketEvent(
+        ticket_id=ticket.id,
+        at=at or ctx.now,
+        actor=ctx.caller.ident,
+        actor_role=ctx.caller.role.value,
+        kind=kind,
+        text=text,
+        public=public,
+        priority=int(priority) if priority is not None else None,
+        reason=reason,
+        data=data or {},
+    )
+    await ctx.uow.tickets.add_event(event)
+    ticket.updated_at = ctx.now
+    for hook in hooks.AFTER_EVENT:
+        await hook(ctx, ticket, event)
+    return event
+
+
+def tz_of(ctx: CommandContext, ticket: Ticket) -> str:
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None:
+        return "UTC"
+    cal = ctx.config.calendars.get(plan.calendar)
+    return cal.timezone if cal is not None else "UTC"
+
+
+def headline(ticket: Ticket, ctx: CommandContext) -> str:
+    org = ctx.config.orgs.get(ticket.org)
+    org_name = org.name if org is not None else ticket.org
+    assignee = f", assigned to {ticket.assignee}" if ticket.assignee else ""
+    return f"#{ticket.id} [P{ticket.priority} {ticket.state}] {org_name}: {ticket.summary}{assignee}"
+
+
+def origin_destination(ctx: CommandContext, ticket: Ticket) -> Destination | None:
+    """Where the customer side of a ticket hears about it: the channel it was opened in,
+    or the opener's direct conversation."""
+    if ticket.origin_channel:
+        return Destination(ticket.origin_network, ticket.origin_channel)
+    opener = ctx.config.people.get(ticket.opened_by)
+    if opener is not None:
+        handle = opener.handles.get(ticket.origin_network)
+        return Destination(ticket.origin_network, handle) if handle else None
+    if ":" in ticket.opened_by:
+        network, handle = ticket.opened_by.split(":", 1)
+        return Destination(network, handle)
+    return None
+
+
+def tell_customer_side(ctx: CommandContext, ticket: Ticket, text: str) -> None:
+    dest = origin_destination(ctx, ticket)
+    if dest is None:
+        return
+    here = Destination(ctx.caller.network, ctx.caller.channel or ctx.caller.handle)
+    if dest == here:
+        return  # the caller is there and sees the reply
+    ctx.post(dest, text, kind="ticket-update", ticket_id=ticket.id)
+
+
+def tell_triage(ctx: CommandContext, ticket: Ticket, text: str) -> None:
+    triage = Destination.parse(ctx.config.bot.triage_channel)
+    if ctx.caller.channel is not None and Destination(ctx.caller.network, ctx.caller.channel) == triage:
+        return
+    ctx.post(triage, text, kind="notice", ticket_id=ticket.id)
+
+
+async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+    lines: list[str] = []
+    for hook in hooks.TICKET_LINES:
+        lines += await hook(ctx, ticket)
+    return lines
+
+
+def require_state(ticket: Ticket, allowed: list[TicketState], action: str) -> None:
+    if TicketState(ticket.state) not in allowed:
+        raise Conflict(f"Ticket #{ticket.id} is {ticket.state}; it cannot be {action}.")
+
+
+def shown_privately(ctx: CommandContext, ticket_org: str, *, includes_internal: bool) -> bool:
+    """Other customers' data never goes to a public channel, nor do internal notes."""
+    channel = ctx.caller.channel
+    if channel is None:
+        return False
+    place = Destination(ctx.caller.network, channel)
+    if place == Destination.parse(ctx.config.bot.triage_channel):
+        return False
+    if includes_internal:
+        return True
+    return ctx.config.org_of_channel(ctx.caller.network, channel) != ticket_org
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@REGISTRY.command(
+    "ticket open",
+    Arg("priority", converters.priority, display="P1-P4", optional=True),
+    Text("summary"),
+    Flag("test-system"),
+    Flag("accept-assessment"),
+    Option("for", converters.org, display="ORG", roles=STAFF),
+    Flag("over-quota", roles=STAFF),
+    roles=EVERYONE,
+    summary="open a ticket; replies with its id and due times; a P1 pages on-call",
+    examples=("ticket open P2 mail queue stuck since 14:00", "ticket open --for acme P1 outage reported by phone"),
+)
+async def ticket_open(
+    ctx: CommandContext,
+    priority: Priority | None,
+    summary: str,
+    test_system: bool,
+    accept_assessment: bool,
+    for_: str | None,
+    over_quota: bool,
+) -> list[Reply]:
+    caller = ctx.caller
+    if caller.is_staff:
+        org = for_ or (
+            ctx.config.org_of_channel(caller.network, caller.channel) if caller.channel else None
+        )
+        if org is None:
+            raise UserError("agents open tickets for an organisation: add --for ORG")
+    else:
+        if caller.org is None:
+            raise PermissionDenied("You are not part of an organisation, so I can't open tickets for you.")
+        org = caller.org
+    plan_name = ctx.config.orgs[org].plan
+    notes: list[str] = []
+    chosen = priority or DEFAULT_PRIORITY
+    if priority is not None and not may_set_priority(caller, ctx.config, plan_name):
+        chosen = DEFAULT_PRIORITY
+        notes.append(
+            f"On plan {plan_name} the support team sets priority; you asked for {priority.label}, "
+            f"it is {chosen.label} until an agent triages it."
+        )
+    if len(summary) > 500:
+        raise UserError(f"the summary is {len(summary)} characters; keep it under 500 and add details with ticket reply")
+    options: dict[str, Any] = {
+        "over_quota": over_quota,
+        "test_system": test_system,
+        "priority": chosen,
+        "opened_at": ctx.now,
+    }
+    for check in hooks.BEFORE_OPEN:
+        await check(ctx, org, plan_name, options)
+    opened_at: datetime = options["opened_at"]
+    ticket = Ticket(
+        org=org,
+        plan=plan_name,
+        summary=summary,
+        priority=int(chosen),
+        state=TicketState.OPEN.value,
+        opened_by=caller.ident,
+        origin_network=caller.network,
+        origin_channel=caller.channel,
+        test_system=test_system,
+        accept_assessment=accept_assessment,
+        over_quota=over_quota,
+        opened_at=opened_at,
+        updated_at=ctx.now,
+        sla_paused=False,
+    )
+    await ctx.uow.tickets.add(ticket)
+    reason = "; ".join(notes)
+    await record(
+        ctx,
+        ticket,
+        "opened",
+        text=summary,
+        priority=chosen,
+        reason=reason,
+        data={"test_system": test_system, "accept_assessment": accept_assessment, "over_quota": over_quota,
+              "requested_priority": priority.label if priority else None},
+        at=opened_at,
+    )
+    lines = await ticket_lines(ctx, ticket)
+    org_name = ctx.config.orgs[org].name
+    who = caller.name if caller.person is None else f"{caller.name} ({caller.ident})"
+    where = f"{caller.network}:{caller.channel}" if caller.channel else f"{caller.network} direct"
+    flags = "".join(
+        [" [test system]" if test_system else "", " [over quota]" if over_quota else ""]
+    )
+    ctx.triage(
+        f"New ticket #{ticket.id} [{chosen.label}] {org_name} ({plan_name}){flags}: {summary} — from {who} on {where}"
+        + ("".join(f"\n  {line}" for line in lines)),
+        ticket_id=ticket.id,
+        buttons=(Button("Take", f"ticket assign {ticket.id}"),),
+    )
+    text = f"Opened ticket #{ticket.id} ({chosen.label}) for {org_name}: {summary}"
+    body = "\n".join([text, *lines, *notes])
+    return [Reply(body, ticket_id=ticket.id, kind="ticket-opened")]
+
+
+@REGISTRY.command(
+    "ticket show",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=EVERYONE,
+    summary="a ticket with its full conversation (agents also see internal notes)",
+    examples=("ticket show #12",),
+    read_only=True,
+)
+async def ticket_show(ctx: CommandContext, id: int) -> Reply:
+    ticket = await load_ticket(ctx, id, for_update=False)
+    tz = tz_of(ctx, ticket)
+    staff = ctx.caller.is_staff
+    lines = [headline(ticket, ctx)]
+    lines.append(
+        f"Plan {ticket.plan}; opened {format_instant(ticket.opened_at, tz)} by {ticket.opened_by}"
+        + (" on a test system" if ticket.test_system else "")
+    )
+    lines += await ticket_lines(ctx, ticket)
+    events = await ctx.uow.tickets.events(ticket.id)
+    shown = [e for e in events if e.public or staff]
+    if len(shown) > SHOW_MESSAGES:
+        lines.append(f"({len(shown) - SHOW_MESSAGES} earlier entries not shown)")
+        shown = shown[-SHOW_MESSAGES:]
+    has_internal = False
+    for e in shown:
+        stamp = format_instant(e.at, tz)
+        if e.kind in ("reply", "opened") and e.text:
+            label = "opened" if e.kind == "opened" else "reply"
+            lines.append(f"{stamp} {e.actor} ({label}): {e.text}")
+        elif e.kind == "note":
+            has_internal = True
+            lines.append(f"{stamp} {e.actor} (internal note): {e.text}")
+        else:
+            detail = f" P{e.priority}" if e.kind == "priority" and e.priority else ""
+            why = f" — {e.reason}" if e.reason and (staff or e.kind != "note") else ""
+            lines.append(f"{stamp} {e.actor}: {e.kind}{detail}{why}")
+    private = shown_privately(ctx, ticket.org, includes_internal=has_internal)
+    return Reply("\n".join(lines), private=private, ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "ticket list",
+    Arg("filter", converters.choice("open", "waiting", "mine", "all"), display="open|waiting|mine|all", optional=True),
+    Arg("org", converters.org, display="ORG", optional=True),
+    roles=EVERYONE,
+    summary="tickets of your organisation (agents: of all, or of ORG)",
+    examples=("ticket list", "ticket list waiting acme"),
+    read_only=True,
+)
+async def ticket_list(ctx: CommandContext, filter: str | None, org: str | None) -> Reply:
+    scope = org_scope(ctx.caller, org, ctx.config)
+    which = filter or "open"
+    states: list[str] | None = ACTIVE
+    assignee = opened_by = None
+    if which == "waiting":
+        states = [TicketState.WAITING.value]
+    elif which == "all":
+        states = None
+    elif which == "mine":
+        if ctx.caller.is_staff:
+            assignee = ctx.caller.ident
+        else:
+            opened_by = ctx.caller.ident
+    tickets = await ctx.uow.tickets.list(org=scope, states=states, assignee=assignee, opened_by=opened_by, limit=30)
+    if not tickets:
+        return Reply(f"No {which} tickets" + (f" for {scope}." if scope else "."))
+    lines = [headline(t, ctx) for t in tickets]
+    if len(tickets) == 30:
+        lines.append("(showing the 30 newest)")
+    private = bool(ctx.caller.channel) and scope is None and ctx.caller.is_staff
+    return Reply("\n".join(lines), private=private and shown_privately(ctx, "", includes_internal=False))
+
+
+@REGISTRY.command(
+    "ticket reply",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("text"),
+    roles=EVERYONE,
+    summary="a public reply on the ticket (an agent's first reply stops the first-response clock)",
+    examples=("ticket reply #12 Restarting the queue runner fixed it for us.",),
+)
+async def ticket_reply(ctx: CommandContext, id: int, text: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    if ticket.state == TicketState.CLOSED:
+        raise Conflict(f"Ticket #{id} is closed; open a new ticket (or ask an agent to reopen it).")
+    staff = ctx.caller.is_staff
+    if not staff and ticket.state == TicketState.WAITING:
+        await record(ctx, ticket, "resume", reason="customer replied")
+        ticket.state = TicketState.OPEN.value
+    await record(ctx, ticket, "reply", text=text, public=True)
+    if staff:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = ctx.now
+        tell_customer_side(ctx, ticket, f"#{ticket.id} {ctx.caller.name}: {text}")
+    else:
+        tell_triage(ctx, ticket, f"#{ticket.id} customer reply from {ctx.caller.name}: {text}")
+    return Reply(f"Added your reply to #{ticket.id}.", ticket_id=ticket.id, kind="ticket-update")
+
+
+@REGISTRY.command(
+    "ticket note",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("text"),
+    roles=STAFF,
+    summary="an internal note, never shown to customers",
+    examples=("ticket note #12 customer is on 4.3.1, upgrade path discussed",),
+)
+async def ticket_note(ctx: CommandContext, id: int, text: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    await record(ctx, ticket, "note", text=text, public=False)
+    return Reply(f"Noted on #{ticket.id} (internal).", private=True, ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "ticket priority",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("priority", converters.priority, display="<P1-P4>"),
+    Text("reason", optional=True),
+    roles=EVERYONE,
+    summary="change priority (agents; customers where the plan lets them); targets are recomputed",
+    examples=("ticket priority #12 P1 test system issue would be P1 in production",),
+)
+async def ticket_priority(ctx: CommandContext, id: int, priority: Priority, reason: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    if not may_set_priority(ctx.caller, ctx.config, ticket.plan):
+        raise PermissionDenied(f"On plan {ticket.plan} the support team sets priority; ask an agent.")
+    require_state(ticket, [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED], "re-prioritised")
+    if ticket.test_system and not ctx.caller.is_staff and priority < Priority.P3:
+        raise PermissionDenied("A test-system ticket is raised to P1/P2 by an agent (who records why).")
+    old = Priority(ticket.priority)
+    if old == priority:
+        return Reply(f"#{ticket.id} is already {priority.label}.", ephemeral=True)
+    ticket.priority = int(priority)
+    why = reason or ""
+    await record(ctx, ticket, "priority", priority=priority, reason=why, data={"from": old.label})
+    lines = await ticket_lines(ctx, ticket)
+    msg = f"#{ticket.id} priority {old.label} → {priority.label}" + (f" ({why})" if why else "")
+    tell_customer_side(ctx, ticket, msg)
+    if not ctx.caller.is_staff:
+        tell_triage(ctx, ticket, msg + f" by customer {ctx.caller.name}")
+    return Reply("\n".join([msg, *lines]), ticket_id=ticket.id, kind="ticket-update")
+
+
+@REGISTRY.command(
+    "ticket assign",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("person", converters.person, display="[person]", optional=True),
+    roles=STAFF,
+    summary="assign a ticket (default: to yourself)",
+    examples=("ticket assign #12", "ticket assign #12 dave"),
+)
+async def ticket_assign(ctx: CommandContext, id: int, person: str | None) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    target = person or ctx.caller.ident
+    cfg = ctx.config.people.get(target)
+    if cfg is None or cfg.role == Role.CUSTOMER.value:
+        raise UserError(f"'{target}' is not an agent")
+    if ticket.assignee == target:
+        return Reply(f"#{ticket.id} is already assigned to {target}.", ephemeral=True)
+    ticket.assignee = target
+    await record(ctx, ticket, "assign", data={"assignee": target})
+    return Reply(f"#{ticket.id} assigned to {cfg.name}.", ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "ticket wait",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("reason", optional=True),
+    roles=STAFF,
+    summary="waiting on the customer: the SLA clocks pause",
+    examples=("ticket wait #12 need the server logs",),
+)
+async def ticket_wait(ctx: CommandContext, id: int, reason: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    require_state(ticket, [TicketState.OPEN, TicketState.RELIEVED], "put on waiting")
+    ticket.state = TicketState.WAITING.value
+    await record(ctx, ticket, "wait", reason=reason)
+    msg = f"#{ticket.id} is waiting on you" + (f": {reason}" if reason else "") + ". Reply with ticket reply to continue."
+    tell_customer_side(ctx, ticket, msg)
+    return Reply(f"#{ticket.id} is now waiting on the customer; its clocks are paused.", ticket_id=ticket.id, kind="ticket-update")
+
+
+@REGISTRY.command(
+    "ticket resume",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=STAFF,
+    summary="no longer waiting on the customer: the clocks run again",
+    examples=("ticket resume #12",),
+)
+async def ticket_resume(ctx: CommandContext, id: int) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    require_state(ticket, [TicketState.WAITING], "resumed (it is not waiting)")
+    ticket.state = TicketState.OPEN.value
+    await record(ctx, ticket, "resume", reason="agent resumed")
+    return Reply(f"#{ticket.id} resumed; its clocks are running.", ticket_id=ticket.id, kind="ticket-update")
+
+
+async def _finish(ctx: CommandContext, id: int, kind: str, new: TicketState, allowed: list[TicketState],
+                  note: str, verb: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    require_state(ticket, allowed, verb)
+    ticket.state = new.value
+    if new == TicketState.RELIEVED:
+        ticket.relieved_at = ctx.now
+    elif new == TicketState.RESOLVED:
+        ticket.resolved_at = ctx.now
+    elif new == TicketState.CLOSED:
+        ticket.closed_at = ctx.now
+    elif new == TicketState.OPEN:
+        ticket.resolved_at = None
+        ticket.closed_at = None
+    await record(ctx, ticket, kind, text=note, reason=note)
+    msg = f"#{ticket.id} {verb}" + (f": {note}" if note else "") + "."
+    tell_customer_side(ctx, ticket, msg)
+    if not ctx.caller.is_staff:
+        tell_triage(ctx, ticket, f"{msg} (by customer {ctx.caller.name})")
+    lines = await ticket_lines(ctx, ticket) if new in (TicketState.OPEN, TicketState.RELIEVED) else []
+    return Reply("\n".join([msg, *lines]), ticket_id=ticket.id, kind="ticket-update")
+
+
+@REGISTRY.command(
+    "ticket relieve",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("note", optional=True),
+    roles=STAFF,
+    summary="the customer's system is back in operation (relief); resolution may follow",
+    examples=("ticket relieve #12 workaround applied, queue flowing",),
+)
+async def ticket_relieve(ctx: CommandContext, id: int, note: str) -> Reply:
+    return await _finish(ctx, id, "relieve", TicketState.RELIEVED, [TicketState.OPEN, TicketState.WAITING], note, "relieved")
+
+
+@REGISTRY.command(
+    "ticket resolve",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("note", optional=True),
+    roles=STAFF,
+    summary="the incident is resolved",
+    examples=("ticket resolve #12 fixed in 4.3.2",),
+)
+async def ticket_resolve(ctx: CommandContext, id: int, note: str) -> Reply:
+    return await _finish(
+        ctx, id, "resolve", TicketState.RESOLVED,
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED], note, "resolved",
+    )
+
+
+@REGISTRY.command(
+    "ticket reopen",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=STAFF,
+    summary="reopen a resolved or closed ticket",
+    examples=("ticket reopen #12",),
+)
+async def ticket_reopen(ctx: CommandContext, id: int) -> Reply:
+    return await _finish(ctx, id, "reopen", TicketState.OPEN, [TicketState.RESOLVED, TicketState.CLOSED], "", "reopened")
+
+
+@REGISTRY.command(
+    "ticket close",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=EVERYONE,
+    summary="close a ticket (customers may close their own organisation's)",
+    examples=("ticket close #12",),
+)
+async def ticket_close(ctx: CommandContext, id: int) -> Reply:
+    return await _finish(
+        ctx, id, "close", TicketState.CLOSED,
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.RESOLVED], "", "closed",
+    )
