@@ -13,7 +13,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config, database_url
 from bot.domain import InboundMessage, Outbound, Reply
 from bot.errors import ConfigError
-from bot.ports import Adapter
+from bot.ports import Adapter, AdapterState
 from bot.router import Router
 from bot.worker import Worker
 
@@ -101,7 +101,7 @@ class App:
             setup(self.services, config)
         self.uow_factory = lambda: UnitOfWork(db)
         self.router = Router(self.registry, config, self.uow_factory, clock, self.services)
-        self.state = StateStore(db)
+        self.state: AdapterState = StateStore(db)
         self.adapters: dict[str, Adapter] = {}
         self.worker = Worker(config, self.uow_factory, clock, self.registry, self.services, self.adapters)
         self.router.listeners.append(self._after_command)

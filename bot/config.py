@@ -22,13 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from bot.calendar import BusinessCalendar, weekly_hours_from_names
 from bot.domain import Destination, Priority
+from bot.durations import parse_business_duration
 from bot.errors import ConfigError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram")
 PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console")
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _WALL_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -38,37 +39,8 @@ class Strict(BaseModel):
 
 
 def _check_business_duration(value: str) -> str:
-    if value.strip() in ("", "best-effort"):
-        return value.strip()
-    if not _DURATION.match(value):
-        raise ValueError(
-            f"'{value}' is not a business duration: use Nm, Nh, Nd (e.g. \"4h\", \"2d\") or \"best-effort\""
-        )
+    parse_business_duration(value)  # DurationError is a ValueError with the precise message
     return value.strip()
-
-
-def parse_hours(text: str) -> list[tuple[time, time]]:
-    """"09:00-12:00, 13:00-17:00" -> [(09:00, 12:00), (13:00, 17:00)]; "24:00" is midnight."""
-    intervals: list[tuple[time, time]] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        m = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", part)
-        if not m:
-            raise ValueError(f"'{part}' is not an opening interval: use \"HH:MM-HH:MM\"")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
-            raise ValueError(f"'{part}' has an impossible time of day")
-        start = time(h1, m1)
-        end = time(0, 0) if h2 == 24 else time(h2, m2)
-        if end != time(0, 0) and end <= start:
-            raise ValueError(f"'{part}' ends before it starts")
-        intervals.append((start, end))
-    for (s1, e1), (s2, _e2) in zip(intervals, intervals[1:], strict=False):
-        if e1 == time(0, 0) or s2 < e1:
-            raise ValueError(f"'{text}': intervals must be in order and must not overlap")
-    return intervals
 
 
 class HolidaySource(Strict):
@@ -109,14 +81,21 @@ class CalendarConfig(Strict):
     @field_validator("hours")
     @classmethod
     def _hours(cls, value: dict[str, str]) -> dict[str, str]:
-        for day, spec in value.items():
+        for day in value:
             if day not in WEEKDAYS:
                 raise ValueError(f"'{day}' is not a weekday: use {', '.join(WEEKDAYS)}")
-            parse_hours(spec)
+        weekly_hours_from_names(value)
         return value
 
+    @model_validator(mode="after")
+    def _usable(self) -> CalendarConfig:
+        # The calendar itself refuses what it cannot count with (no opening hours at all,
+        # a date both closed and open); holidays were checked above.
+        BusinessCalendar("check", self.timezone, self.weekly_hours(), None, self.closed, self.open)
+        return self
+
     def weekly_hours(self) -> dict[int, list[tuple[time, time]]]:
-        return {WEEKDAYS.index(day): parse_hours(spec) for day, spec in self.hours.items()}
+        return {day: list(iv) for day, iv in weekly_hours_from_names(self.hours).items()}
 
 
 BusinessDurationText = Annotated[str, Field(description="Nm, Nh, Nd or best-effort")]
@@ -278,17 +257,17 @@ class RotationConfig(Strict):
     @field_validator("handoff")
     @classmethod
     def _handoff(cls, value: str) -> str:
-        m = re.fullmatch(r"\s*(mon|tue|wed|thu|fri|sat|sun)\s+(\d{1,2}):(\d{2})\s*", value.lower())
-        if not m or int(m.group(2)) > 23 or int(m.group(3)) > 59:
-            raise ValueError(f"'{value}' is not a hand-off: use \"WEEKDAY HH:MM\" (e.g. \"mon 09:00\")")
+        from bot.oncall import parse_handoff
+
+        parse_handoff(value)
         return value
 
     @field_validator("length")
     @classmethod
     def _length(cls, value: str) -> str:
-        m = _WALL_DURATION.match(value)
-        if not m or int(m.group(1)) == 0 or m.group(2) == "m":
-            raise ValueError(f"'{value}' is not a shift length: use Nh, Nd or Nw (e.g. \"1w\")")
+        from bot.oncall import parse_length
+
+        parse_length(value)
         return value
 
     @field_validator("timezone")
@@ -432,13 +411,13 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
             if member not in cfg.people:
                 problems.append((f"oncall.rotations.{name}.members[{i}]", f"a person defined in [people], got '{member}'"))
     for i, level in enumerate(cfg.oncall.escalation.levels):
-        key = f"oncall.escalation.levels[{i}]"
+        lkey = f"oncall.escalation.levels[{i}]"
         if level.rotation is not None and level.rotation not in cfg.oncall.rotations:
-            problems.append((f"{key}.rotation", f"a rotation defined in [oncall.rotations], got '{level.rotation}'"))
+            problems.append((f"{lkey}.rotation", f"a rotation defined in [oncall.rotations], got '{level.rotation}'"))
         if level.person is not None and level.person not in cfg.people:
-            problems.append((f"{key}.person", f"a person defined in [people], got '{level.person}'"))
+            problems.append((f"{lkey}.person", f"a person defined in [people], got '{level.person}'"))
         if level.calendar is not None and level.calendar not in cals:
-            problems.append((f"{key}.calendar", f"a calendar defined in [calendars], got '{level.calendar}'"))
+            problems.append((f"{lkey}.calendar", f"a calendar defined in [calendars], got '{level.calendar}'"))
     channel_owner: dict[str, str] = {}
     for name, org in cfg.orgs.items():
         for ch in org.channels:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from bot.clock import Clock
 from bot.config import Config
 from bot.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
-from bot.errors import Conflict, NotFound, PermissionDenied, SupportbotError, UserError
+from bot.errors import PermissionDenied, SupportbotError, UserError
 from bot.identity import Caller, Directory
 from bot.permissions import role_allows
 
@@ -115,9 +115,17 @@ class CommandSpec:
 
     @property
     def syntax(self) -> str:
+        return self.syntax_for(None)
+
+    def syntax_for(self, role: Role | None) -> str:
+        """The syntax line; options the role may not use are left out."""
         if self.syntax_override:
             return f"{self.name} {self.syntax_override}".strip()
-        opts = [p.syntax() for p in self.params if isinstance(p, (Flag, Option))]
+        opts = [
+            p.syntax()
+            for p in self.params
+            if isinstance(p, (Flag, Option)) and (role is None or role_allows(p.roles, role))
+        ]
         pos = [p.syntax() for p in self.params if isinstance(p, (Arg, Keyword, Text))]
         return " ".join([self.name, *pos, *opts]).strip()
 
@@ -134,6 +142,16 @@ class CommandSpec:
 class CommandRegistry:
     def __init__(self) -> None:
         self.commands: dict[str, CommandSpec] = {}
+        # Handlers the router calls for things that are not typed commands, e.g. "chat":
+        # a customer's plain line in a support channel. Not listed by help.
+        self.internal: dict[str, CommandSpec] = {}
+
+    def on(self, name: str, *params: Param, summary: str = "") -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.internal[name] = CommandSpec(name, tuple(params), EVERYONE, summary, (), fn)
+            return fn
+
+        return register
 
     def command(
         self,
@@ -369,7 +387,6 @@ class Router:
         self.clock = clock
         self.services = services
         self.listeners: list[OutboundListener] = []
-        self.chat_handler: Callable[[Caller, InboundMessage, str], Awaitable[list[Reply]]] | None = None
         self.metrics: Callable[[str, str, float], None] | None = None
 
     def reconfigure(self, config: Config) -> None:
@@ -397,8 +414,9 @@ class Router:
         text = clean_line(message.text)
         caller = self.directory.resolve(message)
         if not message.addressed:
-            if caller is not None and self.chat_handler is not None and text:
-                return await self.chat_handler(caller, message, text), "chat", "ok"
+            chat = self.registry.internal.get("chat")
+            if caller is not None and chat is not None and text and len(text) <= MAX_LINE * 4:
+                return await self._run(chat, caller, message, text, quiet=True), "chat", "ok"
             return [], "chat", "ignored"
         if not text:
             return [], "?", "ignored"
@@ -422,7 +440,9 @@ class Router:
             rest = rest[len(rest.split(maxsplit=1)[0]):]
         return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
 
-    async def _run(self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str) -> list[Reply]:
+    async def _run(self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str,
+                   *, quiet: bool = False) -> list[Reply]:
+        """One transaction. `quiet` (chat lines): refusals are logged, never answered."""
         now = self.clock.now()
         async with self.uow_factory() as uow:
             ctx = CommandContext(caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec)
@@ -438,11 +458,13 @@ class Router:
                 for out in ctx.outbound:
                     await uow.outbox.add(out, now)
                 await uow.commit()
-            except UserError as exc:
-                return [Reply(f"{exc} — usage: {spec.syntax}", ephemeral=True, kind="error")]
-            except (PermissionDenied, NotFound, Conflict) as exc:
-                return [Reply(str(exc), ephemeral=True, kind="error")]
             except SupportbotError as exc:
+                if quiet:
+                    log.info("%s refused: %s", spec.name, exc)
+                    return []
+                if isinstance(exc, UserError):
+                    usage = spec.syntax_for(caller.role)
+                    return [Reply(f"{exc} — usage: {usage}", ephemeral=True, kind="error")]
                 return [Reply(str(exc), ephemeral=True, kind="error")]
         if ctx.outbound:
             for listener in self.listeners:

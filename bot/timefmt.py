@@ -4,14 +4,12 @@ relative form ("in 3 hours", "2 hours ago") from arrow."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import arrow
 
+from bot.sla import format_instant
 
-def format_instant(instant: datetime, timezone: str) -> str:
-    local = instant.astimezone(ZoneInfo(timezone))
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+__all__ = ["format_instant", "relative", "when"]
 
 
 def relative(instant: datetime, now: datetime) -> str:

@@ -89,7 +89,8 @@ class Worker:
             return poll
         if nxt is None:
             return poll
-        return max(0.0, min(poll, (nxt - self.clock.now()).total_seconds()))
+        wait: float = (nxt - self.clock.now()).total_seconds()
+        return max(0.0, min(poll, wait))
 
     async def run_once(self) -> int:
         """Perform every due timer, then deliver pending messages; returns the work done."""

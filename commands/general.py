@@ -23,16 +23,16 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
         words = command.split()
         spec, _ = registry.find(words)
         if spec is not None:
-            lines = [f"{spec.syntax} — {spec.summary} ({spec.who()})"]
+            lines = [f"{spec.syntax_for(role)} — {spec.summary} ({spec.who()})"]
             lines += [f"  e.g. {ex}" for ex in spec.examples]
             return Reply("\n".join(lines))
         group = [s for s in registry.group(words[0]) if role_allows(s.roles, role)]
         if group:
-            return Reply("\n".join(f"{s.syntax} — {s.summary}" for s in group))
+            return Reply("\n".join(f"{s.syntax_for(role)} — {s.summary}" for s in group))
         return Reply(f"There is no command '{command[:40]}'. Type help for the list.")
     allowed = [s for s in registry.commands.values() if role_allows(s.roles, role)]
     lines = [f"Commands for {ctx.caller.name} ({role.value}):"]
-    lines += [f"  {s.syntax} — {s.summary}" for s in sorted(allowed, key=lambda s: s.name)]
+    lines += [f"  {s.syntax_for(role)} — {s.summary}" for s in sorted(allowed, key=lambda s: s.name)]
     lines.append("Tickets are #N. help <command> shows one command with examples.")
     return Reply("\n".join(lines))
 

@@ -62,7 +62,7 @@ def test_bad_duration_and_priority_and_hours_are_refused() -> None:
     base = shipped_text("sqlite:///x.db")
     assert "is not a business duration" in refused(base.replace('response = { P1 = "4h", P2 = "4h"', 'response = { P1 = "4 hours", P2 = "4h"'))
     assert "is not a priority" in refused(base.replace('response = { P1 = "4h", P2 = "4h"', 'response = { P9 = "4h", P2 = "4h"'))
-    assert "is not an opening interval" in refused(base.replace('mon = "09:00-17:00", tue', 'mon = "nine to five", tue', 1))
+    assert "expected opening hours like 09:00-17:00" in refused(base.replace('mon = "09:00-17:00", tue', 'mon = "nine to five", tue', 1))
     assert "is not an IANA time zone" in refused(base.replace('timezone = "Europe/London"', 'timezone = "Europe/Londn"', 1))
 
 

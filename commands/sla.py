@@ -1,0 +1,423 @@
+"""SLA clocks everywhere: due times recomputed and stored on every ticket event (so boards and
+reports are queries), warning timers at 75% and at breach, and the `sla` commands."""
+
+from __future__ import annotations
+
+import calendar as month_calendar
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select
+
+from bot.calendar import BusinessCalendar
+from bot.config import Config
+from bot.domain import Priority, Reply, TicketState
+from bot.durations import parse_business_duration
+from bot.permissions import org_scope
+from bot.router import EVERYONE, STAFF, Arg, CommandContext
+from bot.sla import (
+    RELIEF,
+    RESOLUTION,
+    RESPONSE,
+    ClockEvent,
+    ClockState,
+    PlanTargets,
+    compute_clocks,
+    explain,
+    format_instant,
+    humanize_business,
+)
+from bot.timefmt import relative
+from bot.worker import timer_handler
+from commands import REGISTRY, converters, hooks
+from commands.tickets import ACTIVE, load_ticket
+from storage.models import Ticket, TicketEvent
+
+WARN_FRACTION = 0.75
+CLOCK_LABEL = {RESPONSE: "First response", RESOLUTION: "Resolution", RELIEF: "Relief"}
+TIMER_KIND = "sla"
+BOARD_ROWS = 20
+
+
+# --- services -----------------------------------------------------------------------------
+
+
+def build_calendars(config: Config) -> dict[str, BusinessCalendar]:
+    cals: dict[str, BusinessCalendar] = {"24x7": BusinessCalendar.always_open()}
+    for name, c in config.calendars.items():
+        holidays = (c.holidays.country, c.holidays.subdivision) if c.holidays else None
+        cals[name] = BusinessCalendar(name, c.timezone, c.weekly_hours(), holidays, c.closed, c.open)
+    return cals
+
+
+def build_targets(config: Config, cals: dict[str, BusinessCalendar]) -> dict[str, PlanTargets]:
+    out: dict[str, PlanTargets] = {}
+    for name, plan in config.plans.items():
+        base = cals[plan.calendar]
+        per_priority = {Priority.parse(p): _zoned(cals[c], base) for p, c in plan.calendars.items()}
+        out[name] = PlanTargets(
+            calendar=base,
+            calendars=per_priority,
+            response={Priority.parse(p): parse_business_duration(v) for p, v in plan.response.items()},
+            resolution={Priority.parse(p): parse_business_duration(v) for p, v in plan.resolution.items()},
+            relief_factor=plan.relief_factor,
+        )
+    return out
+
+
+def _zoned(cal: BusinessCalendar, base: BusinessCalendar) -> BusinessCalendar:
+    """24x7 shows its instants in the plan's zone."""
+    if cal.name == "24x7":
+        return BusinessCalendar.always_open(base.timezone_name)
+    return cal
+
+
+def setup(services: Any, config: Config) -> None:
+    cals = build_calendars(config)
+    services.extras["calendars"] = cals
+    services.extras["sla_targets"] = build_targets(config, cals)
+
+
+hooks.SETUP.append(setup)
+
+
+def targets_of(ctx: CommandContext, ticket: Ticket) -> PlanTargets:
+    targets: dict[str, PlanTargets] = ctx.services.sla_targets
+    return targets[ticket.plan]
+
+
+# --- clocks from events -------------------------------------------------------------------
+
+_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close"}
+
+
+def clock_events(events: Sequence[TicketEvent]) -> list[ClockEvent]:
+    out: list[ClockEvent] = []
+    for e in events:
+        if e.kind == "reply":
+            if e.public and e.actor_role in ("agent", "admin"):
+                out.append(ClockEvent(e.at, "agent_reply", by=e.actor))
+            continue
+        if e.kind in _KINDS:
+            prio = Priority(e.priority) if e.priority else None
+            out.append(ClockEvent(e.at, e.kind, prio, e.actor, e.reason))
+    return out
+
+
+async def clocks_of(ctx: CommandContext, ticket: Ticket) -> dict[str, ClockState]:
+    events = await ctx.uow.tickets.events(ticket.id)
+    return compute_clocks(targets_of(ctx, ticket), clock_events(events), ctx.now)
+
+
+async def refresh(ctx: CommandContext, ticket: Ticket) -> dict[str, ClockState]:
+    """Recompute every clock from the events, store due times on the ticket and move the
+    warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
+    clocks = await clocks_of(ctx, ticket)
+    due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
+    ticket.response_due_at = due.get(RESPONSE)
+    ticket.resolution_due_at = due.get(RESOLUTION)
+    ticket.relief_due_at = due.get(RELIEF)
+    ticket.response_met = clocks[RESPONSE].met if RESPONSE in clocks else None
+    ticket.resolution_met = clocks[RESOLUTION].met if RESOLUTION in clocks else None
+    ticket.relief_met = clocks[RELIEF].met if RELIEF in clocks else None
+    ticket.sla_paused = ticket.state == TicketState.WAITING.value
+    running = [c for c in clocks.values() if c.budget is not None and c.stopped_at is None and c.due_at]
+    nearest = min(running, key=lambda c: c.due_at or datetime.max.replace(tzinfo=UTC), default=None)
+    ticket.next_due_at = nearest.due_at if nearest else None
+    ticket.next_due_position = nearest.due_position if nearest else None
+    ticket.next_due_calendar = nearest.calendar.name if nearest else None
+    ref = str(ticket.id)
+    for name, c in clocks.items():
+        keys = (f"{name}:75", f"{name}:breach")
+        if c.budget is None or c.stopped_at is not None or c.paused or c.due_at is None:
+            await ctx.uow.timers.cancel(TIMER_KIND, ref, keys)
+            continue
+        warn_at = c.at_fraction(WARN_FRACTION)
+        if warn_at is not None:
+            await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[0], warn_at, {"clock": name})
+        await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[1], c.due_at, {"clock": name})
+    return clocks
+
+
+async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+    if ticket.plan in ctx.services.sla_targets:
+        await refresh(ctx, ticket)
+
+
+hooks.AFTER_EVENT.append(after_event)
+
+
+def tz_name(ctx: CommandContext, ticket: Ticket) -> str:
+    return targets_of(ctx, ticket).calendar.timezone_name
+
+
+def clock_line(c: ClockState, now: datetime, tz: str) -> str:
+    """`First response due 2026-04-07 11:00 BST (in 3 business hours)` and friends."""
+    label = CLOCK_LABEL[c.name]
+    day = c.calendar.standard_day_seconds
+    if c.budget is None:
+        return f"{label}: best effort (no due time)"
+    assert c.due_at is not None
+    due = format_instant(c.due_at, tz)
+    if c.met is True:
+        return f"{label}: met ({format_instant(c.stopped_at or c.due_at, tz)}, due {due})"
+    if c.met is False:
+        when = c.breached_at or c.due_at
+        stop = f"; stopped {format_instant(c.stopped_at, tz)}" if c.stopped_at else ""
+        return f"{label} due {due}: BREACHED ({relative(when, now)}{stop})"
+    left = humanize_business(c.remaining or 0, day)
+    if c.paused:
+        return f"{label}: paused while waiting on the customer, {left} left (due {due} if resumed now)"
+    return f"{label} due {due} (in {left})"
+
+
+async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+    if ticket.plan not in ctx.services.sla_targets:
+        return []
+    clocks = await clocks_of(ctx, ticket)
+    tz = tz_name(ctx, ticket)
+    return [clock_line(c, ctx.now, tz) for c in clocks.values()]
+
+
+hooks.TICKET_LINES.append(ticket_lines)
+
+
+# --- warnings -----------------------------------------------------------------------------
+
+
+@timer_handler(TIMER_KIND)
+async def warn(ctx: CommandContext, timer: Any) -> datetime | None:
+    """At 75% and at breach, once per ticket and target, to the triage channel."""
+    ticket = await ctx.uow.tickets.get(int(timer.ref), for_update=True)
+    if ticket is None or not TicketState(ticket.state).is_active:
+        return None
+    name, _, which = timer.key.partition(":")
+    clocks = await refresh(ctx, ticket)
+    c = clocks.get(name)
+    if c is None or c.budget is None or c.stopped_at is not None or c.paused:
+        return None
+    threshold = c.budget if which == "breach" else c.budget * WARN_FRACTION
+    if c.used < threshold:
+        # Not there yet (the calendar or events moved it): try again when it will be.
+        return c.due_at if which == "breach" else c.at_fraction(WARN_FRACTION)
+    tz = tz_name(ctx, ticket)
+    org = ctx.config.orgs[ticket.org].name if ticket.org in ctx.config.orgs else ticket.org
+    head = f"#{ticket.id} [P{ticket.priority}] {org}: {ticket.summary}"
+    if which == "breach":
+        text = f"SLA breached: {CLOCK_LABEL[name].lower()} of {head} was due {format_instant(c.due_at or ctx.now, tz)}"
+    else:
+        left = humanize_business(c.remaining or 0, c.calendar.standard_day_seconds)
+        text = (
+            f"SLA warning: 75% of the {CLOCK_LABEL[name].lower()} time used on {head}; "
+            f"due {format_instant(c.due_at or ctx.now, tz)} (in {left})"
+        )
+    ctx.triage(text, ticket_id=ticket.id, kind="warning")
+    return None
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+@REGISTRY.command(
+    "sla",
+    Arg("id", converters.ticket_id, display="[id]", optional=True),
+    roles=EVERYONE,
+    summary="one ticket's SLA clocks, or those of your open tickets",
+    examples=("sla #12", "sla"),
+    read_only=True,
+)
+async def sla(ctx: CommandContext, id: int | None) -> Reply:
+    if id is not None:
+        ticket = await load_ticket(ctx, id, for_update=False)
+        lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary}"]
+        lines += await ticket_lines(ctx, ticket)
+        return Reply("\n".join(lines), ticket_id=ticket.id)
+    if ctx.caller.is_staff:
+        tickets = await ctx.uow.tickets.list(states=ACTIVE, assignee=ctx.caller.ident, limit=20)
+        scope = "assigned to you"
+    else:
+        tickets = await ctx.uow.tickets.list(org=ctx.caller.org, states=ACTIVE, limit=20)
+        scope = "of your organisation"
+    if not tickets:
+        return Reply(f"No open tickets {scope}.")
+    lines = []
+    for t in tickets:
+        lines.append(f"#{t.id} [P{t.priority} {t.state}] {t.summary}")
+        lines += [f"  {line}" for line in await ticket_lines(ctx, t)]
+    return Reply("\n".join(lines))
+
+
+def remaining_seconds(ctx: CommandContext, ticket: Ticket) -> int | None:
+    """Business time left to the nearest deadline: one subtraction of stored positions."""
+    if ticket.next_due_position is None or ticket.next_due_calendar is None:
+        return None
+    cal = ctx.services.calendars.get(ticket.next_due_calendar)
+    if cal is None:
+        return None
+    left: int = ticket.next_due_position - cal.position(ctx.now)
+    return left
+
+
+@REGISTRY.command(
+    "sla board",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    roles=STAFF,
+    summary="open tickets by nearest deadline, breached first; paused shown as paused",
+    examples=("sla board", "sla board acme"),
+    read_only=True,
+)
+async def sla_board(ctx: CommandContext, org: str | None) -> Reply:
+    rows = await board_rows(ctx.uow.session, ctx.now, org, BOARD_ROWS)
+    counts = await board_counts(ctx.uow.session, ctx.now, org)
+    scope = ctx.config.orgs[org].name if org else "all organisations"
+    head = (
+        f"SLA board for {scope}: {counts['open']} open, {counts['breached']} breached, "
+        f"{counts['paused']} paused, {counts['no_deadline']} without a deadline"
+    )
+    if not rows:
+        return Reply(head + ".")
+    lines = [head + ":"]
+    for t in rows:
+        tz = tz_name(ctx, t)
+        org_name = ctx.config.orgs[t.org].name if t.org in ctx.config.orgs else t.org
+        who = f" ({t.assignee})" if t.assignee else " (unassigned)"
+        what = f"#{t.id} [P{t.priority}] {org_name}{who}: {t.summary[:60]}"
+        if t.sla_paused:
+            state = "paused"
+        elif t.next_due_at is None:
+            state = "no deadline"
+        elif t.next_due_at <= ctx.now:
+            state = f"BREACHED {format_instant(t.next_due_at, tz)} ({relative(t.next_due_at, ctx.now)})"
+        else:
+            left = remaining_seconds(ctx, t)
+            cal = ctx.services.calendars.get(t.next_due_calendar or "")
+            day = cal.standard_day_seconds if cal is not None else None
+            left_text = f"in {humanize_business(left, day)}" if left is not None else relative(t.next_due_at, ctx.now)
+            state = f"due {format_instant(t.next_due_at, tz)} ({left_text})"
+        lines.append(f"{state} — {what}")
+    return Reply("\n".join(lines), private=bool(ctx.caller.channel) and _public_place(ctx))
+
+
+def _public_place(ctx: CommandContext) -> bool:
+    from commands.tickets import shown_privately
+
+    return shown_privately(ctx, "", includes_internal=False)
+
+
+async def board_rows(session: Any, now: datetime, org: str | None, limit: int) -> Sequence[Ticket]:
+    """Running deadlines first by due instant (so breached first), then paused, then none."""
+    base = [Ticket.state.in_(ACTIVE)]
+    if org is not None:
+        base.append(Ticket.org == org)
+    running = (
+        select(Ticket)
+        .where(*base, Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
+        .order_by(Ticket.next_due_at, Ticket.id)
+        .limit(limit)
+    )
+    rows = list((await session.scalars(running)).all())
+    if len(rows) < limit:
+        rest = (
+            select(Ticket)
+            .where(*base, or_(Ticket.sla_paused.is_(True), Ticket.next_due_at.is_(None)))
+            .order_by(Ticket.sla_paused.desc(), Ticket.id)
+            .limit(limit - len(rows))
+        )
+        rows += list((await session.scalars(rest)).all())
+    return rows
+
+
+async def board_counts(session: Any, now: datetime, org: str | None) -> dict[str, int]:
+    base = [Ticket.state.in_(ACTIVE)]
+    if org is not None:
+        base.append(Ticket.org == org)
+    running = and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
+    stmt = select(
+        func.count(),
+        func.count().filter(and_(running, Ticket.next_due_at <= now)),
+        func.count().filter(Ticket.sla_paused.is_(True)),
+        func.count().filter(and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_(None))),
+    ).where(*base)
+    total, breached, paused, none = (await session.execute(stmt)).one()
+    return {"open": total, "breached": breached, "paused": paused, "no_deadline": none}
+
+
+@REGISTRY.command(
+    "sla explain",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=EVERYONE,
+    summary="why a due time is what it is: running stretches, pauses, closed days, the arithmetic",
+    examples=("sla explain #12",),
+    read_only=True,
+)
+async def sla_explain(ctx: CommandContext, id: int) -> Reply:
+    ticket = await load_ticket(ctx, id, for_update=False)
+    events = await ctx.uow.tickets.events(ticket.id)
+    lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary} — plan {ticket.plan}"]
+    lines += explain(targets_of(ctx, ticket), clock_events(events), ctx.now)
+    return Reply("\n".join(lines), ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "sla report",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    Arg("month", converters.month, display="[YYYY-MM]", optional=True),
+    roles=EVERYONE,
+    summary="SLA compliance for a month: % of targets met against the plan's target percentage",
+    examples=("sla report acme 2026-11", "sla report"),
+    read_only=True,
+)
+async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -> Reply:
+    scope = org_scope(ctx.caller, org, ctx.config)
+    orgs = [scope] if scope else sorted(ctx.config.orgs)
+    lines: list[str] = []
+    for key in orgs:
+        plan = ctx.config.plan_of_org(key)
+        tz = ZoneInfo(ctx.config.calendars[plan.calendar].timezone) if plan.calendar in ctx.config.calendars else UTC
+        m = month or ctx.now.astimezone(tz).date().replace(day=1)
+        start = datetime(m.year, m.month, 1, tzinfo=tz)
+        last = month_calendar.monthrange(m.year, m.month)[1]
+        end = datetime(m.year, m.month, last, tzinfo=tz) + (datetime(2000, 1, 2) - datetime(2000, 1, 1))
+        report = await month_figures(ctx.uow.session, key, start, end)
+        if scope is None and report["tickets"] == 0:
+            continue
+        org_name = ctx.config.orgs[key].name
+        parts = [f"{org_name} ({ctx.config.orgs[key].plan}) {m:%Y-%m}: {report['tickets']} tickets"]
+        for name, label in ((RESPONSE, "first responses"), (RESOLUTION, "resolutions"), (RELIEF, "relieved within relief target")):
+            met, missed, pending = report[name]
+            decided = met + missed
+            if name == RELIEF and not plan.relief_factor:
+                continue
+            if decided == 0:
+                parts.append(f"{label}: none decided" + (f" ({pending} running)" if pending else ""))
+                continue
+            pct = 100.0 * met / decided
+            verdict = "on target" if pct >= plan.target_percent else "below target"
+            parts.append(
+                f"{label}: {pct:.0f}% met ({met}/{decided}"
+                + (f", {pending} running" if pending else "")
+                + f"; target {plan.target_percent}%, {verdict})"
+            )
+        lines.append("; ".join(parts))
+    if not lines:
+        return Reply("No tickets in that month.")
+    return Reply("\n".join(lines))
+
+
+async def month_figures(session: Any, org: str, start: datetime, end: datetime) -> dict[str, Any]:
+    cols = {RESPONSE: Ticket.response_met, RESOLUTION: Ticket.resolution_met, RELIEF: Ticket.relief_met}
+    dues = {RESPONSE: Ticket.response_due_at, RESOLUTION: Ticket.resolution_due_at, RELIEF: Ticket.relief_due_at}
+    where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
+    out: dict[str, Any] = {}
+    total = (await session.execute(select(func.count()).select_from(Ticket).where(*where))).scalar_one()
+    out["tickets"] = total
+    for name, col in cols.items():
+        stmt = select(
+            func.count().filter(col.is_(True)),
+            func.count().filter(col.is_(False)),
+            func.count().filter(and_(col.is_(None), dues[name].is_not(None))),
+        ).where(*where)
+        out[name] = tuple((await session.execute(stmt)).one())
+    return out
