@@ -21,7 +21,8 @@ from bot.router import CommandContext, CommandRegistry
 
 log = logging.getLogger("supportbot.worker")
 
-TimerHandler = Callable[[CommandContext, Any], Awaitable[None]]
+# A handler performs a due timer; returning a later instant reschedules it instead.
+TimerHandler = Callable[[CommandContext, Any], Awaitable[datetime | None]]
 TIMER_HANDLERS: dict[str, TimerHandler] = {}
 
 MAX_DELIVERY_ATTEMPTS = 5
@@ -120,8 +121,11 @@ class Worker:
                     continue
                 try:
                     async with uow.session.begin_nested():
-                        await handler(ctx, timer)
-                        timer.done_at = now
+                        later = await handler(ctx, timer)
+                        if isinstance(later, datetime) and later > now:
+                            timer.due_at = later  # not yet: the handler says when
+                        else:
+                            timer.done_at = now
                     performed += 1
                 except Exception:
                     ref = secrets.token_hex(4)
