@@ -96,3 +96,14 @@ async def test_help_is_generated_per_role_and_per_command(desk: Session) -> None
     one = await desk.text("alice", "help ticket open")
     assert one.startswith("ticket open [P1-P4] <summary>")
     assert "e.g. ticket open P2 mail queue stuck since 14:00" in one
+
+
+async def test_test_system_ticket_is_raised_by_an_agent_with_the_reason_recorded(desk: Session) -> None:
+    """Seed 003: a P3 on a test system that would be P1 in production is treated as P1."""
+    await desk.text("alice", "ticket open P3 --test-system staging relay drops mail")
+    assert "raised to P1/P2 by an agent" in await desk.text("alice", "ticket priority 1 P1 urgent")
+    assert "needs the reason" in await desk.text("agnes", "ticket priority 1 P1")
+    assert "P3 → P1" in await desk.text("agnes", "ticket priority 1 P1 same fault would stop production mail")
+    shown = await desk.text("agnes", "ticket show 1")
+    assert "priority P1 — same fault would stop production mail" in shown
+    assert "on a test system" in shown
