@@ -54,6 +54,7 @@ SLASH_COMMANDS = (
 EVENT_NS = "slack.event"  # Events API event_id -> seen (a retried event never runs twice)
 TICKET_THREAD_NS = "slack.ticket_thread"  # ticket id -> "channel|ts" of its thread root
 THREAD_TICKET_NS = "slack.thread_ticket"  # "channel|ts" -> ticket id
+CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card (its thread root)
 
 # Message subtypes that are still a person writing; every other subtype (edits, joins,
 # bot_message, deletions...) is ignored.
@@ -649,8 +650,12 @@ class SlackAdapter:
             known = await self._ticket_thread(message.ticket_id)
             if known is not None and known[0] == target:
                 thread_ts = known[1]
+        card = message.extra.get("card") if message.kind == "card" else None
+        if card is not None and message.extra.get("follow_up"):
+            # Later lines of an assist card go into the card's thread.
+            thread_ts = await self._host.state.get(CARD_THREAD_NS, f"{target}|{card}")
         try:
-            await self._client.chat_postMessage(
+            response = await self._client.chat_postMessage(
                 channel=target,  # a user id posts to that person's DM with the bot
                 text=text,
                 blocks=message_blocks(text, buttons),
@@ -662,3 +667,5 @@ class SlackAdapter:
             error = _slack_error(exc)
             log.warning("slack: delivery to %s failed: %s", target, error)
             raise DeliveryError(f"slack: could not deliver to {target}: {error}") from exc
+        if card is not None and thread_ts is None and response.get("ts"):
+            await self._host.state.put(CARD_THREAD_NS, f"{target}|{card}", str(response["ts"]))

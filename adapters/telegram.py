@@ -627,9 +627,13 @@ class TelegramAdapter:
         state = self._require_host().state
         buttons = message.buttons or _standard_buttons(message)
         card = message.extra.get("card") if message.kind == "card" else None
+        text = message.text
         if card is not None:
+            # A follow-up carries the whole card: the card message is edited to it (or, when
+            # Telegram will not edit it any more, the whole card is sent again).
+            text = message.extra.get("card_text") or message.text
             known = await state.get(CARD_MESSAGES, f"{chat_id}:{card}")
-            if known is not None and await self._edit(chat_id, int(known), message.text, buttons):
+            if known is not None and await self._edit(chat_id, int(known), text, buttons):
                 return
         reply_to = None
         if message.kind == "ticket-update" and message.ticket_id is not None:
@@ -638,7 +642,7 @@ class TelegramAdapter:
                 ticket_chat, _, ticket_message = where.rpartition(":")
                 if ticket_chat == str(chat_id) and ticket_message.isdigit():
                     reply_to = int(ticket_message)
-        sent = await self._send(chat_id, message.text, buttons, reply_to=reply_to)
+        sent = await self._send(chat_id, text, buttons, reply_to=reply_to)
         if sent is not None and card is not None:
             await state.put(CARD_MESSAGES, f"{chat_id}:{card}", str(sent.message_id))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -13,11 +15,19 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config, database_url
 from bot.domain import InboundMessage, Outbound, Reply
 from bot.errors import ConfigError
+from bot.logs import REQUEST_ID, new_request_id
+from bot.metrics import DeskFigures, DeskMetrics
 from bot.ports import Adapter, AdapterState
 from bot.router import Router
 from bot.worker import Worker
 
 log = logging.getLogger("supportbot")
+
+RESTARTING_REPLY = "supportbot is restarting; please send that again in a minute."
+# Commands handled at once by one instance; more wait their turn. Kept below the database
+# pool (5 + 10 overflow) so that a burst (2,000 webhooks) queues instead of timing out on a
+# connection and losing commands; the adapters and the worker keep connections of their own.
+MAX_CONCURRENT_COMMANDS = 8
 
 # network -> (module, settings model, adapter class)
 NETWORK_ADAPTERS = {
@@ -76,6 +86,35 @@ def check(config: Config) -> None:
     adapter_settings(config)
 
 
+def is_singleton(network: str, settings: BaseModel) -> bool:
+    """Connections only one instance may hold: IRC, Slack Socket Mode, Telegram long polling.
+    Webhook endpoints (Slack "http", Telegram "webhook") run on every instance."""
+    return getattr(settings, "mode", None) not in ("http", "webhook")
+
+
+def shares_http(network: str, settings: BaseModel, http: str | None) -> bool:
+    """A webhook adapter is served by the `[bot] http` server when its `listen` equals that
+    address (Telegram also when its `listen` is ""); otherwise it opens its own listener."""
+    if http is None or is_singleton(network, settings):
+        return False
+    listen = str(getattr(settings, "listen", "") or "")
+    return listen == http or (network == "telegram" and listen == "")
+
+
+def leadership_lock(config: Config) -> Any:
+    """The lock deciding which instance holds the singletons (bot.leadership.LeadershipLock)."""
+    from storage.leadership import leadership_lock as make_lock
+
+    return make_lock(database_url(config), takeover_seconds=config.bot.leader_takeover_seconds)
+
+
+def make_console_adapter(speaker: str, is_command: Any) -> Any:
+    """The console adapter `supportbot run` reads the terminal with."""
+    from adapters.console import ConsoleAdapter
+
+    return ConsoleAdapter(speaker, is_command=is_command)
+
+
 def make_adapter(network: str, settings: BaseModel, clock: Clock) -> Adapter:
     module_name, _settings, cls_name = NETWORK_ADAPTERS[network]
     cls = getattr(importlib.import_module(module_name), cls_name)
@@ -105,12 +144,77 @@ class App:
         self.adapters: dict[str, Adapter] = {}
         self.worker = Worker(config, self.uow_factory, clock, self.registry, self.services, self.adapters)
         self.router.listeners.append(self._after_command)
+        self.metrics = DeskMetrics()
+        self.router.metrics = self.metrics.observe_command
+        self.router.listeners.append(self.metrics.outbound)
+        self.worker.listeners.append(self.metrics.outbound)
+        self.worker.on_delivered = self.metrics.on_delivered
+        # Shutdown: once False, new lines get a "restarting" answer; in-flight ones finish.
+        self.accepting = True
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_COMMANDS)
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
         self.worker.poke()
 
     async def handle(self, message: InboundMessage) -> list[Reply]:
-        return await self.router.handle(message)
+        """One inbound line, under a request id every log line about it carries (and the
+        "Something went wrong (ref X)" reply shows)."""
+        if not self.accepting:
+            return [Reply(RESTARTING_REPLY, ephemeral=True, kind="error")] if message.addressed else []
+        token = REQUEST_ID.set(new_request_id())
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            async with self._turns:
+                return await self.router.handle(message)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
+            REQUEST_ID.reset(token)
+
+    async def drain(self, timeout: float) -> bool:
+        """Stop taking new lines and wait for the ones being handled; False on timeout."""
+        self.accepting = False
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            log.warning("%d command(s) still running after %.0fs; stopping anyway", self._in_flight, timeout)
+            return False
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply a new, already validated bot.toml (SIGHUP): people, orgs, plans, calendars,
+        rotations. Adapters, the database and the HTTP address keep running as they are.
+        Raises (changing nothing) when an area cannot set itself up from the new file."""
+        from commands import hooks
+
+        fresh = Services(config, self.clock)
+        for setup in hooks.SETUP:
+            setup(fresh, config)
+        self.services.config = config
+        self.services.extras = fresh.extras  # in place: contexts holding `services` see the new values
+        self.config = config
+        self.router.reconfigure(config)
+        self.worker.config = config
+
+    async def stop_adapter(self, network: str) -> None:
+        adapter = self.adapters.pop(network, None)
+        if adapter is None:
+            return
+        try:
+            await adapter.stop()
+        except Exception:
+            log.exception("stopping the %s adapter failed", network)
+
+    async def desk_figures(self) -> DeskFigures:
+        from storage.figures import desk_figures
+
+        result: DeskFigures = await desk_figures(self.db, self.clock.now())
+        return result
 
     def is_command(self, text: str) -> bool:
         return self.registry.is_command(text)
@@ -121,12 +225,10 @@ class App:
 
     async def close(self) -> None:
         self.worker.stop()
-        for adapter in list(self.adapters.values()):
-            try:
-                await adapter.stop()
-            except Exception:
-                log.exception("stopping the %s adapter failed", adapter.network)
-        await self.db.dispose()
+        for network in list(self.adapters):
+            await self.stop_adapter(network)
+        with contextlib.suppress(Exception):
+            await self.db.dispose()
 
 
 async def open_app(config: Config, clock: Clock | None = None, *, upgrade: bool | None = None) -> App:

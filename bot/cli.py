@@ -6,9 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 from bot.clock import Clock, clock_from_env
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock))
         if args.cmd == "run":
             _setup_logging(quiet=False)
-            return asyncio.run(run(_load(args.config), clock))
+            return asyncio.run(run(_load(args.config), clock, args.config))
         if args.cmd in EXTRA_COMMANDS:
             _setup_logging(quiet=True)
             return int(EXTRA_COMMANDS[args.cmd][2](args, clock))
@@ -160,45 +158,12 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
     return 0
 
 
-async def run(cfg: Config, clock: Clock) -> int:
-    from bot.bootstrap import adapter_settings, make_adapter, open_app
+async def run(cfg: Config, clock: Clock, config_path: str | None = None) -> int:
+    """Every enabled adapter, the timer worker and the `[bot] http` endpoint until SIGTERM;
+    SIGHUP reloads bot.toml. See bot/instance.py (leadership, shutdown, reload)."""
+    from bot.instance import run_instance
 
-    settings = adapter_settings(cfg)
-    app = await open_app(cfg, clock)
-    log = logging.getLogger("supportbot")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        if cfg.adapters.console.enabled:
-            from adapters.console import ConsoleAdapter
-
-            adapter = ConsoleAdapter(cfg.adapters.console.speaker, is_command=app.is_command)
-            await app.start_adapter(adapter)
-            app.router.listeners.append(adapter.echo)
-            if sys.stdin is not None and sys.stdin.isatty():
-                if cfg.adapters.console.speaker:
-                    print(
-                        f"supportbot console: speaking as {cfg.adapters.console.speaker}; type help",
-                        file=sys.stderr,
-                    )
-                    adapter.read_in_background()
-                else:
-                    log.info("console: no [adapters.console] speaker set; not reading the terminal")
-        for network, s in settings.items():
-            if getattr(s, "enabled", False):
-                a = make_adapter(network, s, clock)
-                await app.start_adapter(a)
-                log.info("started the %s adapter", network)
-        worker = loop.create_task(app.worker.run_forever())
-        await stop.wait()
-        log.info("stopping")
-        app.worker.stop()
-        await asyncio.wait_for(worker, timeout=5)
-    finally:
-        await app.close()
-    return 0
+    return await run_instance(cfg, config_path or cfg.source, clock)
 
 
 if __name__ == "__main__":

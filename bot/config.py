@@ -286,15 +286,30 @@ class EscalationLevelConfig(Strict):
     def _one_target(self) -> EscalationLevelConfig:
         if (self.rotation is None) == (self.person is None):
             raise ValueError("each level names exactly one of rotation or person")
-        m = _WALL_DURATION.match(self.after)
-        if not m:
-            raise ValueError(f"after = '{self.after}' is not a delay: use Nm, Nh or Nd (e.g. \"10m\")")
+        from bot.paging import parse_delay
+
+        try:
+            parse_delay(self.after)
+        except ValueError as exc:
+            raise ValueError(f"after = {exc}") from None
         return self
 
 
 class EscalationConfig(Strict):
     levels: list[EscalationLevelConfig] = Field(default_factory=list)
     repeat: int = Field(default=0, ge=0, le=10)
+    # How long the last level has to acknowledge before a repeat walk or "nobody answered"
+    # (default: the longest level delay).
+    final_wait: str | None = None
+
+    @field_validator("final_wait")
+    @classmethod
+    def _final_wait(cls, value: str | None) -> str | None:
+        if value is not None:
+            from bot.paging import parse_delay
+
+            parse_delay(value)
+        return value
 
 
 class OncallConfig(Strict):
@@ -325,6 +340,19 @@ class BotSection(Strict):
     assist_window: str = "10m"
     http: str | None = None
     worker_poll_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Several instances on PostgreSQL: how soon another instance takes over the singleton
+    # connections (IRC, Slack Socket Mode, Telegram polling) when the leader dies.
+    leader_takeover_seconds: float = Field(default=15.0, ge=1, le=300)
+
+    @field_validator("http")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"'{value}' is not HOST:PORT (e.g. \"127.0.0.1:8080\")")
+        return value
 
     @field_validator("database")
     @classmethod

@@ -35,13 +35,14 @@ from bot.config import EscalationConfig
 from bot.errors import NotFound
 from bot.oncall import Override, Schedule
 
-DELAY_SYNTAX = 'use Nm, Nh, Nd or Nw (e.g. "10m")'
-_DELAY = re.compile(r"\s*(\d{1,6})\s*([mhdw])\s*")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+DELAY_SYNTAX = 'use Nm, Nh, Nd or Nw (e.g. "10m"; Ns for seconds)'
+_DELAY = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_delay(text: str) -> timedelta:
-    """"10m" -> 10 minutes: an escalation level's `after` (wall time, not business time)."""
+    """"10m" -> 10 minutes: an escalation level's `after` (wall time, not business time).
+    Seconds ("30s") exist for fast test and demo policies."""
     m = _DELAY.fullmatch(text.lower())
     if not m:
         raise ValueError(f"'{text}' is not a delay: {DELAY_SYNTAX}")
@@ -107,7 +108,8 @@ class EscalationPolicy:
                     raise ValueError(f"oncall.escalation.levels[{i}].calendar: unknown '{level.calendar}'")
                 calendar = calendars[level.calendar]
             levels.append(EscalationLevel(level.rotation, level.person, parse_delay(level.after), calendar))
-        return cls(tuple(levels), cfg.repeat)
+        final_wait = parse_delay(cfg.final_wait) if cfg.final_wait is not None else None
+        return cls(tuple(levels), cfg.repeat, final_wait)
 
     @property
     def total_steps(self) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from bot.config import Config
 from bot.domain import Role
-from bot.errors import NotFound, PermissionDenied
+from bot.errors import NotFound, PermissionDenied, UserError
 from bot.identity import Caller
 
 
@@ -55,3 +55,23 @@ def org_scope(caller: Caller, requested: str | None, config: Config) -> str | No
     if requested is not None and requested not in config.orgs:
         raise NotFound(f"There is no organisation '{requested}'.")
     return requested
+
+
+def may_acknowledge_page(caller: Caller, notified: set[str]) -> bool:
+    """Anyone a page was sent to may acknowledge it, and so may any agent (who then owns it)."""
+    return caller.is_staff or (caller.person is not None and caller.person in notified)
+
+
+def billing_scope(caller: Caller, requested: str | None, config: Config) -> str:
+    """Whose plan, credits or deposit: a customer's own organisation (another one is refused);
+    an agent names the organisation."""
+    scope = org_scope(caller, requested, config)
+    if scope is None:
+        raise UserError("name the organisation (ORG)")
+    return scope
+
+
+def network_included(caller: Caller, plan_channels: Iterable[str]) -> bool:
+    """Channel entitlements (plan `channels`) bind customers; agents may open a ticket for an
+    org from anywhere, and the console is the operator's local tool."""
+    return caller.is_staff or caller.network == "console" or caller.network in set(plan_channels)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from bot.config import Config
 from bot.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
 from bot.errors import PermissionDenied, SupportbotError, UserError
 from bot.identity import Caller, Directory
+from bot.logs import current_request_id
 from bot.permissions import role_allows
 
 log = logging.getLogger("supportbot.router")
@@ -112,6 +114,7 @@ class CommandSpec:
     handler: Handler
     read_only: bool = False
     syntax_override: str = ""
+    needs_db: bool = True  # False: runs without a unit of work (ctx.uow is None), no idempotency row
 
     @property
     def syntax(self) -> str:
@@ -162,12 +165,15 @@ class CommandRegistry:
         examples: Sequence[str] = (),
         read_only: bool = False,
         syntax: str = "",
+        needs_db: bool = True,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             if name in self.commands:
                 raise ValueError(f"command {name!r} declared twice")
+            if not needs_db and not read_only:
+                raise ValueError(f"command {name!r}: only read_only commands may skip the database")
             self.commands[name] = CommandSpec(
-                name, tuple(params), frozenset(roles), summary, tuple(examples), fn, read_only, syntax
+                name, tuple(params), frozenset(roles), summary, tuple(examples), fn, read_only, syntax, needs_db
             )
             return fn
 
@@ -394,21 +400,20 @@ class Router:
         self.directory = Directory(config)
 
     async def handle(self, message: InboundMessage) -> list[Reply]:
-        started = self.clock.now()
+        started = time.monotonic()  # latency is wall time, whatever the desk's clock says
         outcome = "ok"
         name = "?"
         try:
             replies, name, outcome = await self._handle(message)
             return replies
         except Exception:  # the last line of defence: nothing typed in chat may crash the bot
-            ref = secrets.token_hex(4)
+            ref = current_request_id() or secrets.token_hex(4)  # the request id every log line of it carries
             log.exception("unexpected error handling a message (ref %s)", ref, extra={"ref": ref})
             outcome = "crash"
             return [Reply(f"Something went wrong (ref {ref}). The team has been told.", ephemeral=True, kind="error")]
         finally:
             if self.metrics is not None:
-                elapsed = (self.clock.now() - started).total_seconds()
-                self.metrics(name, outcome, elapsed)
+                self.metrics(name, outcome, time.monotonic() - started)
 
     async def _handle(self, message: InboundMessage) -> tuple[list[Reply], str, str]:
         text = clean_line(message.text)
@@ -444,10 +449,19 @@ class Router:
                    *, quiet: bool = False) -> list[Reply]:
         """One transaction. `quiet` (chat lines): refusals are logged, never answered."""
         now = self.clock.now()
+        if not spec.needs_db:  # help, whoami: no transaction; nothing stored, so nothing to deduplicate
+            ctx = CommandContext(caller, message, None, self.config, self.clock, now, self.services, self.registry,
+                                 spec=spec)
+            try:
+                return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)
+            except SupportbotError as exc:
+                return _refusal(spec, caller, exc, quiet=quiet)
         async with self.uow_factory() as uow:
             ctx = CommandContext(caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec)
             try:
-                if message.message_id:
+                # Idempotency guards changes; a read-only answer given twice harms nobody and
+                # saves a write per read.
+                if message.message_id and not spec.read_only:
                     key = f"{message.network}:{message.message_id}"
                     if not await uow.handled.claim(key, now):
                         log.info("duplicate delivery of %s ignored", key)
@@ -459,17 +473,22 @@ class Router:
                     await uow.outbox.add(out, now)
                 await uow.commit()
             except SupportbotError as exc:
-                if quiet:
-                    log.info("%s refused: %s", spec.name, exc)
-                    return []
-                if isinstance(exc, UserError):
-                    usage = spec.syntax_for(caller.role)
-                    return [Reply(f"{exc} — usage: {usage}", ephemeral=True, kind="error")]
-                return [Reply(str(exc), ephemeral=True, kind="error")]
+                return _refusal(spec, caller, exc, quiet=quiet)
         if ctx.outbound:
             for listener in self.listeners:
                 await listener(ctx.outbound)
         return replies
+
+
+def _refusal(spec: CommandSpec, caller: Caller, exc: SupportbotError, *, quiet: bool) -> list[Reply]:
+    """A refused command: one line (with the syntax for bad input); nothing for chat lines."""
+    if quiet:
+        log.info("%s refused: %s", spec.name, exc)
+        return []
+    if isinstance(exc, UserError):
+        usage = spec.syntax_for(caller.role)
+        return [Reply(f"{exc} — usage: {usage}", ephemeral=True, kind="error")]
+    return [Reply(str(exc), ephemeral=True, kind="error")]
 
 
 def _as_replies(result: list[Reply] | Reply | str | None, spec: CommandSpec) -> list[Reply]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config
-from bot.domain import Outbound, Role
+from bot.domain import Destination, Outbound, Role
 from bot.identity import Caller
 from bot.ports import Adapter, DeliveryError
 from bot.router import CommandContext, CommandRegistry
@@ -26,6 +26,7 @@ TimerHandler = Callable[[CommandContext, Any], Awaitable[datetime | None]]
 TIMER_HANDLERS: dict[str, TimerHandler] = {}
 
 MAX_DELIVERY_ATTEMPTS = 5
+DELIVERY_LEASE = timedelta(minutes=2)  # a claimed outbox row is left alone by others meanwhile
 MAX_TIMER_ATTEMPTS = 5
 
 SYSTEM = Caller(None, "supportbot", Role.ADMIN, None, "system", "supportbot", None)
@@ -101,7 +102,10 @@ class Worker:
             done += n
             if n == 0:
                 break
-        done += await self.deliver_pending()
+        if done == 0:
+            self.lag_seconds = 0.0  # nothing was due: the worker is not behind
+        while delivered := await self.deliver_pending():  # a batch at a time, until none is left
+            done += delivered
         return done
 
     async def _timers_pass(self) -> int:
@@ -119,6 +123,7 @@ class Worker:
                     log.error("no handler for timer kind %s (id %s); marking it done", timer.kind, timer.id)
                     timer.done_at = now
                     continue
+                queued = len(ctx.outbound)
                 try:
                     async with uow.session.begin_nested():
                         later = await handler(ctx, timer)
@@ -128,6 +133,7 @@ class Worker:
                             timer.done_at = now
                     performed += 1
                 except Exception:
+                    del ctx.outbound[queued:]  # what the failed timer queued is rolled back with it
                     ref = secrets.token_hex(4)
                     log.exception("timer %s %s/%s failed (ref %s)", timer.kind, timer.ref, timer.key, ref)
                     timer.attempts += 1
@@ -144,33 +150,62 @@ class Worker:
         return performed
 
     async def deliver_pending(self) -> int:
+        """Claim due outbox rows (a lease: other instances skip them meanwhile), let go of the
+        database while the adapters talk to their networks (they use it themselves through
+        host.state, which an open SQLite write transaction would block), then record outcomes."""
         networks = [name for name, a in self.adapters.items() if a.connected]
         if not networks:
             return 0
-        delivered = 0
         now = self.clock.now()
         async with self.uow_factory() as uow:
             rows = await uow.outbox.claim_pending(networks, now)
             if not rows:
                 return 0
+            claimed = [uow.outbox.as_outbound(row) for row in rows]
             for row in rows:
-                message = uow.outbox.as_outbound(row)
-                adapter = self.adapters[row.network]
-                try:
-                    await adapter.deliver(message)
+                row.next_attempt_at = now + DELIVERY_LEASE
+            await uow.commit()
+        outcomes: dict[int, str | None] = {}
+        for message in claimed:
+            assert message.id is not None
+            adapter = self.adapters.get(message.destination.network)
+            if adapter is None:  # stopped meanwhile (shutdown, leadership lost): delivered after the lease
+                continue
+            try:
+                await adapter.deliver(message)
+                outcomes[message.id] = None
+                if self.on_delivered is not None:
+                    self.on_delivered(message)
+            except DeliveryError as exc:
+                outcomes[message.id] = str(exc)
+                log.warning("delivery to %s failed: %s", message.label or message.destination, exc)
+            except Exception as exc:
+                ref = secrets.token_hex(4)
+                outcomes[message.id] = f"{type(exc).__name__} (ref {ref})"
+                log.exception("delivery to %s crashed (ref %s)", message.destination, ref)
+        delivered = 0
+        async with self.uow_factory() as uow:
+            for row in await uow.outbox.by_ids(list(outcomes)):
+                error = outcomes[row.id]
+                if error is None:
                     row.delivered_at = now
                     delivered += 1
-                    if self.on_delivered is not None:
-                        self.on_delivered(message)
-                except DeliveryError as exc:
-                    _retry_later(row, now, str(exc))
-                    log.warning("delivery to %s failed: %s", row.label or row.target, exc)
-                except Exception as exc:
-                    ref = secrets.token_hex(4)
-                    _retry_later(row, now, f"{type(exc).__name__} (ref {ref})")
-                    log.exception("delivery to %s:%s crashed (ref %s)", row.network, row.target, ref)
+                    continue
+                _retry_later(row, now, error)
+                if row.failed_at is not None and row.kind == "page":
+                    await uow.outbox.add(self._page_undeliverable(row), now)
             await uow.commit()
         return delivered
+
+    def _page_undeliverable(self, row: Any) -> Outbound:
+        """The triage channel hears when a page could not reach someone on one network for good."""
+        return Outbound(
+            Destination.parse(self.config.bot.triage_channel),
+            f"Page {row.extra.get('page', '?')}: could not reach {row.label} on {row.network} "
+            f"after {row.attempts} attempts: {row.error}",
+            kind="notice",
+            ticket_id=row.ticket_id,
+        )
 
 
 def _retry_later(row: Any, now: datetime, error: str) -> None:

@@ -15,6 +15,7 @@ from commands import REGISTRY
     summary="what you can do here; help <command> for its syntax",
     examples=("help", "help ticket open"),
     read_only=True,
+    needs_db=False,
 )
 async def help_(ctx: CommandContext, command: str) -> Reply:
     registry = ctx.registry
@@ -43,6 +44,7 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
     summary="who the bot thinks you are: role, organisation, plan",
     examples=("whoami",),
     read_only=True,
+    needs_db=False,
 )
 async def whoami(ctx: CommandContext) -> Reply:
     c = ctx.caller

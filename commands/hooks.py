@@ -19,3 +19,8 @@ TICKET_LINES: list[Callable[[Any, Any], Awaitable[list[str]]]] = []
 # Called once when the bot is built: (services, config) -> None. Areas put what they
 # need on `services` (calendars, schedules) so commands and timers find it as ctx.services.
 SETUP: list[Callable[[Any, Any], None]] = []
+
+# What an organisation's plan still leaves it, for assist cards: (ctx, org) -> list[str],
+# e.g. ["credits: 40 left"] or ["deposit: USD 120.00"] (the billing area). The incident quota
+# is counted by the assist area itself.
+PLAN_LEFT: list[Callable[[Any, str], Awaitable[list[str]]]] = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.assist import card_number
 from bot.domain import Button, Destination, Priority, Reply, Role, TicketState
 from bot.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.permissions import may_set_priority, org_scope, require_ticket_access
@@ -23,7 +24,7 @@ SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
 
 
 async def load_ticket(ctx: CommandContext, ticket_id: int, *, for_update: bool = True) -> Ticket:
-    ticket = await ctx.uow.tickets.get(ticket_id, for_update=for_update)
+    ticket: Ticket | None = await ctx.uow.tickets.get(ticket_id, for_update=for_update)
     if ticket is None:
         raise NotFound(f"There is no ticket #{ticket_id}.")
     require_ticket_access(ctx.caller, ticket.org, ticket_id)
@@ -41,13 +42,16 @@ async def record(
     reason: str = "",
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
+    actor: str | None = None,
+    actor_role: str | None = None,
 ) -> TicketEvent:
-    """Append an event and let the other areas (SLA, paging, billing) react in the same transaction."""
+    """Append an event and let the other areas (SLA, paging, billing) react in the same transaction.
+    `actor`/`actor_role` default to the caller (assist records a customer's chat lines)."""
     event = TicketEvent(
         ticket_id=ticket.id,
         at=at or ctx.now,
-        actor=ctx.caller.ident,
-        actor_role=ctx.caller.role.value,
+        actor=actor or ctx.caller.ident,
+        actor_role=actor_role or ctx.caller.role.value,
         kind=kind,
         text=text,
         public=public,
@@ -137,17 +141,27 @@ def shown_privately(ctx: CommandContext, ticket_org: str, *, includes_internal: 
 # --- commands --------------------------------------------------------------------------------
 
 
+class _Summary(Text):
+    """Shown as required: it may be left out only with --from (the card's first line)."""
+
+    def syntax(self) -> str:
+        return "<summary>"
+
+
 @REGISTRY.command(
     "ticket open",
     Arg("priority", converters.priority, display="P1-P4", optional=True),
-    Text("summary"),
+    _Summary("summary", optional=True),
     Flag("test-system"),
     Flag("accept-assessment"),
     Option("for", converters.org, display="ORG", roles=STAFF),
     Flag("over-quota", roles=STAFF),
+    Option("from", card_number, display="CARD", roles=STAFF),
     roles=EVERYONE,
-    summary="open a ticket; replies with its id and due times; a P1 pages on-call",
-    examples=("ticket open P2 mail queue stuck since 14:00", "ticket open --for acme P1 outage reported by phone"),
+    summary="open a ticket; replies with its id and due times; a P1 pages on-call "
+    "(agents: --from CARD opens it for an assist card's customer, clocks from their first line)",
+    examples=("ticket open P2 mail queue stuck since 14:00", "ticket open --for acme P1 outage reported by phone",
+              "ticket open --from 3 P2"),
 )
 async def ticket_open(
     ctx: CommandContext,
@@ -157,9 +171,20 @@ async def ticket_open(
     accept_assessment: bool,
     for_: str | None,
     over_quota: bool,
+    from_: int | None,
 ) -> list[Reply]:
     caller = ctx.caller
-    if caller.is_staff:
+    if not summary and from_ is None:
+        raise UserError("missing <summary>")
+    card = None
+    org: str | None
+    if from_ is not None:
+        from commands.assist import take_card  # the assist area owns cards (it imports this module)
+
+        card = await take_card(ctx, from_, for_)
+        org = card.card.org
+        summary = summary or card.summary
+    elif caller.is_staff:
         org = for_ or (
             ctx.config.org_of_channel(caller.network, caller.channel) if caller.channel else None
         )
@@ -184,20 +209,22 @@ async def ticket_open(
         "over_quota": over_quota,
         "test_system": test_system,
         "priority": chosen,
-        "opened_at": ctx.now,
+        # From an assist card: the customer asked at their first line, not when an agent noticed.
+        "opened_at": card.card.first_line_at if card is not None else ctx.now,
     }
     for check in hooks.BEFORE_OPEN:
         await check(ctx, org, plan_name, options)
     opened_at: datetime = options["opened_at"]
+    over_quota = bool(options["over_quota"])  # the quota check clears it when within quota
     ticket = Ticket(
         org=org,
         plan=plan_name,
         summary=summary,
         priority=int(chosen),
         state=TicketState.OPEN.value,
-        opened_by=caller.ident,
-        origin_network=caller.network,
-        origin_channel=caller.channel,
+        opened_by=card.card.person if card is not None else caller.ident,
+        origin_network=card.card.network if card is not None else caller.network,
+        origin_channel=card.card.channel if card is not None else caller.channel,
         test_system=test_system,
         accept_assessment=accept_assessment,
         over_quota=over_quota,
@@ -218,10 +245,17 @@ async def ticket_open(
               "requested_priority": priority.label if priority else None},
         at=opened_at,
     )
+    if card is not None:
+        from commands.assist import card_into_ticket
+
+        await card_into_ticket(ctx, card, ticket)
     lines = await ticket_lines(ctx, ticket)
     org_name = ctx.config.orgs[org].name
     who = caller.name if caller.person is None else f"{caller.name} ({caller.ident})"
     where = f"{caller.network}:{caller.channel}" if caller.channel else f"{caller.network} direct"
+    if card is not None:
+        who = f"{card.card.name} ({card.card.person}), card {card.card.id} opened by {caller.name}"
+        where = f"{card.card.network}:{card.card.channel}"
     flags = "".join(
         [" [test system]" if test_system else "", " [over quota]" if over_quota else ""]
     )

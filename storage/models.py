@@ -4,6 +4,7 @@ history, clocks and bills can always be recomputed. Instants are stored as UTC."
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Text,
     TypeDecorator,
@@ -174,3 +176,252 @@ class AdapterStateRow(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- agent assist (issue 11): customers' channel chat kept as cards ----------------------------
+
+
+class AssistCard(Base):
+    """Chat lines from one customer that joined within `assist_window`; the number is `card N`.
+    Once turned into a ticket (or attached to one) `ticket_id` is set and it cannot be used again."""
+
+    __tablename__ = "assist_cards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person: Mapped[str] = mapped_column(String(200), index=True)  # Caller.ident
+    name: Mapped[str] = mapped_column(String(200))
+    org: Mapped[str] = mapped_column(String(100))
+    network: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(200))
+    first_line_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_line_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Flood safety: how many lines the agents had been shown when the card was last posted.
+    shown_lines: Mapped[int] = mapped_column(Integer, default=0)
+    shown_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    used_as: Mapped[str] = mapped_column(String(20), default="")  # "opened" | "attached"
+    used_by: Mapped[str] = mapped_column(String(200), default="")
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AssistLine(Base):
+    """One line a customer wrote in a support channel, with its time: nothing is lost."""
+
+    __tablename__ = "assist_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("assist_cards.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text)
+
+
+class AssistNotice(Base):
+    """The polite "your plan does not include this network" note went to this person once."""
+
+    __tablename__ = "assist_notices"
+
+    person: Mapped[str] = mapped_column(String(200), primary_key=True)
+    network: Mapped[str] = mapped_column(String(20), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- on-call and paging (commands/oncall.py, storage/paging.py) ------------------------------
+
+
+class OncallOverride(Base):
+    """`oncall override`: `person` covers `rotation` from `start_at` to `end_at`; the latest made wins."""
+
+    __tablename__ = "oncall_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rotation: Mapped[str] = mapped_column(String(100))
+    person: Mapped[str] = mapped_column(String(100))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
+class Page(Base):
+    """A page walking the escalation policy. One per ticket at most (the unique ticket_id makes
+    the automatic page idempotent); a page typed as text has no ticket. `step` is the next
+    escalation step to take and `due_at` when (bot.paging.PageState)."""
+
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True, unique=True)
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    exhausted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @property
+    def escalating(self) -> bool:
+        return self.acknowledged_at is None and self.resolved_at is None and self.exhausted_at is None
+
+
+class PageNotification(Base):
+    """Every step of a page: notified (whom, on which networks), skipped (why), nobody
+    answered, acknowledged, resolved. Escalation steps carry their step number, unique per
+    page: a step can never be recorded (or sent) twice."""
+
+    __tablename__ = "page_notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(20))  # notified | skipped | exhausted | acknowledged | resolved
+    step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    level: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    person: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    rotation: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    networks: Mapped[str] = mapped_column(String(200), default="")  # comma-separated
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("page_id", "step", name="uq_page_notifications_page_id_step"),)
+
+
+# --- billing and entitlements (issue 5: commands/billing.py, storage/billing.py) -----------------
+
+
+class Money(TypeDecorator[Decimal]):
+    """Decimal money, never float: NUMERIC(14,2) on PostgreSQL; whole cents (an exact integer)
+    on SQLite, which has no decimal type."""
+
+    impl = Numeric(14, 2)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(14, 2, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = Decimal(value).quantize(Decimal("0.01"))
+        return int(value * 100) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return (Decimal(int(value)) / 100).quantize(Decimal("0.01"))
+        return Decimal(value).quantize(Decimal("0.01"))
+
+
+
+class LedgerEntry(Base):
+    """Append-only: every purchase, deposit, charge, refund and waiver, with who, when, ticket
+    and reason. `credits` (integers) or `amount` (Decimal) is signed as it changes the
+    organisation's balance: a charge is negative, a deposit, refund or waiver positive.
+    Accounts: "credits" (seed 002), "deposit" (seed 001 per minute), "invoice" (hourly and
+    per-incident bills). `idem_key` makes each charge happen once (retries, duplicates)."""
+
+    __tablename__ = "billing_ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    account: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # purchase | deposit | charge | refund | waiver
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    minutes_entry_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    agents: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(String(10), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+    reverses: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    idem_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class BillingAccount(Base):
+    """The cached balance of one organisation's account, updated in the same transaction as
+    the ledger rows (and locked while a charge is checked against it)."""
+
+    __tablename__ = "billing_accounts"
+
+    org: Mapped[str] = mapped_column(String(100), primary_key=True)
+    account: Mapped[str] = mapped_column(String(20), primary_key=True)
+    credits: Mapped[int] = mapped_column(Integer, default=0)
+    amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(String(10), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MinutesEntry(Base):
+    """`minutes log`: billable time on a ticket (minutes x agents). Waiving marks it; the money
+    side of a waiver is a ledger row."""
+
+    __tablename__ = "billing_minutes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    model: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    minutes: Mapped[int] = mapped_column(Integer)
+    agents: Mapped[int] = mapped_column(Integer, default=1)
+    channel: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, default="")
+    charge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # per minute: its deduction
+    invoice_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # hourly: the invoice
+    waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    waived_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    waive_reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class BillingIncident(Base):
+    """Seed 001 per incident: incident N of a ticket, charged once at resolution or closing.
+    Incident 1 exists for every ticket; further ones only when an agent adds them."""
+
+    __tablename__ = "billing_incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_by: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    charge_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    waived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    waived_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    waive_reason: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (UniqueConstraint("ticket_id", "number", name="uq_billing_incidents_ticket_id_number"),)
+
+
+class CreditAssessment(Base):
+    """Seed 002: an agent's assessment of a ticket (the latest one counts). `status`: pending
+    (waiting for the customer's confirmation), effective (charged), superseded."""
+
+    __tablename__ = "credit_assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    org: Mapped[str] = mapped_column(String(100), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    credits: Mapped[int] = mapped_column(Integer)
+    from_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    to_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(200))
+    override: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    confirmed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -185,6 +185,12 @@ class OutboxRepository:
             stmt = stmt.with_for_update(skip_locked=True)
         return (await self.session.scalars(stmt)).all()
 
+    async def by_ids(self, ids: Iterable[int]) -> Sequence[OutboxMessage]:
+        stmt = select(OutboxMessage).where(OutboxMessage.id.in_(list(ids))).order_by(OutboxMessage.id)
+        if not self.db.is_sqlite:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).all()
+
     def as_outbound(self, row: OutboxMessage) -> Outbound:
         return outbound_of(row)
 

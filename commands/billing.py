@@ -1,0 +1,998 @@
+"""Billing and entitlements (issue 5): incident quotas and channel entitlements when a ticket
+opens, minutes (hourly, per incident, per minute), prepaid deposits, credits (seed 002) and
+`plan`. Money moves only as append-only ledger rows (storage/billing.py); each charge has an
+idempotency key, so a retried command or a repeated hook never charges twice."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import storage.billing  # noqa: F401  (registers uow.billing)
+from bot.billing import (
+    CATEGORIES,
+    CATEGORY_LABELS,
+    CREDIT_PACKAGES,
+    MAX_AGENTS,
+    MAX_ENTRY_MINUTES,
+    MINUTE_CHANNELS,
+    MonthWindow,
+    assessment_credits,
+    format_credits,
+    format_money,
+    hourly_amount,
+    incident_cover,
+    month_of,
+    month_window,
+    needs_confirmation,
+    parse_amount,
+    per_minute_amount,
+)
+from bot.config import (
+    CreditsBilling,
+    HourlyBilling,
+    PerIncidentBilling,
+    PerMinuteBilling,
+    PlanConfig,
+)
+from bot.domain import Reply, Role, TicketState
+from bot.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.permissions import billing_scope, network_included
+from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
+from bot.timefmt import format_instant
+from commands import REGISTRY, converters, hooks
+from commands.tickets import load_ticket, origin_destination, record, shown_privately, tell_triage
+from storage.models import BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry, Ticket, TicketEvent
+
+CUSTOMERS = frozenset({Role.CUSTOMER})
+LEDGER_LINES = 10  # ledger rows shown by `credits` / `deposit`
+REPORT_LINES = 40
+
+
+# --- plan facts ------------------------------------------------------------------------------
+
+
+def plan_label(ctx: CommandContext, plan_name: str) -> str:
+    plan = ctx.config.plans[plan_name]
+    return f"{plan.name} ({plan_name})" if plan.name and plan.name != plan_name else plan_name
+
+
+def plan_timezone(ctx: CommandContext, plan: PlanConfig) -> str:
+    cal = ctx.config.calendars.get(plan.calendar)
+    return cal.timezone if cal is not None else "UTC"
+
+
+def org_name(ctx: CommandContext, org: str) -> str:
+    cfg = ctx.config.orgs.get(org)
+    return cfg.name if cfg is not None else org
+
+
+def org_plan(ctx: CommandContext, org: str) -> tuple[str, PlanConfig]:
+    name = ctx.config.orgs[org].plan
+    return name, ctx.config.plans[name]
+
+
+def ticket_plan(ctx: CommandContext, ticket: Ticket) -> PlanConfig:
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None:
+        raise Conflict(f"#{ticket.id} was opened on plan '{ticket.plan}', which bot.toml no longer defines.")
+    return plan
+
+
+def _wrong_plan(ctx: CommandContext, org: str, what: str) -> UserError:
+    name, plan = org_plan(ctx, org)
+    return UserError(
+        f"{org_name(ctx, org)} is on plan {plan_label(ctx, name)} ({plan.billing.model} billing): {what}"
+    )
+
+
+# --- ticket open: channel entitlements and incident quotas -------------------------------------
+
+
+async def check_channel(ctx: CommandContext, org: str, plan_name: str, options: dict[str, Any]) -> None:
+    """Plan `channels`: a customer on a network the plan does not include is refused politely."""
+    plan = ctx.config.plans[plan_name]
+    if network_included(ctx.caller, plan.channels):
+        return
+    included = ", ".join(plan.channels) or "none"
+    raise PermissionDenied(
+        f"Sorry, plan {plan_label(ctx, plan_name)} does not include support by {ctx.caller.network}; "
+        f"it includes: {included}. Please reach us there, or ask your support contact."
+    )
+
+
+async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: dict[str, Any]) -> None:
+    """Seed 004: incidents per organisation per calendar month of the plan's time zone, counted
+    in the month the ticket opens (a ticket from a chat card opens when the customer asked)."""
+    plan = ctx.config.plans[plan_name]
+    quota = plan.incidents_per_month
+    if quota <= 0:
+        options["over_quota"] = False  # nothing to be over: the flag would only hide the ticket
+        return
+    window = month_of(options.get("opened_at") or ctx.now, plan_timezone(ctx, plan))
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
+    if used < quota:
+        options["over_quota"] = False  # within quota the ticket counts, whatever the flag said
+        return
+    if options.get("over_quota"):
+        return  # an agent's --over-quota: ticket open records it on the ticket and its event
+    resets = format_instant(window.end, window.timezone)
+    raise Conflict(
+        f"{org_name(ctx, org)} has opened {used} of {quota} incidents allowed in {window.label} on plan "
+        f"{plan_label(ctx, plan_name)}; the quota resets {resets}. An agent can open it with --over-quota."
+    )
+
+
+hooks.BEFORE_OPEN.extend([check_channel, check_quota])
+
+
+async def quota_used(ctx: CommandContext, org: str) -> tuple[int, int, MonthWindow]:
+    _name, plan = org_plan(ctx, org)
+    window = month_of(ctx.now, plan_timezone(ctx, plan))
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
+    return used, plan.incidents_per_month, window
+
+
+# --- the ledger ----------------------------------------------------------------------------
+
+
+async def append(ctx: CommandContext, entry: LedgerEntry) -> LedgerEntry | None:
+    entry.at = entry.at or ctx.now
+    entry.actor = entry.actor or ctx.caller.ident
+    result: LedgerEntry | None = await ctx.uow.billing.append(entry, ctx.now)
+    return result
+
+
+def tell_customer(ctx: CommandContext, ticket: Ticket, text: str) -> None:
+    """What was charged goes to the ticket's customer side even when the customer is the one
+    speaking: the command's own reply does not carry it."""
+    dest = origin_destination(ctx, ticket)
+    if dest is not None:
+        ctx.post(dest, text, kind="ticket-update", ticket_id=ticket.id)
+
+
+# --- charges at resolution / closing ---------------------------------------------------------
+
+
+async def ensure_incidents(ctx: CommandContext, ticket: Ticket) -> list[BillingIncident]:
+    incidents = list(await ctx.uow.billing.incidents(ticket.id))
+    if not incidents:
+        first = BillingIncident(ticket_id=ticket.id, number=1, opened_at=ticket.opened_at,
+                                opened_by=ticket.opened_by, reason="", waive_reason="")
+        incidents = [await ctx.uow.billing.add_incident(first)]
+    return incidents
+
+
+async def used_minutes(ctx: CommandContext, ticket: Ticket) -> int:
+    return sum(e.minutes for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.waived_at is None)
+
+
+async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerIncidentBilling, why: str) -> list[str]:
+    """Seed 001: each incident is charged once, on completion; a waived one is charged and
+    waived in the same breath so the statement shows both, with the reason."""
+    lines: list[str] = []
+    used = await used_minutes(ctx, ticket)
+    for inc in await ensure_incidents(ctx, ticket):
+        if inc.charge_id is not None:
+            continue
+        charge = await append(ctx, LedgerEntry(
+            org=ticket.org, account="invoice", kind="charge", ticket_id=ticket.id,
+            amount=-Decimal(billing.price), currency=billing.currency, minutes=used if inc.number == 1 else None,
+            reason=f"incident {inc.number} of #{ticket.id} ({why})", idem_key=f"incident:{ticket.id}:{inc.number}",
+            data={"incident": inc.number},
+        ))
+        if charge is None:
+            continue
+        inc.charge_id = charge.id
+        price = format_money(Decimal(billing.price), billing.currency)
+        if inc.waived_at is not None:
+            await append(ctx, LedgerEntry(
+                org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id,
+                amount=Decimal(billing.price), currency=billing.currency, reverses=charge.id,
+                actor=inc.waived_by or ctx.caller.ident, reason=inc.waive_reason,
+                idem_key=f"incident-waiver:{ticket.id}:{inc.number}", data={"incident": inc.number},
+            ))
+            lines.append(f"incident {inc.number}: {price} waived ({inc.waive_reason})")
+        else:
+            lines.append(f"incident {inc.number}: {price} charged")
+    return lines
+
+
+async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyBilling) -> list[str]:
+    """Seed 000 on demand: the time not yet invoiced is summed and invoiced when the ticket
+    closes, to the minute at the hourly rate, rounded to cents half up. Waived entries are
+    invoiced and waived (one row each) so the statement shows them with their reason."""
+    entries = [e for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.invoice_id is None]
+    if not entries:
+        return []
+    earlier = [r for r in await ctx.uow.billing.ledger(ticket_id=ticket.id, account="invoice") if r.kind == "charge"]
+    person_minutes = sum(e.minutes * e.agents for e in entries)
+    amount = hourly_amount(person_minutes, billing.rate_per_hour)
+    rate = format_money(Decimal(billing.rate_per_hour), billing.currency)
+    invoice = await append(ctx, LedgerEntry(
+        org=ticket.org, account="invoice", kind="charge", ticket_id=ticket.id, amount=-amount,
+        currency=billing.currency, minutes=person_minutes,
+        reason=f"#{ticket.id} closed: {person_minutes} min at {rate}/hour",
+        idem_key=f"hourly:{ticket.id}:{len(earlier) + 1}",
+        data={"entries": [e.id for e in entries]},
+    ))
+    if invoice is None:
+        return []
+    lines = [f"invoiced {format_money(amount, billing.currency)} for {person_minutes} min at {rate}/hour "
+             "(to the minute, rounded to the cent)"]
+    for e in entries:
+        e.invoice_id = invoice.id
+        if e.waived_at is not None:
+            waived = hourly_amount(e.minutes * e.agents, billing.rate_per_hour)
+            await append(ctx, LedgerEntry(
+                org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id, amount=waived,
+                currency=billing.currency, minutes=e.minutes * e.agents, agents=e.agents,
+                minutes_entry_id=e.id, reverses=invoice.id, actor=e.waived_by or ctx.caller.ident,
+                reason=e.waive_reason, idem_key=f"hourly-waiver:{e.id}",
+            ))
+            lines.append(f"entry {e.id} waived: {format_money(waived, billing.currency)} ({e.waive_reason})")
+    return lines
+
+
+async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+    if event.kind not in ("resolve", "close"):
+        return
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None:
+        return
+    billing = plan.billing
+    lines: list[str] = []
+    if isinstance(billing, PerIncidentBilling):
+        lines = await charge_incidents(ctx, ticket, billing, "resolved" if event.kind == "resolve" else "closed")
+    elif isinstance(billing, HourlyBilling) and event.kind == "close":
+        lines = await invoice_hourly(ctx, ticket, billing)
+    if lines:
+        text = f"#{ticket.id} billing: " + "; ".join(lines) + "."
+        await record(ctx, ticket, "charge", text=text, public=True)
+        tell_customer(ctx, ticket, text)
+
+
+hooks.AFTER_EVENT.append(after_event)
+
+
+async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+    """Billing state under `ticket show` (only where the plan bills per ticket)."""
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None:
+        return []
+    billing = plan.billing
+    if isinstance(billing, CreditsBilling):
+        a = await ctx.uow.billing.latest_assessment(ticket.id)
+        if a is None:
+            return []
+        charged = await ctx.uow.billing.ticket_credits_charged(ticket.id)
+        if a.status == "pending":
+            return [f"Credits: assessed {CATEGORY_LABELS[a.category]} at {format_credits(a.credits)}, "
+                    f"awaiting the customer's confirmation (credits confirm {ticket.id}); "
+                    f"{format_credits(charged)} charged so far"]
+        return [f"Credits: {format_credits(charged)} charged ({CATEGORY_LABELS[a.category]})"]
+    if isinstance(billing, (PerIncidentBilling, HourlyBilling, PerMinuteBilling)):
+        entries = await ctx.uow.billing.minutes_of_ticket(ticket.id)
+        if not entries:
+            return []
+        live = [e for e in entries if e.waived_at is None]
+        if isinstance(billing, PerIncidentBilling):
+            incidents = await ctx.uow.billing.incidents(ticket.id)
+            cover = incident_cover(sum(e.minutes for e in live), len(incidents), billing.minutes)
+            return [f"Incident time: {cover.used} of {cover.covered} minutes covered "
+                    f"({cover.incidents} incident{'s' if cover.incidents > 1 else ''})"]
+        if isinstance(billing, HourlyBilling):
+            pm = sum(e.minutes * e.agents for e in live)
+            so_far = format_money(hourly_amount(pm, billing.rate_per_hour), billing.currency)
+            return [f"Time logged: {pm} min ({so_far} at the hourly rate; invoiced when the ticket closes)"]
+        pm = sum(e.minutes * e.agents for e in live)
+        return [f"Phone time: {pm} agent-minutes deducted from the deposit"]
+    return []
+
+
+hooks.TICKET_LINES.append(ticket_lines)
+
+
+# --- converters --------------------------------------------------------------------------------
+
+
+def minutes_arg(ctx: Any, word: str) -> int:
+    n = converters.positive_int(ctx, word)
+    if n > MAX_ENTRY_MINUTES:
+        raise UserError(f"one entry is at most {MAX_ENTRY_MINUTES} minutes (24 hours); log longer work as several")
+    return n
+
+
+def agents_arg(ctx: Any, word: str) -> int:
+    n = converters.positive_int(ctx, word)
+    if n > MAX_AGENTS:
+        raise UserError(f"at most {MAX_AGENTS} agents on one entry")
+    return n
+
+
+def entry_id(ctx: Any, word: str) -> int:
+    m = re.fullmatch(r"[mM]?(\d{1,9})", word)
+    if not m or int(m.group(1)) == 0:
+        raise UserError(f"'{word[:40]}' is not a minutes entry: use its number (minutes report shows them)")
+    return int(m.group(1))
+
+
+def amount_arg(ctx: Any, word: str) -> Decimal:
+    return parse_amount(word)
+
+
+def category_arg(ctx: Any, word: str) -> str:
+    w = word.lower()
+    if w not in CATEGORIES:
+        raise UserError(f"'{word[:40]}' is not a category: use {'|'.join(CATEGORIES)}")
+    return w
+
+
+def version_arg(ctx: Any, word: str) -> str:
+    from bot.billing import parse_version
+
+    parse_version(word)
+    return word
+
+
+# --- minutes ----------------------------------------------------------------------------------
+
+
+@REGISTRY.command(
+    "minutes log",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("minutes", minutes_arg, display="<minutes>"),
+    Arg("channel", converters.choice(*MINUTE_CHANNELS), display="<phone|chat|remote>"),
+    Keyword("agents", agents_arg, display="N"),
+    Text("note", optional=True),
+    Flag("override", roles=STAFF),
+    Flag("new-incident", roles=STAFF),
+    roles=STAFF,
+    summary="billable time on a ticket: hourly plans invoice it at closing, per-minute plans deduct "
+            "minutes x agents x rate from the deposit (--override past the balance), per-incident plans "
+            "count it against the incident's minutes (--new-incident charges another incident)",
+    examples=("minutes log #12 25 phone agents=2 walked through the restore", "minutes log 12 30 chat --new-incident"),
+)
+async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, agents: int | None, note: str,
+                      override: bool, new_incident: bool) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    if ticket.state == TicketState.CLOSED.value:
+        raise Conflict(f"Ticket #{id} is closed; reopen it to log time.")
+    plan = ticket_plan(ctx, ticket)
+    billing = plan.billing
+    n_agents = agents or 1
+    label = plan_label(ctx, ticket.plan)
+    if new_incident and not isinstance(billing, PerIncidentBilling):
+        raise UserError(f"--new-incident is for per-incident plans; #{id} is on plan {label}")
+    cost = Decimal("0")
+    balance = Decimal("0")
+    if isinstance(billing, PerMinuteBilling):
+        # Seed 001 per minute: phone only, a prepaid deposit first, rate x minutes x agents.
+        if channel != "phone":
+            raise UserError(f"plan {label} bills phone time only; {channel} time cannot be logged on it")
+        acct = await ctx.uow.billing.account(ticket.org, "deposit", ctx.now, billing.currency)
+        balance = acct.amount
+        if balance <= 0:
+            raise Conflict(
+                f"{org_name(ctx, ticket.org)} has no prepaid deposit (balance "
+                f"{format_money(balance, billing.currency)}): plan {label} needs a deposit before questions "
+                f"are answered (deposit add {ticket.org} AMOUNT, by an admin)."
+            )
+        cost = per_minute_amount(minutes, n_agents, billing.rate_per_minute)
+        if cost > balance and not override:
+            raise Conflict(
+                f"The deposit of {org_name(ctx, ticket.org)} has {format_money(balance, billing.currency)} available; "
+                f"{minutes} min x {n_agents} agent{'s' if n_agents > 1 else ''} at "
+                f"{format_money(Decimal(billing.rate_per_minute), billing.currency)}/min needs "
+                f"{format_money(cost, billing.currency)}. Ask for a deposit, or log with --override."
+            )
+    entry = await ctx.uow.billing.add_minutes(MinutesEntry(
+        ticket_id=ticket.id, org=ticket.org, model=billing.model, at=ctx.now, actor=ctx.caller.ident,
+        minutes=minutes, agents=n_agents, channel=channel, note=note, waive_reason="",
+    ))
+    what = f"{minutes} min {channel}" + (f" x {n_agents} agents" if n_agents > 1 else "")
+    lines = [f"Logged entry {entry.id} on #{ticket.id}: {what}" + (f" ({note})" if note else "") + "."]
+    public = False
+    if isinstance(billing, PerMinuteBilling):
+        over = cost > balance
+        charge = await append(ctx, LedgerEntry(
+            org=ticket.org, account="deposit", kind="charge", ticket_id=ticket.id, minutes_entry_id=entry.id,
+            minutes=minutes, agents=n_agents, amount=-cost, currency=billing.currency, override=over,
+            reason=note or f"{what} on #{ticket.id}", idem_key=f"minutes:{entry.id}",
+        ))
+        entry.charge_id = charge.id if charge is not None else None
+        left = balance - cost
+        lines.append(
+            f"{format_money(cost, billing.currency)} deducted from the deposit "
+            f"({minutes} min x {n_agents} x {format_money(Decimal(billing.rate_per_minute), billing.currency)}); "
+            f"balance {format_money(left, billing.currency)}"
+            + (" — past the balance by agent override" if over else "") + "."
+        )
+        public = True
+    elif isinstance(billing, HourlyBilling):
+        live = [e for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.waived_at is None]
+        pm = sum(e.minutes * e.agents for e in live)
+        lines.append(
+            f"Invoiced when #{ticket.id} closes at "
+            f"{format_money(Decimal(billing.rate_per_hour), billing.currency)}/hour; "
+            f"{pm} min so far = {format_money(hourly_amount(pm, billing.rate_per_hour), billing.currency)}."
+        )
+    elif isinstance(billing, PerIncidentBilling):
+        incidents = await ensure_incidents(ctx, ticket)
+        if new_incident:
+            added = await add_incident(ctx, ticket, len(incidents) + 1, "more time than one incident covers")
+            incidents.append(added)
+            lines.append(f"Incident {added.number} added: {format_money(Decimal(billing.price), billing.currency)} "
+                         "charged when the ticket is resolved or closed.")
+        cover = incident_cover(await used_minutes(ctx, ticket), len(incidents), billing.minutes)
+        if cover.beyond:
+            lines.append(
+                f"Warning: {cover.used} of {cover.covered} covered minutes used — {cover.beyond} beyond the cover. "
+                f"Another incident is charged only if you say so: incident add {ticket.id}."
+            )
+        elif cover.at_limit:
+            lines.append(f"The incident's {cover.covered} minutes are used up; "
+                         f"more time needs incident add {ticket.id}.")
+        else:
+            lines.append(f"{cover.used} of {cover.covered} covered minutes used.")
+    else:
+        lines.append(f"Plan {label} is not billed by time ({billing.model}).")
+    await record(ctx, ticket, "minutes", text=" ".join(lines[1:]) if public else lines[0], public=public,
+                 data={"entry": entry.id, "minutes": minutes, "agents": n_agents, "channel": channel})
+    if public:
+        tell_customer(ctx, ticket, f"#{ticket.id}: {what} on the phone; " + lines[1])
+    return Reply("\n".join(lines), ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "minutes waive",
+    Arg("entry", entry_id, display="<entry>"),
+    Text("reason"),
+    roles=STAFF,
+    summary="waive a minutes entry (the fault was ours): refunded if already charged, otherwise never billed",
+    examples=("minutes waive 7 bug in our 4.3.1 release",),
+)
+async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
+    e = await ctx.uow.billing.minutes_entry(entry, for_update=True)
+    if e is None:
+        raise NotFound(f"There is no minutes entry {entry}.")
+    ticket = await load_ticket(ctx, e.ticket_id)
+    if e.waived_at is not None:
+        raise Conflict(f"Entry {entry} was already waived by {e.waived_by}: {e.waive_reason}")
+    e.waived_at, e.waived_by, e.waive_reason = ctx.now, ctx.caller.ident, reason
+    plan = ctx.config.plans.get(ticket.plan)
+    billing = plan.billing if plan is not None else None
+    what = f"entry {e.id} ({e.minutes} min {e.channel}" + (f" x {e.agents} agents" if e.agents > 1 else "") + ")"
+    money = ""
+    if e.charge_id is not None:
+        charge = await ctx.uow.billing.entry(e.charge_id)
+        assert charge is not None
+        await append(ctx, LedgerEntry(
+            org=e.org, account=charge.account, kind="waiver", ticket_id=e.ticket_id, minutes_entry_id=e.id,
+            minutes=e.minutes, agents=e.agents, amount=-charge.amount, currency=charge.currency,
+            reverses=charge.id, reason=reason, idem_key=f"minutes-waiver:{e.id}",
+        ))
+        money = f"; {format_money(-charge.amount, charge.currency)} refunded to the deposit"
+    elif e.invoice_id is not None and isinstance(billing, HourlyBilling):
+        invoice = await ctx.uow.billing.entry(e.invoice_id)
+        assert invoice is not None
+        refund = hourly_amount(e.minutes * e.agents, billing.rate_per_hour)
+        await append(ctx, LedgerEntry(
+            org=e.org, account="invoice", kind="waiver", ticket_id=e.ticket_id, minutes_entry_id=e.id,
+            minutes=e.minutes * e.agents, agents=e.agents, amount=refund, currency=invoice.currency,
+            reverses=invoice.id, reason=reason, idem_key=f"hourly-waiver:{e.id}",
+        ))
+        money = f"; {format_money(refund, invoice.currency)} credited against the invoice"
+    elif isinstance(billing, HourlyBilling):
+        money = "; it is shown as waived on the invoice when the ticket closes"
+    elif isinstance(billing, PerIncidentBilling):
+        money = "; it no longer counts against the incident's minutes"
+    text = f"Waived {what} on #{ticket.id}: {reason}{money}."
+    await record(ctx, ticket, "minutes-waived", text=text, reason=reason, public=True, data={"entry": e.id})
+    if money and e.model in ("per_minute", "hourly"):
+        tell_customer(ctx, ticket, text)
+    return Reply(text, ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "minutes report",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    Arg("month", converters.month, display="[YYYY-MM]", optional=True),
+    roles=STAFF,
+    summary="logged time of a month per organisation, with charges and waivers",
+    examples=("minutes report umbrella 2026-11", "minutes report"),
+    read_only=True,
+)
+async def minutes_report(ctx: CommandContext, org: str | None, month: date | None) -> Reply:
+    orgs = [org] if org else sorted(ctx.config.orgs)
+    lines: list[str] = []
+    for key in orgs:
+        plan_name, plan = org_plan(ctx, key)
+        tz = plan_timezone(ctx, plan)
+        window = month_window(month, tz) if month else month_of(ctx.now, tz)
+        entries = await ctx.uow.billing.minutes_in(key, window.start, window.end)
+        if not entries:
+            if org:
+                lines.append(f"{org_name(ctx, key)}: no time logged in {window.label}.")
+            continue
+        currency = getattr(plan.billing, "currency", "")
+        charges = {r.minutes_entry_id: r for r in await ctx.uow.billing.ledger(org=key, start=window.start)
+                   if r.minutes_entry_id is not None and r.kind == "charge"}
+        total = sum(e.minutes for e in entries)
+        agent_minutes = sum(e.minutes * e.agents for e in entries)
+        waived = sum(e.minutes * e.agents for e in entries if e.waived_at is not None)
+        lines.append(
+            f"{org_name(ctx, key)} ({plan_name}, {plan.billing.model}) {window.label}: {len(entries)} entries, "
+            f"{total} min ({agent_minutes} agent-minutes), {waived} agent-minutes waived"
+        )
+        for e in entries[:REPORT_LINES]:
+            charge = charges.get(e.id)
+            money = f" {format_money(-charge.amount, currency)}" if charge is not None else ""
+            flag = f" [waived: {e.waive_reason}]" if e.waived_at is not None else ""
+            lines.append(
+                f"  entry {e.id} #{e.ticket_id} {format_instant(e.at, tz)} {e.channel} {e.minutes} min"
+                + (f" x {e.agents}" if e.agents > 1 else "") + money + (f" — {e.note}" if e.note else "") + flag
+            )
+        if len(entries) > REPORT_LINES:
+            lines.append(f"  ({len(entries) - REPORT_LINES} more: see supportbot report)")
+    if not lines:
+        return Reply("No time logged in that month.")
+    return Reply("\n".join(lines), private=shown_privately(ctx, org or "", includes_internal=True))
+
+
+# --- per incident ------------------------------------------------------------------------------
+
+
+async def add_incident(ctx: CommandContext, ticket: Ticket, number: int, reason: str) -> BillingIncident:
+    inc: BillingIncident = await ctx.uow.billing.add_incident(BillingIncident(
+        ticket_id=ticket.id, number=number, opened_at=ctx.now, opened_by=ctx.caller.ident, reason=reason,
+        waive_reason="",
+    ))
+    await record(ctx, ticket, "incident", text=f"incident {number} on #{ticket.id}: {reason}", reason=reason,
+                 public=True, data={"incident": number})
+    return inc
+
+
+def _per_incident(ctx: CommandContext, ticket: Ticket) -> PerIncidentBilling:
+    billing = ticket_plan(ctx, ticket).billing
+    if not isinstance(billing, PerIncidentBilling):
+        raise UserError(f"#{ticket.id} is on plan {plan_label(ctx, ticket.plan)} ({billing.model}), not per incident")
+    return billing
+
+
+@REGISTRY.command(
+    "incident add",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("reason", optional=True),
+    roles=STAFF,
+    summary="per-incident plans: charge another incident on a ticket whose time went past the cover",
+    examples=("incident add #12 second call, new question on the same system",),
+)
+async def incident_add(ctx: CommandContext, id: int, reason: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    billing = _per_incident(ctx, ticket)
+    if ticket.state == TicketState.CLOSED.value:
+        raise Conflict(f"Ticket #{id} is closed; reopen it first.")
+    incidents = await ensure_incidents(ctx, ticket)
+    inc = await add_incident(ctx, ticket, len(incidents) + 1, reason or "time beyond the cover")
+    price = format_money(Decimal(billing.price), billing.currency)
+    text = f"Incident {inc.number} added on #{ticket.id}: {price}, covering {billing.minutes} more minutes"
+    if ticket.state == TicketState.RESOLVED.value:
+        lines = await charge_incidents(ctx, ticket, billing, "resolved")
+        text += "; charged now (the ticket is resolved)" if lines else ""
+    else:
+        text += "; charged when the ticket is resolved or closed"
+    tell_customer(ctx, ticket, text + ".")
+    return Reply(text + ".", ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "incident waive",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Keyword("incident", converters.positive_int, display="N"),
+    Text("reason"),
+    roles=STAFF,
+    summary="per-incident plans: waive the incident charge (the fault was ours); all incidents unless incident=N",
+    examples=("incident waive #12 defect in our release", "incident waive 12 incident=2 duplicate call"),
+)
+async def incident_waive(ctx: CommandContext, id: int, incident: int | None, reason: str) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    billing = _per_incident(ctx, ticket)
+    incidents = await ensure_incidents(ctx, ticket)
+    chosen = [i for i in incidents if incident is None or i.number == incident]
+    if not chosen:
+        raise NotFound(f"#{id} has no incident {incident} (it has {len(incidents)}).")
+    todo = [i for i in chosen if i.waived_at is None]
+    if not todo:
+        raise Conflict(f"#{id}: already waived ({chosen[0].waive_reason}).")
+    price = Decimal(billing.price)
+    parts = []
+    for inc in todo:
+        inc.waived_at, inc.waived_by, inc.waive_reason = ctx.now, ctx.caller.ident, reason
+        if inc.charge_id is not None:
+            await append(ctx, LedgerEntry(
+                org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id, amount=price,
+                currency=billing.currency, reverses=inc.charge_id, reason=reason,
+                idem_key=f"incident-waiver:{ticket.id}:{inc.number}", data={"incident": inc.number},
+            ))
+            parts.append(f"incident {inc.number} ({format_money(price, billing.currency)} credited)")
+        else:
+            parts.append(f"incident {inc.number} (will not be charged)")
+    text = f"Waived on #{ticket.id}: {', '.join(parts)} — {reason}."
+    await record(ctx, ticket, "incident-waived", text=text, reason=reason, public=True)
+    tell_customer(ctx, ticket, text)
+    return Reply(text, ticket_id=ticket.id)
+
+
+# --- deposits (seed 001 per minute) ---------------------------------------------------------------
+
+
+def _per_minute_org(ctx: CommandContext, org: str) -> PerMinuteBilling:
+    _name, plan = org_plan(ctx, org)
+    if not isinstance(plan.billing, PerMinuteBilling):
+        raise _wrong_plan(ctx, org, "it has no prepaid deposit")
+    return plan.billing
+
+
+def ledger_line(row: LedgerEntry, tz: str) -> str:
+    value = format_credits(row.credits) if row.account == "credits" else format_money(row.amount, row.currency)
+    if row.account == "credits" and row.credits > 0:
+        value = "+" + value
+    elif row.account != "credits" and row.amount > 0:
+        value = "+" + value
+    ticket = f" #{row.ticket_id}" if row.ticket_id else ""
+    flag = " [override]" if row.override else ""
+    why = f" — {row.reason}" if row.reason else ""
+    return f"  {format_instant(row.at, tz)} {row.kind}{ticket} {value}{flag} by {row.actor}{why}"
+
+
+@REGISTRY.command(
+    "deposit",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    roles=EVERYONE,
+    summary="the prepaid deposit of a per-minute plan: balance and recent ledger",
+    examples=("deposit", "deposit umbrella"),
+    read_only=True,
+)
+async def deposit(ctx: CommandContext, org: str | None) -> Reply:
+    key = billing_scope(ctx.caller, org, ctx.config)
+    billing = _per_minute_org(ctx, key)
+    acct = await ctx.uow.billing.peek(key, "deposit")
+    balance = acct.amount if acct is not None else Decimal("0")
+    tz = plan_timezone(ctx, org_plan(ctx, key)[1])
+    rows = await ctx.uow.billing.ledger(org=key, account="deposit", newest_first=True, limit=LEDGER_LINES)
+    lines = [f"{org_name(ctx, key)} deposit: {format_money(balance, billing.currency)} "
+             f"(phone support at {format_money(Decimal(billing.rate_per_minute), billing.currency)}/min per agent)"]
+    lines += [ledger_line(r, tz) for r in rows]
+    return Reply("\n".join(lines), private=shown_privately(ctx, key, includes_internal=False))
+
+
+@REGISTRY.command(
+    "deposit add",
+    Arg("org", converters.org, display="<ORG>"),
+    Arg("amount", amount_arg, display="<amount>"),
+    Text("note", optional=True),
+    roles=ADMINS,
+    summary="record a payment received into a per-minute plan's prepaid deposit",
+    examples=("deposit add umbrella 500 bank transfer 2026-11-20",),
+)
+async def deposit_add(ctx: CommandContext, org: str, amount: Decimal, note: str) -> Reply:
+    billing = _per_minute_org(ctx, org)
+    await append(ctx, LedgerEntry(org=org, account="deposit", kind="deposit", amount=amount,
+                                  currency=billing.currency, reason=note))
+    acct = await ctx.uow.billing.account(org, "deposit", ctx.now, billing.currency)
+    return Reply(f"Deposit of {format_money(amount, billing.currency)} recorded for {org_name(ctx, org)}; "
+                 f"balance {format_money(acct.amount, billing.currency)}.")
+
+
+# --- credits (seed 002) ----------------------------------------------------------------------------
+
+
+def _credits_org(ctx: CommandContext, org: str) -> None:
+    _name, plan = org_plan(ctx, org)
+    if not isinstance(plan.billing, CreditsBilling):
+        raise _wrong_plan(ctx, org, "credits do not apply")
+
+
+def _credits_ticket(ctx: CommandContext, ticket: Ticket) -> None:
+    billing = ticket_plan(ctx, ticket).billing
+    if not isinstance(billing, CreditsBilling):
+        raise UserError(
+            f"#{ticket.id} is on plan {plan_label(ctx, ticket.plan)} ({billing.model}): credits do not apply"
+        )
+
+
+@REGISTRY.command(
+    "credits",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    roles=EVERYONE,
+    summary="credit balance, recent ledger and assessments waiting for confirmation",
+    examples=("credits", "credits initech"),
+    read_only=True,
+)
+async def credits(ctx: CommandContext, org: str | None) -> Reply:
+    key = billing_scope(ctx.caller, org, ctx.config)
+    _credits_org(ctx, key)
+    acct = await ctx.uow.billing.peek(key, "credits")
+    balance = acct.credits if acct is not None else 0
+    tz = plan_timezone(ctx, org_plan(ctx, key)[1])
+    lines = [f"{org_name(ctx, key)} has {format_credits(balance)}."]
+    for a in await ctx.uow.billing.pending_assessments(key):
+        lines.append(f"  waiting for confirmation: #{a.ticket_id} {CATEGORY_LABELS[a.category]}, "
+                     f"{format_credits(a.credits)} (credits confirm {a.ticket_id})")
+    rows = await ctx.uow.billing.ledger(org=key, account="credits", newest_first=True, limit=LEDGER_LINES)
+    lines += [ledger_line(r, tz) for r in rows]
+    return Reply("\n".join(lines), private=shown_privately(ctx, key, includes_internal=False))
+
+
+@REGISTRY.command(
+    "credits add",
+    Arg("org", converters.org, display="<ORG>"),
+    Arg("n", converters.positive_int, display="<n>"),
+    Text("note", optional=True),
+    roles=ADMINS,
+    summary="add purchased credits (packages: " + ", ".join(map(str, CREDIT_PACKAGES)) + "; any amount is accepted)",
+    examples=("credits add initech 100 package 100, invoice 2026-118",),
+)
+async def credits_add(ctx: CommandContext, org: str, n: int, note: str) -> Reply:
+    _credits_org(ctx, org)
+    await append(ctx, LedgerEntry(org=org, account="credits", kind="purchase", credits=n, reason=note))
+    acct = await ctx.uow.billing.account(org, "credits", ctx.now)
+    package = "" if n in CREDIT_PACKAGES else " (not one of the standard packages)"
+    return Reply(f"Added {format_credits(n)} to {org_name(ctx, org)}{package}; balance {format_credits(acct.credits)}.")
+
+
+async def apply_assessment(ctx: CommandContext, ticket: Ticket, a: CreditAssessment) -> str:
+    """Charge (or refund) the difference between the assessment and what the ticket has paid."""
+    charged = await ctx.uow.billing.ticket_credits_charged(ticket.id)
+    diff = a.credits - charged
+    acct = await ctx.uow.billing.account(ticket.org, "credits", ctx.now)
+    label = CATEGORY_LABELS[a.category]
+    if diff == 0:
+        return (f"#{ticket.id} assessed as {label}: {format_credits(a.credits)}, already charged; "
+                f"balance {format_credits(acct.credits)}.")
+    over = diff > 0 and acct.credits < diff
+    if over and not a.override:  # the balance may have changed since the assessment
+        raise Conflict(
+            f"{org_name(ctx, ticket.org)} has {format_credits(acct.credits)}; {label} needs {diff} more. "
+            "Buy credits (packages of " + ", ".join(map(str, CREDIT_PACKAGES)) + ") and try again."
+        )
+    await append(ctx, LedgerEntry(
+        org=ticket.org, account="credits", kind="charge" if diff > 0 else "refund", ticket_id=ticket.id,
+        credits=-diff, override=over, reason=f"#{ticket.id} {label}" + (" (re-assessed)" if charged else ""),
+        idem_key=f"assessment:{a.id}", data={"category": a.category, "assessment": a.id},
+    ))
+    acct = await ctx.uow.billing.account(ticket.org, "credits", ctx.now)
+    moved = f"{format_credits(diff)} charged" if diff > 0 else f"{format_credits(-diff)} refunded"
+    in_all = f" ({format_credits(a.credits)} in all)" if charged else ""
+    below = " (below zero by agent override)" if acct.credits < 0 else ""
+    return f"#{ticket.id} assessed as {label}: {moved}{in_all}; balance {format_credits(acct.credits)}{below}."
+
+
+def _supersede_older(ctx: CommandContext, older: CreditAssessment | None) -> None:
+    if older is not None and older.status == "pending":
+        older.status = "superseded"
+
+
+@REGISTRY.command(
+    "credits assess",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("category", category_arg, display="<" + "|".join(CATEGORIES) + ">"),
+    Arg("credits", converters.positive_int, display="[credits]", optional=True),
+    Keyword("from", version_arg, display="VER"),
+    Keyword("to", version_arg, display="VER"),
+    Flag("override", roles=STAFF),
+    roles=STAFF,
+    summary="assess a ticket (seed 002): 1 = 5 credits, charged at once; 2 = 10; 3 = agreed, at least 20; "
+            "investigation = 20; upgrade = 20 for two patch versions + 5 per further one; 2/3/investigation/"
+            "upgrade are charged after the customer's confirmation unless accepted in advance; "
+            "a re-assessment charges or refunds the difference; --override lets the balance go below zero",
+    examples=("credits assess #12 2", "credits assess 12 upgrade from=4.3.1 to=4.3.9", "credits assess 12 3 40"),
+)
+async def credits_assess(ctx: CommandContext, id: int, category: str, credits: int | None, from_: str | None,
+                         to_: str | None, override: bool) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    _credits_ticket(ctx, ticket)
+    price = assessment_credits(category, credits, from_, to_)
+    charged = await ctx.uow.billing.ticket_credits_charged(ticket.id)
+    diff = price - charged
+    acct = await ctx.uow.billing.account(ticket.org, "credits", ctx.now)
+    label = CATEGORY_LABELS[category]
+    if diff > 0 and acct.credits < diff and not override:
+        more = f" ({charged} already charged on #{id}, {diff} more)" if charged else ""
+        raise Conflict(
+            f"{org_name(ctx, ticket.org)} has {format_credits(acct.credits)}; {label} costs "
+            f"{format_credits(price)}{more}. Ask the customer to buy credits, or assess with --override."
+        )
+    older = await ctx.uow.billing.latest_assessment(ticket.id)
+    _supersede_older(ctx, older)
+    immediate = not needs_confirmation(category, ticket.accept_assessment)
+    a = await ctx.uow.billing.add_assessment(CreditAssessment(
+        ticket_id=ticket.id, org=ticket.org, category=category, credits=price, from_version=from_,
+        to_version=to_, at=ctx.now, actor=ctx.caller.ident, override=override,
+        status="effective" if immediate else "pending",
+    ))
+    data = {"category": category, "credits": price, "assessment": a.id, "from": from_, "to": to_}
+    if immediate:
+        if older is not None and older.status == "effective":
+            older.status = "superseded"
+        text = await apply_assessment(ctx, ticket, a)
+        if ticket.accept_assessment and category != "1":
+            text += " (assessment accepted in advance when the ticket was opened)"
+    else:
+        text = (f"#{ticket.id} assessed as {label}: {format_credits(price)}"
+                + (f" ({format_credits(diff)} more than charged so far)" if charged and diff > 0 else "")
+                + (f" ({format_credits(-diff)} less than charged so far: refunded on confirmation)" if diff < 0 else "")
+                + f". Nothing is deducted until the customer confirms: credits confirm {ticket.id}.")
+    await record(ctx, ticket, "credits", text=text, public=True, data=data)
+    tell_customer(ctx, ticket, text)
+    return Reply(text, ticket_id=ticket.id)
+
+
+@REGISTRY.command(
+    "credits confirm",
+    Arg("id", converters.ticket_id, display="<id>"),
+    roles=CUSTOMERS,
+    summary="accept the credits assessment of your ticket; the credits are deducted",
+    examples=("credits confirm #12",),
+)
+async def credits_confirm(ctx: CommandContext, id: int) -> Reply:
+    ticket = await load_ticket(ctx, id)
+    _credits_ticket(ctx, ticket)
+    a = await ctx.uow.billing.latest_assessment(ticket.id)
+    if a is None or a.status != "pending":
+        raise Conflict(f"#{id} has no assessment waiting for your confirmation.")
+    a.status = "effective"
+    a.confirmed_at, a.confirmed_by = ctx.now, ctx.caller.ident
+    text = await apply_assessment(ctx, ticket, a)
+    text = text.replace(" assessed as ", " confirmed as ", 1)
+    await record(ctx, ticket, "credits", text=text, public=True, data={"assessment": a.id, "confirmed": True})
+    tell_triage(ctx, ticket, f"{text} (confirmed by {ctx.caller.name})")
+    return Reply(text, ticket_id=ticket.id)
+
+
+# --- plan ----------------------------------------------------------------------------------------
+
+
+def _targets(plan: PlanConfig) -> str:
+    parts = []
+    for p in ("P1", "P2", "P3", "P4"):
+        resp = plan.response.get(p) or "—"
+        res = plan.resolution.get(p) or "best effort"
+        rel = f", relief {plan.relief_factor}x response" if plan.relief_factor and plan.response.get(p) else ""
+        parts.append(f"{p}: response {resp}, resolution {res}{rel}")
+    return "; ".join(parts)
+
+
+def _calendar(ctx: CommandContext, plan: PlanConfig) -> str:
+    cal = ctx.config.calendars.get(plan.calendar)
+    if cal is None:
+        return f"{plan.calendar} (around the clock)"
+    hours = ", ".join(f"{d} {h}" for d, h in cal.hours.items())
+    hol = ""
+    if cal.holidays is not None:
+        sub = f"-{cal.holidays.subdivision}" if cal.holidays.subdivision else ""
+        hol = f", closed on {cal.holidays.country}{sub} holidays"
+    extra = "".join(f", {k} on {v}" for k, v in plan.calendars.items())
+    return f"{plan.calendar} ({cal.timezone}: {hours}{hol}){extra}"
+
+
+@REGISTRY.command(
+    "plan",
+    Arg("org", converters.org, display="[ORG]", optional=True),
+    roles=EVERYONE,
+    summary="your plan: calendar, targets, priority rule, channels, quota used, credit or deposit balance",
+    examples=("plan", "plan globex"),
+    read_only=True,
+)
+async def plan_(ctx: CommandContext, org: str | None) -> Reply:
+    key = billing_scope(ctx.caller, org, ctx.config)
+    plan_name, plan = org_plan(ctx, key)
+    tz = plan_timezone(ctx, plan)
+    lines = [f"{org_name(ctx, key)} ({key}): plan {plan_label(ctx, plan_name)}"]
+    lines.append(f"Calendar: {_calendar(ctx, plan)}")
+    if plan.response or plan.resolution:
+        lines.append(f"Targets (business time): {_targets(plan)}; goal {plan.target_percent}% met")
+    else:
+        lines.append("Targets: none (as time permits)")
+    lines.append("Priority is set by " + ("you, the customer" if plan.customer_sets_priority() else "the support team"))
+    lines.append(f"Channels included: {', '.join(plan.channels) or 'none'}")
+    used, quota, window = await quota_used(ctx, key)
+    if quota:
+        lines.append(f"Incidents in {window.label}: {used} of {quota} used; resets {format_instant(window.end, tz)}")
+    else:
+        lines.append(f"Incidents in {window.label}: {used} (no monthly limit)")
+    billing = plan.billing
+    if isinstance(billing, CreditsBilling):
+        acct = await ctx.uow.billing.peek(key, "credits")
+        lines.append(f"Billing: prepaid credits (seed 002); balance {format_credits(acct.credits if acct else 0)}")
+        for a in await ctx.uow.billing.pending_assessments(key):
+            lines.append(f"Waiting for confirmation: #{a.ticket_id} {CATEGORY_LABELS[a.category]}, "
+                         f"{format_credits(a.credits)} (credits confirm {a.ticket_id})")
+    elif isinstance(billing, PerMinuteBilling):
+        acct = await ctx.uow.billing.peek(key, "deposit")
+        rate = format_money(Decimal(billing.rate_per_minute), billing.currency)
+        left = format_money(acct.amount if acct else Decimal(0), billing.currency)
+        lines.append(f"Billing: phone time at {rate} per minute per agent from a prepaid deposit; balance {left}")
+    elif isinstance(billing, PerIncidentBilling):
+        lines.append(f"Billing: {format_money(Decimal(billing.price), billing.currency)} per incident, covering up to "
+                     f"{billing.minutes} minutes of communication, charged when the ticket is resolved or closed")
+    elif isinstance(billing, HourlyBilling):
+        lines.append(f"Billing: {format_money(Decimal(billing.rate_per_hour), billing.currency)} per hour worked, "
+                     "to the minute, invoiced when a ticket closes")
+    else:
+        lines.append(f"Billing: {billing.model}")
+    return Reply("\n".join(lines), private=shown_privately(ctx, key, includes_internal=False))
+
+
+# --- statements (supportbot report) -----------------------------------------------------------------
+
+STATEMENT_COLUMNS = ("ticket", "date", "kind", "minutes", "agents", "amount", "currency", "waived", "reason")
+SUMMARY_COLUMNS = ("org", "plan", "model", "currency", "month", "opening_balance", "charges", "waivers_refunds",
+                   "payments", "net", "closing_balance", "entries")
+
+
+def billed_orgs(config: Any, only: str | None = None) -> list[str]:
+    if only is not None:
+        return [only]
+    return [k for k, o in sorted(config.orgs.items())
+            if config.plans[o.plan].billing.model in ("hourly", "per_incident", "per_minute", "credits")]
+
+
+async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """One organisation's month: a row per ledger entry (in the plan calendar's time zone), and
+    its summary. Amounts are signed as they move the organisation's balance: charges negative,
+    waivers, refunds and payments positive; net = their sum; opening + net = closing."""
+    plan_name = config.orgs[org].plan
+    plan = config.plans[plan_name]
+    cal = config.calendars.get(plan.calendar)
+    tz = cal.timezone if cal is not None else "UTC"
+    window = month_window(month, tz)
+    is_credits = plan.billing.model == "credits"
+    currency = "credits" if is_credits else getattr(plan.billing, "currency", "")
+    rows = await uow.billing.ledger(org=org, start=window.start, end=window.end)
+    before = await uow.billing.ledger(org=org, end=window.start)
+    def value(r: LedgerEntry) -> Decimal:
+        return Decimal(r.credits) if r.account == "credits" else Decimal(r.amount)
+
+    reversed_by: dict[int, Decimal] = {}
+    for r in await uow.billing.ledger(org=org):
+        if r.reverses is not None:
+            reversed_by[r.reverses] = reversed_by.get(r.reverses, Decimal(0)) + value(r)
+
+    def fmt(v: Decimal) -> str:
+        return str(int(v)) if is_credits else f"{v:.2f}"
+
+    out: list[dict[str, str]] = []
+    for r in rows:
+        back_total = reversed_by.get(r.id, Decimal(0))
+        waived = "" if not back_total else "yes" if back_total >= -value(r) else "partly"
+        local = r.at.astimezone(ZoneInfo(tz))
+        out.append({
+            "ticket": f"#{r.ticket_id}" if r.ticket_id else "",
+            "date": local.strftime("%Y-%m-%d %H:%M"),
+            "kind": r.kind,
+            "minutes": "" if r.minutes is None else str(r.minutes),
+            "agents": "" if r.agents is None else str(r.agents),
+            "amount": fmt(value(r)),
+            "currency": "credits" if r.account == "credits" else r.currency,
+            "waived": waived,
+            "reason": r.reason,
+        })
+    charges = sum((-value(r) for r in rows if r.kind == "charge"), Decimal(0))
+    back = sum((value(r) for r in rows if r.kind in ("waiver", "refund")), Decimal(0))
+    payments = sum((value(r) for r in rows if r.kind in ("deposit", "purchase")), Decimal(0))
+    net = sum((value(r) for r in rows), Decimal(0))
+    prepaid = plan.billing.model in ("credits", "per_minute")
+    opening = sum((value(r) for r in before), Decimal(0))
+    summary = {
+        "org": org, "plan": plan_name, "model": plan.billing.model, "currency": currency, "month": window.label,
+        "opening_balance": fmt(opening) if prepaid else "",
+        "charges": fmt(charges), "waivers_refunds": fmt(back), "payments": fmt(payments), "net": fmt(net),
+        "closing_balance": fmt(opening + net) if prepaid else "", "entries": str(len(rows)),
+    }
+    return out, summary
+

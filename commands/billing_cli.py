@@ -1,0 +1,82 @@
+"""`supportbot report --month YYYY-MM [--org ORG] [--out DIR]`: monthly statements as CSV,
+one file per organisation plus a summary, straight from the ledger (so they reconcile)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.cli import EXTRA_COMMANDS
+from bot.clock import Clock
+from bot.config import Config, load_config
+
+
+def _month(text: str) -> date:
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a month: use YYYY-MM")
+    return date(int(m.group(1)), int(m.group(2)), 1)
+
+
+def setup_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--month", type=_month, required=True, help="the month, YYYY-MM (in each plan calendar's time zone)")
+    p.add_argument("--org", default=None, help="only this organisation (default: every org on a billed plan)")
+    p.add_argument("--out", default=".", help="folder for the CSV files (created if missing; default: .)")
+
+
+async def write_statements(cfg: Config, clock: Clock, month: date, org: str | None, out: Path) -> list[Path]:
+    from bot.bootstrap import open_app
+    from commands.billing import STATEMENT_COLUMNS, SUMMARY_COLUMNS, billed_orgs, statement
+    from storage.uow import UnitOfWork
+
+    app = await open_app(cfg, clock)
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        summaries: list[dict[str, Any]] = []
+        async with UnitOfWork(app.db) as uow:
+            for key in billed_orgs(cfg, org):
+                rows, summary = await statement(uow, cfg, key, month)
+                path = out / f"statement-{month:%Y-%m}-{key}.csv"
+                _write(path, STATEMENT_COLUMNS, rows)
+                written.append(path)
+                summaries.append(summary)
+        path = out / f"summary-{month:%Y-%m}.csv"
+        _write(path, SUMMARY_COLUMNS, summaries)
+        written.append(path)
+    finally:
+        await app.close()
+    return written
+
+
+def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=list(columns))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run(args: argparse.Namespace, clock: Clock) -> int:
+    cfg = load_config(args.config)
+    if args.org is not None and args.org not in cfg.orgs:
+        print(f"supportbot report: '{args.org}' is not an organisation in {args.config}", file=sys.stderr)
+        return 2
+    paths = asyncio.run(write_statements(cfg, clock, args.month, args.org, Path(args.out)))
+    for p in paths:
+        print(p)
+    return 0
+
+
+REPORT = ("monthly statements as CSV: one file per organisation plus a summary", setup_parser, run)
+EXTRA_COMMANDS["report"] = REPORT
+# Under `python -m bot.cli` the running CLI is `__main__`, a second copy of bot.cli with its
+# own EXTRA_COMMANDS: register there too.
+_main_commands = getattr(sys.modules.get("__main__"), "EXTRA_COMMANDS", None)
+if isinstance(_main_commands, dict):
+    _main_commands["report"] = REPORT

@@ -1,0 +1,456 @@
+"""On-call and paging: `oncall`, `oncall override`, `page`, `ack`, `page resolve`; the
+AFTER_EVENT hook that pages for a ticket opened at, or raised to, a priority in its plan's
+`page_on`; and the durable `page` timer that walks the escalation policy (bot/paging.py).
+
+Each escalation step is a timer row (kind "page", ref = page id, key = step number). The
+handler locks the page row, checks that the page still waits for exactly that step, carries
+out every step due now, records them (page_notifications: unique per page and step) and
+schedules the next timer, all in the worker's transaction: a restart, a crash or a second
+instance never loses, doubles or reorders a step.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+from typing import Any
+
+from bot.config import Config
+from bot.domain import Button, Priority, Reply, Role, TicketState
+from bot.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.oncall import Override, Schedule, parse_override_window
+from bot.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
+from bot.permissions import may_acknowledge_page
+from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
+from bot.timefmt import format_instant
+from bot.worker import timer_handler
+from commands import REGISTRY, converters, hooks
+from commands.tickets import load_ticket, tz_of
+from storage import paging as _paging_repository  # noqa: F401  (registers uow.paging)
+from storage.models import OncallOverride, Page, Ticket, TicketEvent
+
+log = logging.getLogger("supportbot.paging")
+
+TIMER_KIND = "page"
+MAX_PAGE_TEXT = 500
+_PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+def setup(services: Any, config: Config) -> None:
+    """The schedule and the escalation policy, built once; a level's `calendar` uses the SLA
+    area's business calendars (built here from the config if that area is absent)."""
+    calendars = services.extras.get("calendars")
+    if calendars is None:
+        from commands.sla import build_calendars
+
+        calendars = build_calendars(config)
+    services.extras["oncall_schedule"] = Schedule.from_config(config.oncall)
+    services.extras["escalation_policy"] = EscalationPolicy.from_config(config.oncall.escalation, calendars)
+
+
+hooks.SETUP.append(setup)
+
+
+def _policy(ctx: CommandContext) -> EscalationPolicy:
+    policy: EscalationPolicy = ctx.services.escalation_policy
+    return policy
+
+
+def _schedule(ctx: CommandContext) -> Schedule:
+    schedule: Schedule = ctx.services.oncall_schedule
+    return schedule
+
+
+async def overrides_in_force(ctx: CommandContext) -> list[Override]:
+    rows = await ctx.uow.paging.overrides_ending_after(ctx.now)
+    return [Override(r.rotation, r.person, r.start_at, r.end_at, r.created_at) for r in rows]
+
+
+def name_of(ctx: CommandContext, person: str | None) -> str:
+    if person is None:
+        return "?"
+    cfg = ctx.config.people.get(person)
+    return cfg.name if cfg is not None else person
+
+
+def telegram_enabled(config: Config) -> bool:
+    return bool(config.adapters.telegram.get("enabled", False))
+
+
+async def unreachable_on_telegram(ctx: CommandContext, person: str) -> bool:
+    """True when Telegram is on, the person has a Telegram handle, and never sent the bot /start."""
+    cfg = ctx.config.people.get(person)
+    if cfg is None or not telegram_enabled(ctx.config):
+        return False
+    handle = cfg.handles.get("telegram")
+    return handle is not None and not await ctx.uow.paging.has_telegram_private_chat(handle)
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def parse_page_ref(text: str) -> int:
+    """`3`, `#3` or `page 3` -> 3."""
+    m = _PAGE_REF.fullmatch(text.strip())
+    if not m or int(m.group(1)) == 0:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise UserError(f"'{shown}' is not a page: use N, #N or page N")
+    return int(m.group(1))
+
+
+async def start_page(ctx: CommandContext, ticket: Ticket | None, summary: str) -> Page | None:
+    """Open a page and its first escalation timer; None if the ticket already has a page."""
+    due = ctx.now + _policy(ctx).delay_before(0)
+    page: Page | None = await ctx.uow.paging.open_page(
+        ticket.id if ticket is not None else None, summary, ctx.caller.ident, ctx.now, due
+    )
+    if page is not None:
+        await ctx.uow.timers.schedule(TIMER_KIND, str(page.id), str(page.step), due)
+    return page
+
+
+async def load_page(ctx: CommandContext, page_id: int) -> Page:
+    page: Page | None = await ctx.uow.paging.get(page_id, for_update=True)
+    if page is None:
+        raise NotFound(f"There is no page {page_id}.")
+    return page
+
+
+def page_tz(ctx: CommandContext, ticket: Ticket | None) -> str:
+    """Times about a page: in the ticket's plan calendar zone, else the first rotation's zone."""
+    if ticket is not None:
+        return tz_of(ctx, ticket)
+    for rotation in ctx.config.oncall.rotations.values():
+        return rotation.timezone
+    return "UTC"
+
+
+def org_and_plan(ctx: CommandContext, ticket: Ticket) -> str:
+    org = ctx.config.orgs.get(ticket.org)
+    plan = ctx.config.plans.get(ticket.plan)
+    org_name = org.name if org is not None else ticket.org
+    plan_name = (plan.name or ticket.plan) if plan is not None else ticket.plan
+    return f"{org_name} ({plan_name})"
+
+
+def page_label(ctx: CommandContext, page: Page, ticket: Ticket | None) -> str:
+    """`Page 3 (#12 [P1] ACME Ltd: mail down)` for the triage channel."""
+    if ticket is None:
+        return f"Page {page.id} ({page.summary})"
+    org = ctx.config.orgs.get(ticket.org)
+    org_name = org.name if org is not None else ticket.org
+    return f"Page {page.id} (#{ticket.id} [P{ticket.priority}] {org_name}: {ticket.summary})"
+
+
+def due_times(ctx: CommandContext, ticket: Ticket) -> str:
+    tz = tz_of(ctx, ticket)
+    parts = []
+    if ticket.response_due_at is not None and ticket.first_response_at is None:
+        parts.append(f"first response due {format_instant(ticket.response_due_at, tz)}")
+    if ticket.resolution_due_at is not None:
+        parts.append(f"resolution due {format_instant(ticket.resolution_due_at, tz)}")
+    return ", ".join(parts)
+
+
+def page_text(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Notify) -> str:
+    """What the paged person reads: the ticket, org, plan, priority, due times, and how to acknowledge."""
+    policy = _policy(ctx)
+    level = policy.levels[action.level]
+    target = f"on call for {level.rotation}" if level.rotation is not None else "named in the policy"
+    repeat = f", repeat {action.cycle} of {policy.repeat}" if action.cycle else ""
+    if ticket is None:
+        what = f"Page {page.id} from {name_of(ctx, page.created_by)}: {page.summary}"
+    else:
+        what = f"Page {page.id} [P{ticket.priority}] #{ticket.id} {org_and_plan(ctx, ticket)}: {ticket.summary}"
+        due = due_times(ctx, ticket)
+        if due:
+            what += f" — {due}"
+    where = f"level {action.level + 1} of {len(policy.levels)}{repeat}, you are {target}"
+    return f"{what} — {where} — acknowledge with: ack {page.id} (on IRC: !ack {page.id})"
+
+
+async def notify(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Notify) -> None:
+    networks = ctx.notify_person(
+        action.person,
+        page_text(ctx, page, ticket, action),
+        kind="page",
+        ticket_id=page.ticket_id,
+        buttons=(Button("Acknowledge", f"ack {page.id}"),),
+        extra={"page": str(page.id)},
+    )
+    unreachable = await unreachable_on_telegram(ctx, action.person)
+    note = "cannot be reached on Telegram: they never sent /start to the bot" if unreachable else ""
+    if not networks:
+        note = "has no handles in bot.toml, so nothing could be sent"
+    await ctx.uow.paging.record(
+        page, "notified", ctx.now, step=action.step, level=action.level, cycle=action.cycle,
+        person=action.person, rotation=action.rotation, networks=",".join(networks), detail=note,
+    )
+    policy = _policy(ctx)
+    why = f"on call for {action.rotation}" if action.rotation is not None else "named in the policy"
+    repeat = f", repeat {action.cycle}" if action.cycle else ""
+    line = (
+        f"{page_label(ctx, page, ticket)}: paged {name_of(ctx, action.person)} ({why}; "
+        f"level {action.level + 1} of {len(policy.levels)}{repeat})"
+        + (f" on {', '.join(networks)}" if networks else "")
+    )
+    ctx.triage(line + (f" — {note}" if note else ""), ticket_id=page.ticket_id, kind="notice")
+
+
+async def skip(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Skip) -> None:
+    level = _policy(ctx).levels[action.level]
+    await ctx.uow.paging.record(
+        page, "skipped", ctx.now, step=action.step, level=action.level, cycle=action.cycle,
+        person=level.person, rotation=level.rotation, detail=action.reason.value,
+    )
+    ctx.triage(
+        f"{page_label(ctx, page, ticket)}: level {action.level + 1} ({action.target}) skipped: "
+        f"{action.reason.value}",
+        ticket_id=page.ticket_id, kind="notice",
+    )
+
+
+async def nobody_answered(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Exhausted) -> None:
+    policy = _policy(ctx)
+    await ctx.uow.paging.record(page, "exhausted", ctx.now, step=action.step, detail="nobody answered")
+    people = sorted({name_of(ctx, p) for p in await ctx.uow.paging.notified_people(page.id)})
+    walks = policy.repeat + 1
+    paged = f"paged {', '.join(people)}" if people else "nobody could be paged"
+    ctx.triage(
+        f"{page_label(ctx, page, ticket)}: nobody answered — the escalation policy ran "
+        f"{walks} time{'s' if walks != 1 else ''} ({paged}). Take it, or acknowledge with ack {page.id}.",
+        ticket_id=page.ticket_id, kind="notice",
+    )
+
+
+@timer_handler(TIMER_KIND)
+async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
+    """One page's due escalation steps, in the worker's transaction. Returns when to try
+    again if the step is not due yet (the worker keeps the timer)."""
+    page: Page | None = await ctx.uow.paging.get(int(timer.ref), for_update=True)
+    if page is None or not page.escalating or str(page.step) != timer.key:
+        # Acknowledged, resolved, or this step was already taken: the timer is stale.
+        return None
+    state = PageState(page.created_at, page.step, page.due_at)
+    actions, after = advance(_policy(ctx), _schedule(ctx), await overrides_in_force(ctx), state, ctx.now)
+    if not actions:
+        return page.due_at  # fired early (a timer moved by hand): keep it for the due time
+    ticket = await ctx.uow.tickets.get(page.ticket_id) if page.ticket_id is not None else None
+    for action in actions:
+        if isinstance(action, Notify):
+            await notify(ctx, page, ticket, action)
+        elif isinstance(action, Skip):
+            await skip(ctx, page, ticket, action)
+        else:
+            await nobody_answered(ctx, page, ticket, action)
+    page.step, page.due_at = after.step, after.due_at
+    if isinstance(actions[-1], Exhausted):
+        page.exhausted_at = ctx.now
+    elif after.due_at is not None:
+        await ctx.uow.timers.schedule(TIMER_KIND, str(page.id), str(after.step), after.due_at)
+    return None
+
+
+# --- reacting to tickets --------------------------------------------------------------------
+
+
+async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+    """A ticket opened at, or raised to, a `page_on` priority pages once (the unique page per
+    ticket: raising again or reopening does not page twice); resolving or closing the ticket
+    stops its page's escalation."""
+    if event.kind in ("opened", "priority") and event.priority is not None:
+        plan = ctx.config.plans.get(ticket.plan)
+        priority = Priority(event.priority)
+        if plan is None or priority.label not in plan.page_on or not TicketState(ticket.state).is_active:
+            return
+        if await ctx.uow.paging.for_ticket(ticket.id) is not None:
+            return
+        page = await start_page(ctx, ticket, ticket.summary)
+        if page is not None and event.kind == "priority":
+            # The ticket open post already says so (ticket line); a raise is news for triage.
+            ctx.triage(
+                f"{page_label(ctx, page, ticket)}: raised to {priority.label} by {ctx.caller.name}; paging on-call",
+                ticket_id=ticket.id, kind="notice",
+            )
+    elif event.kind in ("resolve", "close"):
+        page = await ctx.uow.paging.for_ticket(ticket.id)
+        if page is None or not page.escalating:
+            return
+        page = await load_page(ctx, page.id)
+        page.resolved_at, page.resolved_by = ctx.now, ctx.caller.ident
+        await ctx.uow.paging.record(page, "resolved", ctx.now, person=ctx.caller.ident,
+                                    detail=f"ticket #{ticket.id} {event.kind}d")
+        ctx.triage(f"{page_label(ctx, page, ticket)}: escalation stopped, the ticket was {event.kind}d",
+                   ticket_id=ticket.id, kind="notice")
+
+
+hooks.AFTER_EVENT.append(after_event)
+
+
+def page_status(ctx: CommandContext, page: Page, tz: str) -> str:
+    if page.resolved_at is not None:
+        return f"resolved by {name_of(ctx, page.resolved_by)} {format_instant(page.resolved_at, tz)}"
+    if page.acknowledged_at is not None:
+        return f"acknowledged by {name_of(ctx, page.acknowledged_by)} {format_instant(page.acknowledged_at, tz)}"
+    if page.exhausted_at is not None:
+        return f"nobody answered (escalation ended {format_instant(page.exhausted_at, tz)})"
+    return "escalating, not yet acknowledged"
+
+
+async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+    page = await ctx.uow.paging.for_ticket(ticket.id)
+    if page is None:
+        return []
+    return [f"On-call paged (page {page.id}): {page_status(ctx, page, tz_of(ctx, ticket))}"]
+
+
+hooks.TICKET_LINES.append(ticket_lines)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def rotation_name(ctx: Any, word: str) -> str:
+    try:
+        ctx.services.oncall_schedule.rotation(word.lower())
+    except NotFound as exc:
+        raise UserError(str(exc)) from None
+    return word.lower()
+
+
+@REGISTRY.command(
+    "oncall",
+    Arg("rotation", rotation_name, display="[rotation]", optional=True),
+    roles=EVERYONE,
+    summary="who is on call now, until when, and who is next (every rotation, or one)",
+    examples=("oncall", "oncall primary"),
+    read_only=True,
+)
+async def oncall(ctx: CommandContext, rotation: str | None) -> Reply:
+    schedule = _schedule(ctx)
+    names = [rotation] if rotation is not None else sorted(schedule.rotations)
+    if not names:
+        return Reply("No on-call rotations are configured ([oncall.rotations] in bot.toml).")
+    overrides = await overrides_in_force(ctx)
+    lines = []
+    for name in names:
+        status = schedule.status(name, ctx.now, overrides)
+        lines.append(status.describe())
+        if status.now is not None and await unreachable_on_telegram(ctx, status.now.person):
+            lines.append(
+                f"  {name_of(ctx, status.now.person)} cannot be paged on Telegram: "
+                "they never sent /start to the bot in a private chat"
+            )
+    return Reply("\n".join(lines))
+
+
+@REGISTRY.command(
+    "oncall override",
+    Arg("rotation", rotation_name, display="<rotation>"),
+    Arg("person", converters.person, display="<person>"),
+    Text("duration"),
+    roles=STAFF,
+    summary="put someone on call for a rotation from now: for 2h, 3d, or until YYYY-MM-DD HH:MM",
+    examples=("oncall override primary frank 2h", "oncall override primary erin until 2026-12-28 09:00"),
+)
+async def oncall_override(ctx: CommandContext, rotation: str, person: str, duration: str) -> Reply:
+    cfg = ctx.config.people[person]
+    if cfg.role == Role.CUSTOMER.value:
+        raise UserError(f"'{person}' is a customer; only agents go on call")
+    rot = _schedule(ctx).rotation(rotation)
+    try:
+        start, end = parse_override_window(duration, ctx.now, rot.timezone)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    await ctx.uow.paging.add_override(
+        OncallOverride(rotation=rotation, person=person, start_at=start, end_at=end, created_at=ctx.now,
+                       created_by=ctx.caller.ident)
+    )
+    until = format_instant(end, rot.timezone)
+    ctx.triage(f"On-call override by {ctx.caller.name}: {cfg.name} covers {rotation} until {until}", kind="notice")
+    status = _schedule(ctx).status(rot, ctx.now, await overrides_in_force(ctx))
+    return Reply(f"{cfg.name} covers {rotation} from now until {until}.\n{status.describe()}")
+
+
+@REGISTRY.command(
+    "page",
+    Text("what", display="ticket-id | text"),
+    roles=STAFF,
+    summary="page on-call by hand: for a ticket (#N), or with a text",
+    examples=("page #12", "page database replication stopped on db2"),
+)
+async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
+    ticket: Ticket | None = None
+    if re.fullmatch(r"#?\d{1,9}", what):
+        ticket = await load_ticket(ctx, int(what.lstrip("#")))
+        existing = await ctx.uow.paging.for_ticket(ticket.id)
+        if existing is not None:
+            raise Conflict(
+                f"Ticket #{ticket.id} already has page {existing.id} "
+                f"({page_status(ctx, existing, tz_of(ctx, ticket))}); a ticket is paged once."
+            )
+        summary = ticket.summary
+    else:
+        if len(what) > MAX_PAGE_TEXT:
+            raise UserError(f"the page text is {len(what)} characters; keep it under {MAX_PAGE_TEXT}")
+        summary = what
+    page = await start_page(ctx, ticket, summary)
+    if page is None:  # another instance paged the ticket a moment ago
+        raise Conflict(f"Ticket #{ticket.id if ticket else '?'} was paged a moment ago.")
+    ctx.triage(f"{page_label(ctx, page, ticket)}: paged by hand by {ctx.caller.name}",
+               ticket_id=page.ticket_id, kind="notice")
+    return Reply(f"Page {page.id} opened: on-call is being paged per the escalation policy. "
+                 f"Stop it with page resolve {page.id}.", ticket_id=page.ticket_id)
+
+
+@REGISTRY.command(
+    "ack",
+    Text("page"),
+    roles=EVERYONE,
+    summary="acknowledge a page: its escalation stops (anyone it was sent to, or any agent)",
+    examples=("ack 3", "ack page 3"),
+)
+async def ack(ctx: CommandContext, page: str) -> Reply:
+    page_id = parse_page_ref(page)
+    row: Page | None = await ctx.uow.paging.get(page_id, for_update=True)
+    notified = await ctx.uow.paging.notified_people(page_id) if row is not None else set()
+    if not may_acknowledge_page(ctx.caller, notified):
+        raise PermissionDenied("Only the people a page was sent to, and agents, can acknowledge it.")
+    if row is None:
+        raise NotFound(f"There is no page {page_id}.")
+    ticket = await ctx.uow.tickets.get(row.ticket_id) if row.ticket_id is not None else None
+    tz = page_tz(ctx, ticket)
+    if row.resolved_at is not None:
+        raise Conflict(f"Page {row.id} is already {page_status(ctx, row, tz)}; there is nothing left to acknowledge.")
+    if row.acknowledged_at is not None:
+        raise Conflict(f"Page {row.id} was already {page_status(ctx, row, tz)}.")
+    row.acknowledged_at, row.acknowledged_by = ctx.now, ctx.caller.ident
+    await ctx.uow.paging.record(row, "acknowledged", ctx.now, person=ctx.caller.ident, networks=ctx.caller.network)
+    ctx.triage(f"{page_label(ctx, row, ticket)}: acknowledged by {ctx.caller.name} on {ctx.caller.network}; "
+               "escalation stopped", ticket_id=row.ticket_id, kind="notice")
+    about = f" for #{ticket.id}" if ticket is not None else ""
+    return Reply(f"Acknowledged page {row.id}{about}: escalation stopped. "
+                 f"When it is over: page resolve {row.id}.", ticket_id=row.ticket_id)
+
+
+@REGISTRY.command(
+    "page resolve",
+    Text("page"),
+    roles=STAFF,
+    summary="close a page: no more escalation, no more acknowledgements",
+    examples=("page resolve 3",),
+)
+async def page_resolve(ctx: CommandContext, page: str) -> Reply:
+    row = await load_page(ctx, parse_page_ref(page))
+    ticket = await ctx.uow.tickets.get(row.ticket_id) if row.ticket_id is not None else None
+    if row.resolved_at is not None:
+        raise Conflict(f"Page {row.id} is already {page_status(ctx, row, page_tz(ctx, ticket))}.")
+    row.resolved_at, row.resolved_by = ctx.now, ctx.caller.ident
+    await ctx.uow.paging.record(row, "resolved", ctx.now, person=ctx.caller.ident, networks=ctx.caller.network)
+    ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
+               kind="notice")
+    return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)

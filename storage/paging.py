@@ -1,0 +1,91 @@
+"""The paging repository: pages, their notifications, on-call overrides, and whether a person
+has a Telegram private chat with the bot (adapter state the Telegram adapter keeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import Database
+from storage.models import AdapterStateRow, OncallOverride, Page, PageNotification
+from storage.uow import register_repository
+
+TELEGRAM_PRIVATE_CHATS = "telegram.private_chat"  # the Telegram adapter's namespace (adapters/telegram.py)
+
+
+class PagingRepository:
+    def __init__(self, session: AsyncSession, db: Database) -> None:
+        self.session = session
+        self.db = db
+
+    async def open_page(self, ticket_id: int | None, summary: str, created_by: str, now: datetime,
+                        due_at: datetime) -> Page | None:
+        """A new page; for a ticket that already has one, None (the unique ticket_id decides,
+        also between two instances racing)."""
+        values = dict(ticket_id=ticket_id, summary=summary, created_at=now, created_by=created_by,
+                      step=0, due_at=due_at)
+        if ticket_id is None:
+            page = Page(**values)
+            self.session.add(page)
+            await self.session.flush()
+            return page
+        stmt = (
+            self.db.insert(Page)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["ticket_id"])
+            .returning(Page.id)
+        )
+        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if new_id is None else await self.get(new_id)
+
+    async def get(self, page_id: int, *, for_update: bool = False) -> Page | None:
+        if page_id <= 0 or page_id > 2**31 - 1:
+            return None
+        stmt = select(Page).where(Page.id == page_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).first()
+
+    async def for_ticket(self, ticket_id: int) -> Page | None:
+        return (await self.session.scalars(select(Page).where(Page.ticket_id == ticket_id))).first()
+
+    async def record(self, page: Page, kind: str, now: datetime, **fields: object) -> PageNotification:
+        row = PageNotification(page_id=page.id, at=now, kind=kind, **{"networks": "", "detail": "", **fields})
+        self.session.add(row)
+        await self.session.flush()
+        return row
+
+    async def notifications(self, page_id: int) -> Sequence[PageNotification]:
+        stmt = select(PageNotification).where(PageNotification.page_id == page_id)
+        return (await self.session.scalars(stmt.order_by(PageNotification.at, PageNotification.id))).all()
+
+    async def notified_people(self, page_id: int) -> set[str]:
+        stmt = select(PageNotification.person).where(
+            PageNotification.page_id == page_id, PageNotification.kind == "notified"
+        )
+        return {p for p in (await self.session.scalars(stmt)).all() if p}
+
+    async def add_override(self, override: OncallOverride) -> OncallOverride:
+        self.session.add(override)
+        await self.session.flush()
+        return override
+
+    async def overrides_ending_after(self, now: datetime) -> Sequence[OncallOverride]:
+        """Overrides still in force or to come, oldest made first (the latest made wins)."""
+        stmt = (
+            select(OncallOverride)
+            .where(OncallOverride.end_at > now)
+            .order_by(OncallOverride.created_at, OncallOverride.id)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def has_telegram_private_chat(self, telegram_handle: str) -> bool:
+        """Telegram lets the bot write privately only to people who sent it /start."""
+        row = await self.session.get(AdapterStateRow, (TELEGRAM_PRIVATE_CHATS, telegram_handle))
+        return row is not None
+
+
+register_repository("paging", PagingRepository)
