@@ -81,6 +81,11 @@ def adapter_settings(config: Config) -> dict[str, BaseModel]:
     return out
 
 
+def enabled_networks(config: Config) -> set[str]:
+    live = {"console"} if config.adapters.console.enabled else set()
+    return live | {n for n in NETWORK_ADAPTERS if getattr(config.adapters, n).get("enabled")}
+
+
 def check(config: Config) -> None:
     """Everything check-config verifies beyond parsing."""
     adapter_settings(config)
@@ -136,6 +141,9 @@ class App:
         self.clock = clock
         self.registry = load_all()
         self.services = Services(config, clock)
+        # Networks a message can go out on: enabled in bot.toml (delivered by whichever instance
+        # runs them) or running in this process.
+        self.services.extras["networks_in_service"] = lambda: enabled_networks(self.config) | set(self.adapters)
         for setup in hooks.SETUP:
             setup(self.services, config)
         self.uow_factory = lambda: UnitOfWork(db)

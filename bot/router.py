@@ -24,7 +24,8 @@ from bot.permissions import role_allows
 
 log = logging.getLogger("supportbot.router")
 
-MAX_LINE = 4000  # characters; longer lines are refused, not truncated silently
+MAX_LINE = 4000  # characters; longer commands are refused, not truncated silently
+MAX_CHAT = 40_000  # characters of one chat message kept for an assist card (Slack's own limit)
 
 EVERYONE = frozenset({Role.CUSTOMER, Role.AGENT, Role.ADMIN})
 STAFF = frozenset({Role.AGENT, Role.ADMIN})
@@ -248,19 +249,22 @@ class CommandContext:
 
     def notify_person(self, person: str, text: str, *, kind: str = "notice", ticket_id: int | None = None,
                       buttons: Sequence[Button] = (), extra: dict[str, str] | None = None) -> list[str]:
-        """A direct message on every network where the person has a handle; returns the networks."""
+        """A direct message on every network in service where the person has a handle (a
+        disabled network would only collect undeliverable rows); returns the networks."""
         cfg = self.config.people.get(person)
         if cfg is None:
             return []
+        in_service = getattr(self.services, "networks_in_service", None)
+        live: set[str] | None = in_service() if callable(in_service) else None
         networks = []
         for network, handle in cfg.handles.items():
+            if live is not None and network not in live:
+                continue
             self.post(Destination(network, handle), text, kind=kind, ticket_id=ticket_id, buttons=buttons,
                       label=person, extra=extra)
             networks.append(network)
         return networks
 
-    def syntax_error(self, what: str) -> UserError:
-        return UserError(what)
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -420,7 +424,9 @@ class Router:
         caller = self.directory.resolve(message)
         if not message.addressed:
             chat = self.registry.internal.get("chat")
-            if caller is not None and chat is not None and text and len(text) <= MAX_LINE * 4:
+            if caller is not None and chat is not None and text:
+                if len(text) > MAX_CHAT:  # kept, not dropped: the customer asked something
+                    text = f"{text[:MAX_CHAT]} … (cut: the message had {len(text)} characters)"
                 return await self._run(chat, caller, message, text, quiet=True), "chat", "ok"
             return [], "chat", "ignored"
         if not text:

@@ -1,10 +1,8 @@
 """Assist cards on Slack and Telegram through the real bot (issue 11 rule 2): the App built from
 bot.toml with the network adapter enabled against the local fakes, the worker running as in
 `supportbot run`. Slack puts later lines in the card's thread; Telegram edits the card.
-
-These run on PostgreSQL (SUPPORTBOT_TEST_PG): on SQLite the worker holds the write lock
-(BEGIN IMMEDIATE) while it calls adapter.deliver, so an adapter reading host.state there
-(Telegram's card message id, Slack's card thread) waits out the busy timeout; reported."""
+On SQLite and PostgreSQL: the worker delivers outside its transaction, so adapters can read
+their own state while sending."""
 
 from __future__ import annotations
 
@@ -71,11 +69,11 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
 
 
 async def test_telegram_card_is_edited_as_lines_join_and_its_button_opens_the_ticket(
-    bot_api: FakeBotAPI, clock: FixedClock, pg_url: str
+    bot_api: FakeBotAPI, clock: FixedClock, any_db_url: str
 ) -> None:
     section = (f'[adapters.telegram]\nenabled = true\ntoken = "{TOKEN}"\nmode = "polling"\npoll_timeout = 1\n'
                f'bot_username = "supportbot_bot"\nbase_url = "{bot_api.base_url}"\n')  # fmt: skip
-    config = with_adapter(pg_url, "telegram", section, f"telegram:{AGENTS}")
+    config = with_adapter(any_db_url, "telegram", section, f"telegram:{AGENTS}")
     app, adapter, worker = await start(config, clock, "telegram")
     assert isinstance(adapter, TelegramAdapter)
     try:
@@ -107,11 +105,11 @@ async def test_telegram_card_is_edited_as_lines_join_and_its_button_opens_the_ti
 
 
 async def test_slack_card_gets_later_lines_in_its_thread(
-    fake_slack: FakeSlack, clock: FixedClock, pg_url: str
+    fake_slack: FakeSlack, clock: FixedClock, any_db_url: str
 ) -> None:
     section = (f'[adapters.slack]\nenabled = true\nmode = "http"\nbot_token = "xoxb-test-token"\n'
                f'signing_secret = "{SIGNING_SECRET}"\nlisten = "127.0.0.1:0"\napi_url = "{fake_slack.api_url()}"\n')  # fmt: skip
-    config = with_adapter(pg_url, "slack", section, f"slack:{TRIAGE}")
+    config = with_adapter(any_db_url, "slack", section, f"slack:{TRIAGE}")
     app, adapter, worker = await start(config, clock, "slack")
     assert isinstance(adapter, SlackAdapter)
     slack = SlackSender(adapter, fake_slack)

@@ -79,11 +79,29 @@ async def open_desk(make_app: Callable[..., Any], url: str, clock: FixedClock, e
 # --- pages from tickets --------------------------------------------------------------------
 
 
+async def test_pages_go_only_to_networks_in_service(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    """A handle on a disabled network would only collect undeliverable rows: erin's Slack handle
+    is skipped while the shipped bot.toml has Slack off."""
+    desk = await open_desk(make_app, any_db_url, clock)
+    await desk.text("alice", "ticket open P1 mail server down")
+    await desk.at(0)
+    pages = [m for m in desk.sent if m.kind == "page"]
+    assert [str(m.destination) for m in pages] == ["console:erin"]
+    assert any("on console" in t and "slack" not in t for t in desk.triage() if "paged Erin" in t)
+
+
 async def test_p1_opened_pages_the_on_call_engineer_once_on_every_network_with_due_times(
     make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
 ) -> None:
     """Product §5: the page names ticket, org, plan, priority, due times and how to acknowledge."""
-    desk = await open_desk(make_app, any_db_url, clock)
+    slack_on = {
+        "[adapters.slack]\nenabled = false": "[adapters.slack]\nenabled = true",
+        '"${SLACK_BOT_TOKEN}"': '"xoxb-test"', '"${SLACK_APP_TOKEN}"': '"xapp-test"',
+        '"${SLACK_SIGNING_SECRET}"': '"secret"',
+    }
+    desk = await open_desk(make_app, any_db_url, clock, replace=slack_on)
     reply = await desk.text("alice", "ticket open P1 mail server down")
     assert "On-call paged (page 1): escalating, not yet acknowledged" in reply
     await desk.at(0)
