@@ -91,7 +91,12 @@ async def drive(base_urls: list[str], fake: CountingSlack, *, commands: int, dup
         await asyncio.gather(*jobs)
 
     def answered() -> set[int]:
-        return {int(m.group(1)) for p in fake.posts(lambda p: True) if (m := _SUMMARY.search(str(p.get("text", ""))))}
+        # Only the answers to the commands: triage posts and updates name the summary too.
+        return {
+            int(m.group(1))
+            for p in fake.posts(lambda p: str(p.get("text", "")).startswith("Opened ticket"))
+            if (m := _SUMMARY.search(str(p.get("text", ""))))
+        }
 
     # Wait for every answer; give up only when none has arrived for `stall` seconds.
     while (count := len(answered())) < commands:
