@@ -282,7 +282,7 @@ class SlackAdapter:
         except SlackApiError as exc:
             error = _slack_error(exc)
             if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
-                raise ConfigError(f"adapters.slack.bot_token: Slack refused the token ({error})")
+                raise ConfigError(f"adapters.slack.bot_token: Slack refused the token ({error})") from None
             log.warning("slack: auth.test failed (%s); will learn identity on first event", error)
             return
         except _SEND_ERRORS as exc:

@@ -94,7 +94,7 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             break
         # the longest prefix that fits, counted in UTF-16 units
         units, end = 0, 0
-        for end, char in enumerate(rest):
+        for end, char in enumerate(rest):  # noqa: B007 - `end` is the cut point after the loop
             units += 2 if ord(char) > 0xFFFF else 1
             if units > limit:
                 break

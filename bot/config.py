@@ -133,12 +133,7 @@ class FreeBilling(Strict):
 
 
 Billing = Annotated[
-    SubscriptionBilling
-    | HourlyBilling
-    | PerIncidentBilling
-    | PerMinuteBilling
-    | CreditsBilling
-    | FreeBilling,
+    SubscriptionBilling | HourlyBilling | PerIncidentBilling | PerMinuteBilling | CreditsBilling | FreeBilling,
     Field(discriminator="model"),
 ]
 
@@ -190,7 +185,7 @@ class PlanConfig(Strict):
         try:
             return [_priority_key(v).label for v in value]
         except Exception:
-            raise ValueError(f"{value!r}: expected a list of priorities like [\"P1\"]") from None
+            raise ValueError(f'{value!r}: expected a list of priorities like ["P1"]') from None
 
     @field_validator("channels")
     @classmethod
@@ -413,9 +408,7 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
             problems.append((f"plans.{name}.calendar", f"a calendar defined in [calendars], got '{plan.calendar}'"))
         for prio, cal in plan.calendars.items():
             if cal not in cals:
-                problems.append(
-                    (f"plans.{name}.calendars.{prio}", f"a calendar defined in [calendars], got '{cal}'")
-                )
+                problems.append((f"plans.{name}.calendars.{prio}", f"a calendar defined in [calendars], got '{cal}'"))
     for name, org in cfg.orgs.items():
         if org.plan not in cfg.plans:
             problems.append((f"orgs.{name}.plan", f"a plan defined in [plans], got '{org.plan}'"))
@@ -437,7 +430,9 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
     for name, rot in cfg.oncall.rotations.items():
         for i, member in enumerate(rot.members):
             if member not in cfg.people:
-                problems.append((f"oncall.rotations.{name}.members[{i}]", f"a person defined in [people], got '{member}'"))
+                problems.append(
+                    (f"oncall.rotations.{name}.members[{i}]", f"a person defined in [people], got '{member}'")
+                )
     for i, level in enumerate(cfg.oncall.escalation.levels):
         lkey = f"oncall.escalation.levels[{i}]"
         if level.rotation is not None and level.rotation not in cfg.oncall.rotations:
@@ -450,13 +445,16 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
     for name, org in cfg.orgs.items():
         for ch in org.channels:
             if ch in channel_owner:
-                problems.append((f"orgs.{name}.channels", f"'{ch}' is already the channel of org '{channel_owner[ch]}'"))
+                problems.append(
+                    (f"orgs.{name}.channels", f"'{ch}' is already the channel of org '{channel_owner[ch]}'")
+                )
             channel_owner[ch] = name
     return problems
 
 
 def _substitute(value: Any, path: str, env: Mapping[str, str], missing: list[tuple[str, str]]) -> Any:
     if isinstance(value, str):
+
         def repl(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in env:
@@ -494,7 +492,7 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "required key is missing"
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     inp = err.get("input")
     if kind.endswith("_type") or kind.endswith("_parsing"):
         return f"{msg} (got {inp!r})"
@@ -545,7 +543,7 @@ def database_url(cfg: Config) -> str:
     if url.startswith("sqlite:///") or url.startswith("sqlite+aiosqlite:///"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:" and not os.path.isabs(path):
-            path = str((Path(cfg.source).resolve().parent / path))
+            path = str(Path(cfg.source).resolve().parent / path)
         return f"sqlite+aiosqlite:///{path}"
     for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://"):
         if url.startswith(prefix):

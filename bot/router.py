@@ -244,11 +244,21 @@ class CommandContext:
             Outbound(dest, text, kind, ticket_id, tuple(buttons), label or str(dest), extra=extra or {})
         )
 
-    def triage(self, text: str, *, ticket_id: int | None = None, buttons: Sequence[Button] = (), kind: str = "triage") -> None:
+    def triage(
+        self, text: str, *, ticket_id: int | None = None, buttons: Sequence[Button] = (), kind: str = "triage"
+    ) -> None:
         self.post(self.config.bot.triage_channel, text, kind=kind, ticket_id=ticket_id, buttons=buttons)
 
-    def notify_person(self, person: str, text: str, *, kind: str = "notice", ticket_id: int | None = None,
-                      buttons: Sequence[Button] = (), extra: dict[str, str] | None = None) -> list[str]:
+    def notify_person(
+        self,
+        person: str,
+        text: str,
+        *,
+        kind: str = "notice",
+        ticket_id: int | None = None,
+        buttons: Sequence[Button] = (),
+        extra: dict[str, str] | None = None,
+    ) -> list[str]:
         """A direct message on every network in service where the person has a handle (a
         disabled network would only collect undeliverable rows); returns the networks."""
         cfg = self.config.people.get(person)
@@ -260,11 +270,17 @@ class CommandContext:
         for network, handle in cfg.handles.items():
             if live is not None and network not in live:
                 continue
-            self.post(Destination(network, handle), text, kind=kind, ticket_id=ticket_id, buttons=buttons,
-                      label=person, extra=extra)
+            self.post(
+                Destination(network, handle),
+                text,
+                kind=kind,
+                ticket_id=ticket_id,
+                buttons=buttons,
+                label=person,
+                extra=extra,
+            )
             networks.append(network)
         return networks
-
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -337,7 +353,7 @@ def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, A
             raise skipped or UserError(f"unexpected '{_short(word)}'")
         param = positionals[pi]
         if isinstance(param, Text):
-            values[_pyname(param.name)] = text[tokens[i].start():].strip()
+            values[_pyname(param.name)] = text[tokens[i].start() :].strip()
             break
         try:
             values[_pyname(param.name)] = param.converter(ctx, word)
@@ -434,36 +450,74 @@ class Router:
         if caller is None:
             return [Reply(REGISTRATION_REPLY, private=True, ephemeral=True)], "unknown", "unknown-person"
         if len(text) > MAX_LINE:
-            return [Reply(f"That line is too long ({len(text)} characters; at most {MAX_LINE}).", ephemeral=True, kind="error")], "?", "refused"
+            return (
+                [
+                    Reply(
+                        f"That line is too long ({len(text)} characters; at most {MAX_LINE}).",
+                        ephemeral=True,
+                        kind="error",
+                    )
+                ],
+                "?",
+                "refused",
+            )
         words = text.split()
         spec, used = self.registry.find(words)
         if spec is None:
             group = self.registry.group(words[0])
             if group:
                 names = ", ".join(s.name for s in group if role_allows(s.roles, caller.role))
-                return [Reply(f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}", ephemeral=True, kind="error")], "?", "refused"
-            return [Reply(f"Unknown command '{_short(words[0])}'. Type help for what you can do.", ephemeral=True, kind="error")], "?", "refused"
+                return (
+                    [
+                        Reply(
+                            f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}",
+                            ephemeral=True,
+                            kind="error",
+                        )
+                    ],
+                    "?",
+                    "refused",
+                )
+            return (
+                [
+                    Reply(
+                        f"Unknown command '{_short(words[0])}'. Type help for what you can do.",
+                        ephemeral=True,
+                        kind="error",
+                    )
+                ],
+                "?",
+                "refused",
+            )
         if not role_allows(spec.roles, caller.role):
-            return [Reply(f"Sorry, {spec.name} is for {spec.who()}.", ephemeral=True, kind="error")], spec.name, "denied"
+            return (
+                [Reply(f"Sorry, {spec.name} is for {spec.who()}.", ephemeral=True, kind="error")],
+                spec.name,
+                "denied",
+            )
         rest = text
         for _ in range(used):
             rest = rest.lstrip()
-            rest = rest[len(rest.split(maxsplit=1)[0]):]
+            rest = rest[len(rest.split(maxsplit=1)[0]) :]
         return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
 
-    async def _run(self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str,
-                   *, quiet: bool = False) -> list[Reply]:
+    async def _run(
+        self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False
+    ) -> list[Reply]:
         """One transaction. `quiet` (chat lines): refusals are logged, never answered."""
         now = self.clock.now()
         if not spec.needs_db:  # help, whoami: no transaction; nothing stored, so nothing to deduplicate
-            ctx = CommandContext(caller, message, None, self.config, self.clock, now, self.services, self.registry,
-                                 spec=spec)
+            ctx = CommandContext(
+                caller, message, None, self.config, self.clock, now, self.services, self.registry, spec=spec
+            )
             try:
                 return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)
         async with self.uow_factory() as uow:
-            ctx = CommandContext(caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec)
+            ctx = CommandContext(
+                caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec
+            )
             try:
                 # Idempotency guards changes; a read-only answer given twice harms nobody and
                 # saves a write per read.

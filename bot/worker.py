@@ -115,7 +115,9 @@ class Worker:
             timers = await uow.timers.claim_due(now, limit=20)
             if not timers:
                 return 0
-            ctx = CommandContext(SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry)
+            ctx = CommandContext(
+                SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry
+            )
             for timer in timers:
                 self.lag_seconds = max(0.0, (now - timer.due_at).total_seconds())
                 handler = TIMER_HANDLERS.get(timer.kind)

@@ -3,14 +3,13 @@ reports are queries), warning timers at 75% and at breach, and the `sla` command
 
 from __future__ import annotations
 
-import calendar as month_calendar
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
+from bot.billing import month_of, month_window
 from bot.calendar import BusinessCalendar
 from bot.config import Config
 from bot.domain import Priority, Reply, TicketState
@@ -375,17 +374,20 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
     lines: list[str] = []
     for key in orgs:
         plan = ctx.config.plan_of_org(key)
-        tz = ZoneInfo(ctx.config.calendars[plan.calendar].timezone) if plan.calendar in ctx.config.calendars else UTC
-        m = month or ctx.now.astimezone(tz).date().replace(day=1)
-        start = datetime(m.year, m.month, 1, tzinfo=tz)
-        last = month_calendar.monthrange(m.year, m.month)[1]
-        end = datetime(m.year, m.month, last, tzinfo=tz) + (datetime(2000, 1, 2) - datetime(2000, 1, 1))
-        report = await month_figures(ctx.uow.session, key, start, end)
+        cal = ctx.config.calendars.get(plan.calendar)
+        tz = cal.timezone if cal is not None else "UTC"
+        window = month_window(month, tz) if month else month_of(ctx.now, tz)
+        m = window.first_day
+        report = await month_figures(ctx.uow.session, key, window.start, window.end)
         if scope is None and report["tickets"] == 0:
             continue
         org_name = ctx.config.orgs[key].name
         parts = [f"{org_name} ({ctx.config.orgs[key].plan}) {m:%Y-%m}: {report['tickets']} tickets"]
-        for name, label in ((RESPONSE, "first responses"), (RESOLUTION, "resolutions"), (RELIEF, "relieved within relief target")):
+        for name, label in (
+            (RESPONSE, "first responses"),
+            (RESOLUTION, "resolutions"),
+            (RELIEF, "relieved within relief target"),
+        ):
             met, missed, pending = report[name]
             decided = met + missed
             if name == RELIEF and not plan.relief_factor:

@@ -160,8 +160,11 @@ class _Summary(Text):
     roles=EVERYONE,
     summary="open a ticket; replies with its id and due times; a P1 pages on-call "
     "(agents: --from CARD opens it for an assist card's customer, clocks from their first line)",
-    examples=("ticket open P2 mail queue stuck since 14:00", "ticket open --for acme P1 outage reported by phone",
-              "ticket open --from 3 P2"),
+    examples=(
+        "ticket open P2 mail queue stuck since 14:00",
+        "ticket open --for acme P1 outage reported by phone",
+        "ticket open --from 3 P2",
+    ),
 )
 async def ticket_open(
     ctx: CommandContext,
@@ -185,9 +188,7 @@ async def ticket_open(
         org = card.card.org
         summary = summary or card.summary
     elif caller.is_staff:
-        org = for_ or (
-            ctx.config.org_of_channel(caller.network, caller.channel) if caller.channel else None
-        )
+        org = for_ or (ctx.config.org_of_channel(caller.network, caller.channel) if caller.channel else None)
         if org is None:
             raise UserError("agents open tickets for an organisation: add --for ORG")
     else:
@@ -204,7 +205,9 @@ async def ticket_open(
             f"it is {chosen.label} until an agent triages it."
         )
     if len(summary) > 500:
-        raise UserError(f"the summary is {len(summary)} characters; keep it under 500 and add details with ticket reply")
+        raise UserError(
+            f"the summary is {len(summary)} characters; keep it under 500 and add details with ticket reply"
+        )
     options: dict[str, Any] = {
         "over_quota": over_quota,
         "test_system": test_system,
@@ -241,8 +244,12 @@ async def ticket_open(
         text=summary,
         priority=chosen,
         reason=reason,
-        data={"test_system": test_system, "accept_assessment": accept_assessment, "over_quota": over_quota,
-              "requested_priority": priority.label if priority else None},
+        data={
+            "test_system": test_system,
+            "accept_assessment": accept_assessment,
+            "over_quota": over_quota,
+            "requested_priority": priority.label if priority else None,
+        },
         at=opened_at,
     )
     if card is not None:
@@ -256,9 +263,7 @@ async def ticket_open(
     if card is not None:
         who = f"{card.card.name} ({card.card.person}), card {card.card.id} opened by {caller.name}"
         where = f"{card.card.network}:{card.card.channel}"
-    flags = "".join(
-        [" [test system]" if test_system else "", " [over quota]" if over_quota else ""]
-    )
+    flags = "".join([" [test system]" if test_system else "", " [over quota]" if over_quota else ""])
     ctx.triage(
         f"New ticket #{ticket.id} [{chosen.label}] {org_name} ({plan_name}){flags}: {summary} — from {who} on {where}"
         + ("".join(f"\n  {line}" for line in lines)),
@@ -452,9 +457,15 @@ async def ticket_wait(ctx: CommandContext, id: int, reason: str) -> Reply:
     require_state(ticket, [TicketState.OPEN, TicketState.RELIEVED], "put on waiting")
     ticket.state = TicketState.WAITING.value
     await record(ctx, ticket, "wait", reason=reason)
-    msg = f"#{ticket.id} is waiting on you" + (f": {reason}" if reason else "") + ". Reply with ticket reply to continue."
+    msg = (
+        f"#{ticket.id} is waiting on you" + (f": {reason}" if reason else "") + ". Reply with ticket reply to continue."
+    )
     tell_customer_side(ctx, ticket, msg)
-    return Reply(f"#{ticket.id} is now waiting on the customer; its clocks are paused.", ticket_id=ticket.id, kind="ticket-update")
+    return Reply(
+        f"#{ticket.id} is now waiting on the customer; its clocks are paused.",
+        ticket_id=ticket.id,
+        kind="ticket-update",
+    )
 
 
 @REGISTRY.command(
@@ -472,8 +483,9 @@ async def ticket_resume(ctx: CommandContext, id: int) -> Reply:
     return Reply(f"#{ticket.id} resumed; its clocks are running.", ticket_id=ticket.id, kind="ticket-update")
 
 
-async def _finish(ctx: CommandContext, id: int, kind: str, new: TicketState, allowed: list[TicketState],
-                  note: str, verb: str) -> Reply:
+async def _finish(
+    ctx: CommandContext, id: int, kind: str, new: TicketState, allowed: list[TicketState], note: str, verb: str
+) -> Reply:
     ticket = await load_ticket(ctx, id)
     require_state(ticket, allowed, verb)
     ticket.state = new.value
@@ -504,7 +516,9 @@ async def _finish(ctx: CommandContext, id: int, kind: str, new: TicketState, all
     examples=("ticket relieve #12 workaround applied, queue flowing",),
 )
 async def ticket_relieve(ctx: CommandContext, id: int, note: str) -> Reply:
-    return await _finish(ctx, id, "relieve", TicketState.RELIEVED, [TicketState.OPEN, TicketState.WAITING], note, "relieved")
+    return await _finish(
+        ctx, id, "relieve", TicketState.RELIEVED, [TicketState.OPEN, TicketState.WAITING], note, "relieved"
+    )
 
 
 @REGISTRY.command(
@@ -517,8 +531,13 @@ async def ticket_relieve(ctx: CommandContext, id: int, note: str) -> Reply:
 )
 async def ticket_resolve(ctx: CommandContext, id: int, note: str) -> Reply:
     return await _finish(
-        ctx, id, "resolve", TicketState.RESOLVED,
-        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED], note, "resolved",
+        ctx,
+        id,
+        "resolve",
+        TicketState.RESOLVED,
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED],
+        note,
+        "resolved",
     )
 
 
@@ -530,7 +549,9 @@ async def ticket_resolve(ctx: CommandContext, id: int, note: str) -> Reply:
     examples=("ticket reopen #12",),
 )
 async def ticket_reopen(ctx: CommandContext, id: int) -> Reply:
-    return await _finish(ctx, id, "reopen", TicketState.OPEN, [TicketState.RESOLVED, TicketState.CLOSED], "", "reopened")
+    return await _finish(
+        ctx, id, "reopen", TicketState.OPEN, [TicketState.RESOLVED, TicketState.CLOSED], "", "reopened"
+    )
 
 
 @REGISTRY.command(
@@ -542,6 +563,11 @@ async def ticket_reopen(ctx: CommandContext, id: int) -> Reply:
 )
 async def ticket_close(ctx: CommandContext, id: int) -> Reply:
     return await _finish(
-        ctx, id, "close", TicketState.CLOSED,
-        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.RESOLVED], "", "closed",
+        ctx,
+        id,
+        "close",
+        TicketState.CLOSED,
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.RESOLVED],
+        "",
+        "closed",
     )

@@ -30,6 +30,10 @@ PY
   fi
 fi
 
+# Lint and types first: cheap, and a broken contract should fail before the slow tests.
+.venv/bin/ruff check .
+.venv/bin/mypy
+
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -93,7 +93,9 @@ class TimerRepository:
         self.session = session
         self.db = db
 
-    async def schedule(self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None) -> None:
+    async def schedule(
+        self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
         """Create the timer, or move it if it has not fired yet. A fired timer stays fired:
         each warning or escalation step happens once."""
         stmt = self.db.insert(Timer).values(
@@ -197,9 +199,7 @@ class OutboxRepository:
     async def mark_delivered(self, ids: Iterable[int], now: datetime) -> None:
         ids = list(ids)
         if ids:
-            await self.session.execute(
-                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(delivered_at=now)
-            )
+            await self.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(delivered_at=now))
 
     async def since(self, after_id: int, networks: Iterable[str] | None = None) -> Sequence[OutboxMessage]:
         stmt = select(OutboxMessage).where(OutboxMessage.id > after_id)
