@@ -21,8 +21,8 @@ from tests.conftest import Session
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # the clock fixture's start: erin's week
 
 TELEGRAM_ON = {
-    '[adapters.telegram]\nenabled = false\ntoken = "${TELEGRAM_TOKEN}"':
-        '[adapters.telegram]\nenabled = true\ntoken = "123:test"',
+    "[adapters.telegram]\nenabled = false": "[adapters.telegram]\nenabled = true",
+    'token = "${TELEGRAM_TOKEN}"': 'token = "123:test"',
 }
 
 
