@@ -53,6 +53,8 @@ def test_friday_evening_chat_is_opened_from_the_card_on_monday_at_the_chats_time
     out = monday.stdout
     assert out.startswith("There is no card 999.\nOpened ticket #1 (P2) for ACME Ltd: our mail queue is stuck\n")
     assert "Plan silver; opened 2026-11-27 18:02 GMT by alice" in out
+    # Silver P2 = 1 working day from the chat's time, Friday 18:02 (closed) -> Monday 09:00-17:00.
+    assert "First response due 2026-11-30 17:00 GMT" in out
     assert "alice (reply): 2026-11-27 18:02 GMT our mail queue is stuck\n18:02 anyone there?" in out
     assert out.rstrip().endswith("card 1 is already ticket #1.")
     assert "[to console:#acme] Alice Example: I have opened ticket #1 (P2) for your question" in monday.stderr

@@ -340,3 +340,49 @@ async def test_plain_irc_with_nick_trust_opens_replies_and_shows_a_ticket(
     assert not any("(reply): Which model?" in line for line in bot_lines(agnes, target=CHANNEL))
     [ticket] = await tickets(app)
     assert (ticket.opened_by, ticket.first_response_at is not None) == ("alice", True)
+
+
+async def test_customer_chat_in_her_channel_becomes_a_card_and_one_ticket_from_it(
+    ergo_people: ErgoServer, start_desk: StartDesk, connect: Connect, clock: FixedClock
+) -> None:
+    """Issue 11 on IRC: plain chat in #acme stays unanswered in the channel, becomes card 1 in
+    #triage (a follow-up line names the card), and `!ticket open --from 1` opens the ticket with
+    its clocks from the first line's time (Silver P1 = 4 business hours)."""
+    from datetime import UTC, datetime, timedelta
+
+    app, _ = await start_desk(ergo_people.port)
+    alice = await connect(ergo_people.port, "alice", "alice", "alicepw", join=ACME)
+    agnes = await connect(ergo_people.port, "agnes", "agnes", "agnespw", join=TRIAGE)
+
+    async def delivered(match: Callable[[irc.client.Event], bool]) -> irc.client.Event:
+        """The chat line reaches the bot asynchronously: run the worker until the post arrives."""
+        for _ in range(50):
+            await app.worker.run_once()
+            try:
+                return await agnes.wait_for(match, 0.2)
+            except TimeoutError:
+                continue
+        raise AssertionError("the triage post never arrived")
+
+    asked = clock.now()
+    alice.say(ACME, "our mail relay stopped at noon")
+    card = await delivered(from_bot("pubmsg", TRIAGE, "card 1: Alice Example"))
+    assert "ACME Ltd" in card.arguments[0]
+    clock.set(asked + timedelta(minutes=2))
+    alice.say(ACME, "nothing leaves the queue")
+    await delivered(from_bot("pubmsg", TRIAGE, "card 1 +1 line from Alice Example: nothing leaves the queue"))
+    assert bot_lines(alice, target=ACME) == []  # the bot stays silent in the customer's channel
+
+    clock.set(asked + timedelta(hours=1))
+    agnes.say(TRIAGE, "!ticket open --from 1 P1")
+    opened = await agnes.wait_for(from_bot("pubmsg", TRIAGE, "Opened ticket #1"))
+    assert opened.arguments[0] == "agnes: Opened ticket #1 (P1) for ACME Ltd: our mail relay stopped at noon"
+    await agnes.wait_for(from_bot("pubmsg", TRIAGE, "First response due 2026-11-24 14:00 GMT"))
+    [ticket] = await tickets(app)
+    assert (ticket.org, ticket.opened_by, ticket.origin_channel) == ("acme", "alice", ACME)
+    async with unit_of_work(app) as uow:
+        row = await uow.tickets.get(1)
+        assert row is not None and row.opened_at == asked.astimezone(UTC)
+    assert asked == datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    agnes.say(TRIAGE, "!ticket open --from 1")
+    await agnes.wait_for(from_bot("pubmsg", TRIAGE, "card 1 is already ticket #1."))
