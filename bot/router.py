@@ -450,51 +450,17 @@ class Router:
         if caller is None:
             return [Reply(REGISTRATION_REPLY, private=True, ephemeral=True)], "unknown", "unknown-person"
         if len(text) > MAX_LINE:
-            return (
-                [
-                    Reply(
-                        f"That line is too long ({len(text)} characters; at most {MAX_LINE}).",
-                        ephemeral=True,
-                        kind="error",
-                    )
-                ],
-                "?",
-                "refused",
-            )
+            return _error(f"That line is too long ({len(text)} characters; at most {MAX_LINE})."), "?", "refused"
         words = text.split()
         spec, used = self.registry.find(words)
         if spec is None:
             group = self.registry.group(words[0])
             if group:
                 names = ", ".join(s.name for s in group if role_allows(s.roles, caller.role))
-                return (
-                    [
-                        Reply(
-                            f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}",
-                            ephemeral=True,
-                            kind="error",
-                        )
-                    ],
-                    "?",
-                    "refused",
-                )
-            return (
-                [
-                    Reply(
-                        f"Unknown command '{_short(words[0])}'. Type help for what you can do.",
-                        ephemeral=True,
-                        kind="error",
-                    )
-                ],
-                "?",
-                "refused",
-            )
+                return _error(f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}"), "?", "refused"
+            return _error(f"Unknown command '{_short(words[0])}'. Type help for what you can do."), "?", "refused"
         if not role_allows(spec.roles, caller.role):
-            return (
-                [Reply(f"Sorry, {spec.name} is for {spec.who()}.", ephemeral=True, kind="error")],
-                spec.name,
-                "denied",
-            )
+            return _error(f"Sorry, {spec.name} is for {spec.who()}."), spec.name, "denied"
         rest = text
         for _ in range(used):
             rest = rest.lstrip()
@@ -546,9 +512,13 @@ def _refusal(spec: CommandSpec, caller: Caller, exc: SupportbotError, *, quiet: 
         log.info("%s refused: %s", spec.name, exc)
         return []
     if isinstance(exc, UserError):
-        usage = spec.syntax_for(caller.role)
-        return [Reply(f"{exc} — usage: {usage}", ephemeral=True, kind="error")]
-    return [Reply(str(exc), ephemeral=True, kind="error")]
+        return _error(f"{exc} — usage: {spec.syntax_for(caller.role)}")
+    return _error(str(exc))
+
+
+def _error(text: str) -> list[Reply]:
+    """One line to the caller alone: what was wrong."""
+    return [Reply(text, ephemeral=True, kind="error")]
 
 
 def _as_replies(result: list[Reply] | Reply | str | None, spec: CommandSpec) -> list[Reply]:
