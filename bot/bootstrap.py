@@ -201,6 +201,7 @@ class App:
         from commands import hooks
 
         fresh = Services(config, self.clock)
+        fresh.extras["networks_in_service"] = self.services.extras["networks_in_service"]
         for setup in hooks.SETUP:
             setup(fresh, config)
         self.services.config = config
