@@ -21,6 +21,7 @@ import irc.client_aio
 import irc.connection
 
 from bot.domain import InboundMessage, Reply
+from tests.fakes import MemoryState
 
 if TYPE_CHECKING:
     from adapters.irc import IrcAdapter
@@ -41,23 +42,6 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------------- the desk (fake host)
-class MemoryState:
-    """AdapterState in a dict."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    async def get(self, namespace: str, key: str) -> str | None:
-        return self.values.get((namespace, key))
-
-    async def put(self, namespace: str, key: str, value: str) -> None:
-        self.values[(namespace, key)] = value
-
-    async def first_time(self, namespace: str, key: str) -> bool:
-        if (namespace, key) in self.values:
-            return False
-        self.values[(namespace, key)] = "1"
-        return True
 
 
 def echo(message: InboundMessage) -> list[Reply]:

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bot.domain import InboundMessage, Reply
+from tests.fakes import MemoryState
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_USER = "UBOT"
@@ -161,23 +162,6 @@ async def _payload(request: web.Request) -> dict[str, Any]:
     return payload
 
 
-class MemoryState:
-    """AdapterState in a dict."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    async def get(self, namespace: str, key: str) -> str | None:
-        return self.values.get((namespace, key))
-
-    async def put(self, namespace: str, key: str, value: str) -> None:
-        self.values[(namespace, key)] = value
-
-    async def first_time(self, namespace: str, key: str) -> bool:
-        if (namespace, key) in self.values:
-            return False
-        self.values[(namespace, key)] = "1"
-        return True
 
 
 class FakeHost:

@@ -18,6 +18,7 @@ from aiohttp import web
 from adapters.telegram import TelegramAdapter
 from bot.domain import InboundMessage, Reply
 from bot.ports import AdapterState
+from tests.fakes import MemoryState
 
 TOKEN = "123456:TEST-TOKEN-never-logged"
 BOT_USER: dict[str, Any] = {
@@ -240,23 +241,6 @@ class FakeBotAPI:
         return True  # deleteWebhook, setWebhook, setMyCommands, answerCallbackQuery
 
 
-class MemoryState:
-    """AdapterState in a dict: what a restart keeps when the same object is handed over."""
-
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str], str] = {}
-
-    async def get(self, namespace: str, key: str) -> str | None:
-        return self.values.get((namespace, key))
-
-    async def put(self, namespace: str, key: str, value: str) -> None:
-        self.values[(namespace, key)] = value
-
-    async def first_time(self, namespace: str, key: str) -> bool:
-        if (namespace, key) in self.values:
-            return False
-        self.values[(namespace, key)] = "1"
-        return True
 
 
 def echo(message: InboundMessage) -> list[Reply]:
