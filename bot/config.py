@@ -398,6 +398,13 @@ class Config(Strict):
     def plan_of_org(self, org: str) -> PlanConfig:
         return self.plans[self.orgs[org].plan]
 
+    def plan_timezone(self, plan: str | PlanConfig) -> str:
+        """The time zone of a plan's calendar (24x7 and unknown names count in UTC): where its
+        times are shown and its months begin."""
+        cfg = self.plans.get(plan) if isinstance(plan, str) else plan
+        cal = self.calendars.get(cfg.calendar) if cfg is not None else None
+        return cal.timezone if cal is not None else "UTC"
+
 
 def _references(cfg: Config) -> list[tuple[str, str]]:
     """Cross-references pydantic cannot see: (key, what was expected)."""

@@ -59,12 +59,6 @@ def support_place(ctx: CommandContext) -> bool:
     )
 
 
-def plan_tz(ctx: CommandContext, plan_key: str) -> str:
-    plan = ctx.config.plans.get(plan_key)
-    cal = ctx.config.calendars.get(plan.calendar) if plan is not None else None
-    return cal.timezone if cal is not None else "UTC"
-
-
 def network_included(ctx: CommandContext, plan_key: str, network: str) -> bool:
     # The console is always allowed (bot.toml: plan channels).
     return network == "console" or network in ctx.config.plans[plan_key].channels
@@ -176,7 +170,7 @@ async def render_card(ctx: CommandContext, card: AssistCard) -> str:
     """The whole card: who, the lines (excerpted), open tickets with SLA state, what the plan
     leaves them, whether the network is in the plan, and the actions."""
     plan_key = ctx.config.orgs[card.org].plan
-    tz = plan_tz(ctx, plan_key)
+    tz = ctx.config.plan_timezone(plan_key)
     lines = [
         f"card {card.id}: {card.name} ({card.person}) of {org_label(ctx, card.org)}, plan {plan_label(ctx, plan_key)}"
         f" — chat on {card.network}:{card.channel}"
@@ -353,7 +347,7 @@ async def card_into_ticket(ctx: CommandContext, taken: TakenCard, ticket: Ticket
     """The card's lines become the new ticket's first customer message; the customer's
     channel hears of the ticket; the card says it is now a ticket."""
     card = taken.card
-    tz = plan_tz(ctx, ticket.plan)
+    tz = ctx.config.plan_timezone(ticket.plan)
     await record(
         ctx, ticket, "reply", text=transcript(taken.lines, tz), public=True, at=card.last_line_at,
         actor=card.person, actor_role="customer", data={"card": card.id, "lines": len(taken.lines)},
@@ -398,7 +392,7 @@ async def ticket_attach(ctx: CommandContext, id: int, card: int) -> Reply:
         ticket.state = TicketState.OPEN.value
         resumed = " It was waiting on the customer: its clocks run again."
     await record(
-        ctx, ticket, "reply", text=transcript(lines, plan_tz(ctx, ticket.plan)), public=True, at=at,
+        ctx, ticket, "reply", text=transcript(lines, ctx.config.plan_timezone(ticket.plan)), public=True, at=at,
         actor=found.person, actor_role="customer", data={"card": found.id, "lines": len(lines)},
     )
     _mark_used(ctx, found, ticket, "attached")
@@ -423,7 +417,7 @@ async def card_show(ctx: CommandContext, number: int) -> Reply:
     if card is None:
         raise NotFound(f"There is no card {number}.")
     plan_key = ctx.config.orgs[card.org].plan if card.org in ctx.config.orgs else ""
-    tz = plan_tz(ctx, plan_key)
+    tz = ctx.config.plan_timezone(plan_key)
     lines = await ctx.uow.assist.lines(card.id)
     out = [f"card {card.id}: {card.name} ({card.person}) of {org_label(ctx, card.org)} on "
            f"{card.network}:{card.channel}, {card.line_count} line{'' if card.line_count == 1 else 's'}"]

@@ -60,11 +60,6 @@ def plan_label(ctx: CommandContext, plan_name: str) -> str:
     return f"{plan.name} ({plan_name})" if plan.name and plan.name != plan_name else plan_name
 
 
-def plan_timezone(ctx: CommandContext, plan: PlanConfig) -> str:
-    cal = ctx.config.calendars.get(plan.calendar)
-    return cal.timezone if cal is not None else "UTC"
-
-
 def org_name(ctx: CommandContext, org: str) -> str:
     cfg = ctx.config.orgs.get(org)
     return cfg.name if cfg is not None else org
@@ -112,7 +107,7 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
     if quota <= 0:
         options["over_quota"] = False  # nothing to be over: the flag would only hide the ticket
         return
-    window = month_of(options.get("opened_at") or ctx.now, plan_timezone(ctx, plan))
+    window = month_of(options.get("opened_at") or ctx.now, ctx.config.plan_timezone(plan))
     used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
     if used < quota:
         options["over_quota"] = False  # within quota the ticket counts, whatever the flag said
@@ -131,7 +126,7 @@ hooks.BEFORE_OPEN.extend([check_channel, check_quota])
 
 async def quota_used(ctx: CommandContext, org: str) -> tuple[int, int, MonthWindow]:
     _name, plan = org_plan(ctx, org)
-    window = month_of(ctx.now, plan_timezone(ctx, plan))
+    window = month_of(ctx.now, ctx.config.plan_timezone(plan))
     used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
     return used, plan.incidents_per_month, window
 
@@ -511,7 +506,7 @@ async def minutes_report(ctx: CommandContext, org: str | None, month: date | Non
     lines: list[str] = []
     for key in orgs:
         plan_name, plan = org_plan(ctx, key)
-        tz = plan_timezone(ctx, plan)
+        tz = ctx.config.plan_timezone(plan)
         window = month_window(month, tz) if month else month_of(ctx.now, tz)
         entries = await ctx.uow.billing.minutes_in(key, window.start, window.end)
         if not entries:
@@ -662,7 +657,7 @@ async def deposit(ctx: CommandContext, org: str | None) -> Reply:
     billing = _per_minute_org(ctx, key)
     acct = await ctx.uow.billing.peek(key, "deposit")
     balance = acct.amount if acct is not None else Decimal("0")
-    tz = plan_timezone(ctx, org_plan(ctx, key)[1])
+    tz = ctx.config.plan_timezone(org_plan(ctx, key)[1])
     rows = await ctx.uow.billing.ledger(org=key, account="deposit", newest_first=True, limit=LEDGER_LINES)
     lines = [f"{org_name(ctx, key)} deposit: {format_money(balance, billing.currency)} "
              f"(phone support at {format_money(Decimal(billing.rate_per_minute), billing.currency)}/min per agent)"]
@@ -718,7 +713,7 @@ async def credits(ctx: CommandContext, org: str | None) -> Reply:
     _credits_org(ctx, key)
     acct = await ctx.uow.billing.peek(key, "credits")
     balance = acct.credits if acct is not None else 0
-    tz = plan_timezone(ctx, org_plan(ctx, key)[1])
+    tz = ctx.config.plan_timezone(org_plan(ctx, key)[1])
     lines = [f"{org_name(ctx, key)} has {format_credits(balance)}."]
     for a in await ctx.uow.billing.pending_assessments(key):
         lines.append(f"  waiting for confirmation: #{a.ticket_id} {CATEGORY_LABELS[a.category]}, "
@@ -891,7 +886,7 @@ def _calendar(ctx: CommandContext, plan: PlanConfig) -> str:
 async def plan_(ctx: CommandContext, org: str | None) -> Reply:
     key = billing_scope(ctx.caller, org, ctx.config)
     plan_name, plan = org_plan(ctx, key)
-    tz = plan_timezone(ctx, plan)
+    tz = ctx.config.plan_timezone(plan)
     lines = [f"{org_name(ctx, key)} ({key}): plan {plan_label(ctx, plan_name)}"]
     lines.append(f"Calendar: {_calendar(ctx, plan)}")
     if plan.response or plan.resolution:
@@ -948,8 +943,7 @@ async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[
     waivers, refunds and payments positive; net = their sum; opening + net = closing."""
     plan_name = config.orgs[org].plan
     plan = config.plans[plan_name]
-    cal = config.calendars.get(plan.calendar)
-    tz = cal.timezone if cal is not None else "UTC"
+    tz = config.plan_timezone(plan)
     window = month_window(month, tz)
     is_credits = plan.billing.model == "credits"
     currency = "credits" if is_credits else getattr(plan.billing, "currency", "")

@@ -374,8 +374,7 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
     lines: list[str] = []
     for key in orgs:
         plan = ctx.config.plan_of_org(key)
-        cal = ctx.config.calendars.get(plan.calendar)
-        tz = cal.timezone if cal is not None else "UTC"
+        tz = ctx.config.plan_timezone(plan)
         window = month_window(month, tz) if month else month_of(ctx.now, tz)
         m = window.first_day
         report = await month_figures(ctx.uow.session, key, window.start, window.end)

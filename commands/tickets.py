@@ -67,11 +67,7 @@ async def record(
 
 
 def tz_of(ctx: CommandContext, ticket: Ticket) -> str:
-    plan = ctx.config.plans.get(ticket.plan)
-    if plan is None:
-        return "UTC"
-    cal = ctx.config.calendars.get(plan.calendar)
-    return cal.timezone if cal is not None else "UTC"
+    return ctx.config.plan_timezone(ticket.plan)
 
 
 def headline(ticket: Ticket, ctx: CommandContext) -> str:
