@@ -108,6 +108,7 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
         options["over_quota"] = False  # nothing to be over: the flag would only hide the ticket
         return
     window = month_of(options.get("opened_at") or ctx.now, ctx.config.plan_timezone(plan))
+    await ctx.uow.tickets.serialize_openings(org)
     used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
     if used < quota:
         options["over_quota"] = False  # within quota the ticket counts, whatever the flag said

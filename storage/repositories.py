@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Button, Destination, Outbound
@@ -59,6 +59,13 @@ class TicketRepository:
         if states is not None:
             stmt = stmt.where(Ticket.state.in_(list(states)))
         return int((await self.session.execute(stmt)).scalar_one())
+
+    async def serialize_openings(self, org: str) -> None:
+        """Hold the org's opening lock until the transaction ends, so two tickets opened at once
+        cannot both see the last free incident of a quota (SQLite: its single writer already
+        does this)."""
+        if self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"open:{org}"})
 
     async def count_opened(self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True) -> int:
         stmt = (

@@ -414,3 +414,18 @@ async def test_bad_billing_input_gets_one_line_and_changes_nothing(billing_desk:
         assert int((await uow.session.execute(select(func.count()).select_from(TicketEvent))).scalar_one()) == (
             events_before
         )
+
+
+async def test_two_tickets_opened_at_once_cannot_both_take_the_last_incident(billing_desk: Session) -> None:
+    """Seed 004 quota under concurrency: Professional allows 1 incident a month; two opens racing
+    each other (two transactions, as two instances would run them) open exactly one."""
+    import asyncio
+
+    replies = await asyncio.gather(
+        billing_desk.text("pat", "ticket open S4 first at once", message_id="race-1"),
+        billing_desk.text("pat", "ticket open S4 second at once", message_id="race-2"),
+    )
+    opened = [r for r in replies if r.startswith("Opened ticket")]
+    refused = [r for r in replies if "has opened 1 of 1 incidents" in r]
+    assert len(opened) == 1 and len(refused) == 1, replies
+    assert await ticket_count(billing_desk) == 1
