@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from adapters.irc_lines import (
     render_lines,
 )
 from bot.clock import Clock, SystemClock
-from bot.domain import InboundMessage, Outbound, Reply
+from bot.domain import Button, InboundMessage, Outbound, Reply
 from bot.ports import AdapterHost, DeliveryError
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,13 @@ _INVALID_TARGET = set(" ,\x00\r\n\x07:")
 def _fold(name: str) -> str:
     """IRC names compare case-insensitively (RFC 1459 casemapping, a superset of ascii)."""
     return str(irc.strings.lower(name))
+
+
+def button_hint(buttons: Sequence[Button], prefix: str, text: str) -> str:
+    """IRC has no buttons: name what they would do as commands (`take: !ticket assign 12`),
+    unless the text already says it (pages carry `!ack N`)."""
+    hints = [f"{b.label.lower()}: {prefix}{b.command}" for b in buttons if f"{prefix}{b.command}" not in text]
+    return f" ({'; '.join(hints)})" if hints else ""
 
 
 class IrcSettings(BaseModel):
@@ -327,7 +334,8 @@ class IrcAdapter:
         else:
             recipient = await self._online_nick(session, target)
         hint = more_hint(message.ticket_id)
-        done = self._say(session, "PRIVMSG", recipient, "", message.text, hint, control=False)
+        text = message.text + button_hint(message.buttons, self.settings.prefix, message.text)
+        done = self._say(session, "PRIVMSG", recipient, "", text, hint, control=False)
         if done is None:
             raise DeliveryError("nothing to send (empty text)")
         await done
