@@ -70,27 +70,25 @@ class PostgresAdvisoryLock:
     async def acquire(self) -> bool:
         if self._conn is None or self._conn.closed:
             self._conn = await self._connect()
-        try:
-            cur = await self._conn.execute(
-                "SELECT pg_try_advisory_lock(%s, hashtext('supportbot.leader:' || current_schema()))",
-                (LOCK_CLASS,),
-            )
-            row = await cur.fetchone()
-        except Exception:
-            await self._discard()
-            raise
-        return bool(row and row[0])
+        return await self._ask(
+            "SELECT pg_try_advisory_lock(%s, hashtext('supportbot.leader:' || current_schema()))"
+        )
 
     async def held(self) -> bool:
         if self._conn is None or self._conn.closed:
             return False
+        return await self._ask(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            " AND classid = %s AND objid = hashtext('supportbot.leader:' || current_schema())::oid"
+            " AND granted"
+        )
+
+    async def _ask(self, sql: str) -> bool:
+        """One yes/no question about the lock on the dedicated connection; a connection that
+        fails is dropped (a dropped session releases the lock on the server)."""
+        assert self._conn is not None
         try:
-            cur = await self._conn.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
-                " AND classid = %s AND objid = hashtext('supportbot.leader:' || current_schema())::oid"
-                " AND granted",
-                (LOCK_CLASS,),
-            )
+            cur = await self._conn.execute(sql, (LOCK_CLASS,))
             row = await cur.fetchone()
         except Exception:
             await self._discard()

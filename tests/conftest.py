@@ -36,6 +36,23 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so fixtures can show a server's log on failure."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def test_failed(request: pytest.FixtureRequest) -> bool:
+    """In a fixture's teardown: did the test fail (or never run its body)?"""
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+test_failed.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 def shipped_text(database: str) -> str:
     text = SHIPPED.read_text()
     return re.sub(r'^database = ".*"$', f'database = "{database}"', text, count=1, flags=re.M)

@@ -5,13 +5,13 @@ server's log. Without the ergochat binary the Ergo tests skip, except under CI=t
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from adapters.irc import IrcAdapter, IrcSettings
+from tests.conftest import need, test_failed
 from tests.integration.irc.ergo_server import ErgoServer, Fakelag, find_ergo
 from tests.integration.irc.irc_peers import (
     BOT,
@@ -29,21 +29,7 @@ def _require_ergo() -> None:
     try:
         find_ergo()
     except FileNotFoundError as exc:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"{exc} (CI=true: the IRC tests must run)")
-        pytest.skip(str(exc))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    report = getattr(request.node, "report_call", None)
-    return report is None or report.failed
+        need(False, str(exc))
 
 
 @pytest.fixture
@@ -60,7 +46,7 @@ def ergo_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., ErgoS
 
     yield start
     for server in servers:
-        if _failed(request):
+        if test_failed(request):
             print(f"---- ergo log ({server.dir}) ----\n{server.log()}")
         server.close()
 

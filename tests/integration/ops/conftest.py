@@ -7,27 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import need
+from tests.conftest import need, test_failed
 from tests.integration.irc.ergo_server import ErgoServer, find_ergo
 from tests.integration.irc.irc_peers import BOT, BOT_PASSWORD, CHANNEL, ChatClient
 from tests.integration.ops.ops_peers import BotProcess, CountingSlack, bot_env, start_fake_slack
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    report = yield
-    setattr(item, f"report_{report.when}", report)
-    return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    report = getattr(request.node, "report_call", None)
-    return report is None or report.failed
-
 
 StartBot = Callable[..., BotProcess]
 
@@ -45,7 +31,7 @@ def start_bot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StartB
     yield start
     for bot in started:
         bot.close()
-    if _failed(request):
+    if test_failed(request):
         for bot in started:
             print(f"---- {bot.name} (pid {bot.pid}, exit {bot.proc.returncode}) log ----\n{bot.log()[-6000:]}")
 
@@ -69,7 +55,7 @@ async def ergo(request: pytest.FixtureRequest) -> AsyncIterator[ErgoServer]:
         await server.register(BOT, BOT_PASSWORD)
         yield server
     finally:
-        if _failed(request):
+        if test_failed(request):
             print(f"---- ergo log ----\n{server.log()[-3000:]}")
         server.close()
 
