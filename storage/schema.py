@@ -30,7 +30,7 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "heads") -> None:
+def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
