@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-from bot.domain import InboundMessage, Outbound, Reply
+from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.ports import AdapterHost
 
 

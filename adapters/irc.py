@@ -41,8 +41,8 @@ from adapters.irc_lines import (
     relayed_overhead,
     render_lines,
 )
-from bot.clock import Clock, SystemClock
-from bot.domain import Button, InboundMessage, Outbound, Reply
+from bot.desk.clock import Clock, SystemClock
+from bot.desk.domain import Button, InboundMessage, Outbound, Reply
 from bot.ports import AdapterHost, DeliveryError
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ from adapters.slack_format import (
     plain_text,
     pressed_blocks,
 )
-from bot.clock import Clock, SystemClock
-from bot.domain import Button, InboundMessage, Outbound, Reply
-from bot.errors import ConfigError
+from bot.desk.clock import Clock, SystemClock
+from bot.desk.domain import Button, InboundMessage, Outbound, Reply
+from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError
 
 log = logging.getLogger("supportbot.adapters.slack")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.domain import Button, Outbound
+from bot.desk.domain import Button, Outbound
 
 # Prefix of every action_id we create; pressing any such button runs its value as a command.
 ACTION_PREFIX = "supportbot:"

@@ -55,9 +55,9 @@ from adapters.telegram_wire import (
     split_message,
     strip_mention,
 )
-from bot.clock import Clock, SystemClock
-from bot.domain import Button, InboundMessage, Outbound, Reply
-from bot.errors import ConfigError
+from bot.desk.clock import Clock, SystemClock
+from bot.desk.domain import Button, InboundMessage, Outbound, Reply
+from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError
 
 log = logging.getLogger(__name__)

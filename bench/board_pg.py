@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
-from bot.bootstrap import open_app  # noqa: E402
-from bot.clock import FixedClock  # noqa: E402
-from bot.config import parse_config  # noqa: E402
-from bot.domain import InboundMessage  # noqa: E402
+from bot.desk.clock import FixedClock  # noqa: E402
+from bot.desk.domain import InboundMessage  # noqa: E402
+from bot.runtime.bootstrap import open_app  # noqa: E402
+from bot.runtime.config import parse_config  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 

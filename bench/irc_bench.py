@@ -53,9 +53,9 @@ async def serve_bot(port: int, database: str, profile: str | None) -> None:
     import logging
 
     from adapters.irc import IrcAdapter, IrcSettings
-    from bot.bootstrap import open_app
-    from bot.clock import FixedClock
-    from bot.domain import InboundMessage
+    from bot.desk.clock import FixedClock
+    from bot.desk.domain import InboundMessage
+    from bot.runtime.bootstrap import open_app
     from tests.conftest import config_with
 
     logging.basicConfig(level=logging.WARNING)

@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.bootstrap import App, open_app
-from bot.clock import SystemClock
-from bot.config import Config, parse_config
-from bot.domain import InboundMessage, Outbound
+from bot.desk.clock import SystemClock
+from bot.desk.domain import InboundMessage, Outbound
+from bot.runtime.bootstrap import App, open_app
+from bot.runtime.config import Config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

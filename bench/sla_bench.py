@@ -2,7 +2,7 @@
 
 Same random (start, duration) pairs over 2026-2027 on the Isode calendar (Europe/London
 09:00-17:00 Mon-Fri, England & Wales holidays): microseconds per `add` and per `between` for
-bot.calendar and for businesstimedelta, the disagreements with businesstimedelta classified,
+bot.desk.calendar and for businesstimedelta, the disagreements with businesstimedelta classified,
 and the board figure: remaining business time for every open ticket from stored due positions.
 
     .venv/bin/python bench/sla_bench.py [--pairs 100000] [--peer-sample 5000] [--pg URL]
@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.calendar import BusinessCalendar
+from bot.desk.calendar import BusinessCalendar
 
 LONDON = ZoneInfo("Europe/London")
 TARGETS = [4 * 3600, 8 * 3600, 16 * 3600, 2 * 8 * 3600, 3 * 8 * 3600, 12 * 3600]

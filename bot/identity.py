@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import Config
-from bot.domain import InboundMessage, Role
+from bot.desk.domain import InboundMessage, Role
+from bot.runtime.config import Config
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.config import Config
-from bot.domain import Role
-from bot.errors import NotFound, PermissionDenied, UserError
+from bot.desk.domain import Role
+from bot.desk.errors import NotFound, PermissionDenied, UserError
 from bot.identity import Caller
+from bot.runtime.config import Config
 
 
 def role_allows(roles: Iterable[Role], role: Role) -> bool:

@@ -3,9 +3,10 @@ the bot. Adapters depend on these; the core never imports an adapter."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from bot.domain import InboundMessage, Outbound, Reply
+from bot.desk.domain import InboundMessage, Outbound, Reply
 
 
 class DeliveryError(Exception):
@@ -53,3 +54,14 @@ class Adapter(Protocol):
 
     @property
     def connected(self) -> bool: ...
+
+
+@dataclass
+class DeskFigures:
+    """What the database says at scrape time."""
+
+    open_tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (org, "P1") -> count
+    oldest_overdue_timer_seconds: float = 0.0
+    pending_outbox: dict[str, int] = field(default_factory=dict)  # network -> rows not yet delivered
+    pages: dict[str, int] = field(default_factory=dict)  # state -> count; empty without the paging tables
+    page_ack_seconds: list[float] = field(default_factory=list)  # one per acknowledged page

@@ -8,19 +8,19 @@ import logging
 import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
-from bot.errors import PermissionDenied, SupportbotError, UserError
+from bot.desk.clock import Clock
+from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
+from bot.desk.errors import PermissionDenied, SupportbotError, UserError
+from bot.desk.text import clean_line
 from bot.identity import Caller, Directory
-from bot.logs import current_request_id
 from bot.permissions import role_allows
+from bot.runtime.config import Config
+from bot.runtime.logs import current_request_id
 
 log = logging.getLogger("supportbot.router")
 
@@ -284,19 +284,6 @@ class CommandContext:
 
 
 # --- parsing --------------------------------------------------------------------------------
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_IRC_FORMAT = re.compile(r"\x03(\d{1,2}(,\d{1,2})?)?|[\x02\x0f\x11\x16\x1d\x1e\x1f]")
-
-
-def clean_line(text: str) -> str:
-    """Strip IRC formatting and control characters; newlines become spaces (one line)."""
-    text = _IRC_FORMAT.sub("", text)
-    text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    text = _CONTROL.sub("", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch == " ")
-    return text.strip()
-
 
 def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, Any]:
     """Bind the words after the command name to the declaration; UserError on anything off."""

@@ -12,12 +12,12 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Config
-from bot.domain import Destination, Outbound, Role
+from bot.desk.clock import Clock
+from bot.desk.domain import Destination, InboundMessage, Outbound, Role
 from bot.identity import Caller
 from bot.ports import Adapter, DeliveryError
 from bot.router import CommandContext, CommandRegistry
+from bot.runtime.config import Config
 
 log = logging.getLogger("supportbot.worker")
 
@@ -220,8 +220,6 @@ def _retry_later(row: Any, now: datetime, error: str) -> None:
 
 
 def _system_message() -> Any:
-    from bot.domain import InboundMessage
-
     return InboundMessage(network="system", sender="supportbot", text="")
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import storage.assist  # noqa: F401  (registers uow.assist)
-from bot.assist import (
+from bot import converters
+from bot.desk.assist import (
     EXCERPT_MAX,
     FOLLOW_UP_EVERY,
     LINE_SHOWN,
@@ -27,13 +28,13 @@ from bot.assist import (
     stamp,
     transcript,
 )
-from bot.domain import Button, Destination, Priority, Reply, TicketState
-from bot.errors import Conflict, NotFound, UserError
+from bot.desk.domain import Button, Destination, Priority, Reply, TicketState
+from bot.desk.errors import Conflict, NotFound, UserError
+from bot.desk.timefmt import format_instant, when
 from bot.identity import Caller
 from bot.router import STAFF, Arg, CommandContext, Text
-from bot.timefmt import format_instant, when
 from bot.worker import timer_handler
-from commands import REGISTRY, converters, hooks
+from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, record, tell_customer_side
 from storage.models import AssistCard, AssistLine, Ticket
 
@@ -431,3 +432,7 @@ async def card_show(ctx: CommandContext, number: int) -> Reply:
     channel = ctx.caller.channel
     private = channel is not None and Destination(ctx.caller.network, channel) != triage
     return Reply("\n".join(out), private=private)
+
+
+hooks.TAKE_CARD.append(take_card)
+hooks.CARD_INTO_TICKET.append(card_into_ticket)

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import storage.billing  # noqa: F401  (registers uow.billing)
-from bot.billing import (
+from bot import converters
+from bot.desk.billing import (
     CATEGORIES,
     CATEGORY_LABELS,
     CREDIT_PACKAGES,
@@ -29,21 +30,22 @@ from bot.billing import (
     month_window,
     needs_confirmation,
     parse_amount,
+    parse_version,
     per_minute_amount,
 )
-from bot.config import (
+from bot.desk.domain import Reply, Role, TicketState
+from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.desk.timefmt import format_instant
+from bot.permissions import billing_scope, network_included
+from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
+from bot.runtime.config import (
     CreditsBilling,
     HourlyBilling,
     PerIncidentBilling,
     PerMinuteBilling,
     PlanConfig,
 )
-from bot.domain import Reply, Role, TicketState
-from bot.errors import Conflict, NotFound, PermissionDenied, UserError
-from bot.permissions import billing_scope, network_included
-from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
-from bot.timefmt import format_instant
-from commands import REGISTRY, converters, hooks
+from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, origin_destination, record, shown_privately, tell_triage
 from storage.models import BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry, Ticket, TicketEvent
 
@@ -328,8 +330,6 @@ def category_arg(ctx: Any, word: str) -> str:
 
 
 def version_arg(ctx: Any, word: str) -> str:
-    from bot.billing import parse_version
-
     parse_version(word)
     return word
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.domain import Reply
+from bot.desk.domain import Reply
 from bot.permissions import role_allows
 from bot.router import EVERYONE, CommandContext, Text
 from commands import REGISTRY

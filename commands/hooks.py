@@ -24,3 +24,9 @@ SETUP: list[Callable[[Any, Any], None]] = []
 # e.g. ["credits: 40 left"] or ["deposit: USD 120.00"] (the billing area). The incident quota
 # is counted by the assist area itself.
 PLAN_LEFT: list[Callable[[Any, str], Awaitable[list[str]]]] = []
+
+# `ticket open --from N` (the assist area owns cards): TAKE_CARD (ctx, number, for_org) -> the
+# taken card (`.card` with org, person, name, network, channel; `.summary`), refusing one that is
+# used or of another org; CARD_INTO_TICKET (ctx, taken, ticket) once the ticket exists.
+TAKE_CARD: list[Callable[[Any, int, str | None], Awaitable[Any]]] = []
+CARD_INTO_TICKET: list[Callable[[Any, Any, Any], Awaitable[None]]] = []

@@ -16,16 +16,17 @@ import re
 from datetime import datetime
 from typing import Any
 
-from bot.config import Config
-from bot.domain import Button, Priority, Reply, Role, TicketState
-from bot.errors import Conflict, NotFound, PermissionDenied, UserError
-from bot.oncall import Override, Schedule, parse_override_window
-from bot.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
+from bot import converters
+from bot.desk.domain import Button, Priority, Reply, Role, TicketState
+from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.desk.oncall import Override, Schedule, parse_override_window
+from bot.desk.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
+from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
-from bot.timefmt import format_instant
+from bot.runtime.config import Config
 from bot.worker import timer_handler
-from commands import REGISTRY, converters, hooks
+from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, tz_of
 from storage import paging as _paging_repository  # noqa: F401  (registers uow.paging)
 from storage.models import OncallOverride, Page, Ticket, TicketEvent
@@ -48,8 +49,8 @@ def setup(services: Any, config: Config) -> None:
         from commands.sla import build_calendars
 
         calendars = build_calendars(config)
-    services.extras["oncall_schedule"] = Schedule.from_config(config.oncall)
-    services.extras["escalation_policy"] = EscalationPolicy.from_config(config.oncall.escalation, calendars)
+    services.extras["oncall_schedule"] = Schedule.from_specs(config.oncall.rotations)
+    services.extras["escalation_policy"] = EscalationPolicy.from_spec(config.oncall.escalation, calendars)
 
 
 hooks.SETUP.append(setup)

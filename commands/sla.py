@@ -9,14 +9,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from bot.billing import month_of, month_window
-from bot.calendar import BusinessCalendar
-from bot.config import Config
-from bot.domain import Priority, Reply, TicketState
-from bot.durations import parse_business_duration
-from bot.permissions import org_scope
-from bot.router import EVERYONE, STAFF, Arg, CommandContext
-from bot.sla import (
+from bot import converters
+from bot.desk.billing import month_of, month_window
+from bot.desk.calendar import BusinessCalendar
+from bot.desk.domain import Priority, Reply, TicketState
+from bot.desk.durations import parse_business_duration
+from bot.desk.sla import (
     RELIEF,
     RESOLUTION,
     RESPONSE,
@@ -28,10 +26,13 @@ from bot.sla import (
     format_instant,
     humanize_business,
 )
-from bot.timefmt import relative
+from bot.desk.timefmt import relative
+from bot.permissions import org_scope
+from bot.router import EVERYONE, STAFF, Arg, CommandContext
+from bot.runtime.config import Config
 from bot.worker import timer_handler
-from commands import REGISTRY, converters, hooks
-from commands.tickets import ACTIVE, load_ticket
+from commands import REGISTRY, hooks
+from commands.tickets import ACTIVE, load_ticket, shown_privately
 from storage.models import Ticket, TicketEvent
 
 WARN_FRACTION = 0.75
@@ -300,8 +301,6 @@ async def sla_board(ctx: CommandContext, org: str | None) -> Reply:
 
 
 def _public_place(ctx: CommandContext) -> bool:
-    from commands.tickets import shown_privately
-
     return shown_privately(ctx, "", includes_internal=False)
 
 

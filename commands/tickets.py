@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.assist import card_number
-from bot.domain import Button, Destination, Priority, Reply, Role, TicketState
-from bot.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot import converters
+from bot.desk.assist import card_number
+from bot.desk.domain import Button, Destination, Priority, Reply, Role, TicketState
+from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.desk.timefmt import format_instant
 from bot.permissions import may_set_priority, org_scope, require_ticket_access
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
-from bot.timefmt import format_instant
-from commands import REGISTRY, converters, hooks
+from commands import REGISTRY, hooks
 from storage.models import Ticket, TicketEvent
 
 DEFAULT_PRIORITY = Priority.P3
@@ -178,9 +179,9 @@ async def ticket_open(
     card = None
     org: str | None
     if from_ is not None:
-        from commands.assist import take_card  # the assist area owns cards (it imports this module)
-
-        card = await take_card(ctx, from_, for_)
+        if not hooks.TAKE_CARD:
+            raise UserError("agent-assist cards are not available on this desk")
+        card = await hooks.TAKE_CARD[0](ctx, from_, for_)
         org = card.card.org
         summary = summary or card.summary
     elif caller.is_staff:
@@ -249,9 +250,8 @@ async def ticket_open(
         at=opened_at,
     )
     if card is not None:
-        from commands.assist import card_into_ticket
-
-        await card_into_ticket(ctx, card, ticket)
+        for into_ticket in hooks.CARD_INTO_TICKET:
+            await into_ticket(ctx, card, ticket)
     lines = await ticket_lines(ctx, ticket)
     org_name = ctx.config.orgs[org].name
     who = caller.name if caller.person is None else f"{caller.name} ({caller.ident})"

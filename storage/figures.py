@@ -1,4 +1,4 @@
-"""The cheap queries /metrics runs at scrape time (bot.metrics.DeskFigures). Each uses an
+"""The cheap queries /metrics runs at scrape time (bot.ports.DeskFigures). Each uses an
 index or a small table; the paging figures are skipped while the paging tables do not exist."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import TicketState
-from bot.metrics import DeskFigures
+from bot.desk.domain import TicketState
+from bot.ports import DeskFigures
 from storage.database import Database
 from storage.models import OutboxMessage, Ticket, Timer
 

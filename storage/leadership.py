@@ -1,4 +1,4 @@
-"""The leadership locks (bot.leadership.LeadershipLock).
+"""The leadership locks (bot.runtime.leadership.LeadershipLock).
 
 PostgreSQL: a session-level advisory lock taken on a dedicated connection (not the pool's).
 The server releases it when that session ends: at once when the process dies (its socket is
@@ -169,7 +169,7 @@ class SqliteRunLock:
 
 
 def leadership_lock(database_url: str, *, takeover_seconds: float) -> PostgresAdvisoryLock | SqliteRunLock:
-    """The lock for the configured database (an async SQLAlchemy URL, bot.config.database_url)."""
+    """The lock for the configured database (an async SQLAlchemy URL, bot.runtime.config.database_url)."""
     if database_url.startswith("sqlite"):
         return SqliteRunLock(database_url.split(":///", 1)[1])
     return PostgresAdvisoryLock(database_url, takeover_seconds=takeover_seconds)

@@ -246,7 +246,7 @@ class OncallOverride(Base):
 class Page(Base):
     """A page walking the escalation policy. One per ticket at most (the unique ticket_id makes
     the automatic page idempotent); a page typed as text has no ticket. `step` is the next
-    escalation step to take and `due_at` when (bot.paging.PageState)."""
+    escalation step to take and `due_at` when (bot.desk.paging.PageState)."""
 
     __tablename__ = "pages"
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain import Button, Destination, Outbound
+from bot.desk.domain import Button, Destination, Outbound
 from storage.database import Database
 from storage.models import HandledMessage, OutboxMessage, Ticket, TicketEvent, Timer
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.bootstrap import App, open_app
-from bot.clock import FixedClock
-from bot.config import Config, parse_config
-from bot.domain import InboundMessage, Reply
+from bot.desk.clock import FixedClock
+from bot.desk.domain import InboundMessage, Reply
+from bot.runtime.bootstrap import App, open_app
+from bot.runtime.config import Config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "bot.toml"

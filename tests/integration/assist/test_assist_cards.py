@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
-from bot.domain import Outbound
+from bot.desk.clock import FixedClock
+from bot.desk.domain import Outbound
 from storage.models import AssistCard, AssistLine, AssistNotice, Ticket, TicketEvent
 from tests.conftest import Session
 

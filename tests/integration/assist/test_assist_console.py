@@ -25,7 +25,7 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def console(cfg: Path, who: str, lines: str, *, now: str, channel: str | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bot.cli", "console", "--config", str(cfg), "--as", who]
+    cmd = [sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(cfg), "--as", who]
     if channel:
         cmd += ["--channel", channel]
     env = {**os.environ, "SUPPORTBOT_NOW": now}

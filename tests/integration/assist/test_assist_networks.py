@@ -17,9 +17,9 @@ from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from adapters.telegram import TelegramAdapter
-from bot.bootstrap import App, adapter_settings, make_adapter, open_app
-from bot.clock import FixedClock
-from bot.config import parse_config
+from bot.desk.clock import FixedClock
+from bot.runtime.bootstrap import App, adapter_settings, make_adapter, open_app
+from bot.runtime.config import parse_config
 from tests.conftest import shipped_text
 from tests.integration.slack.slack_fakes import SIGNING_SECRET, FakeSlack, SlackSender, serve
 from tests.integration.telegram.telegram_fakes import TOKEN, FakeBotAPI

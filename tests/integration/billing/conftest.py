@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.bootstrap import App
+from bot.runtime.bootstrap import App
 from tests.conftest import Session
 
 EXTRA = """

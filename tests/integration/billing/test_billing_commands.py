@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
+from bot.desk.clock import FixedClock
 from storage.models import LedgerEntry, Ticket, TicketEvent
 from tests.conftest import Session
 from tests.integration.billing.conftest import balances, ledger_rows

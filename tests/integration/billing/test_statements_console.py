@@ -22,7 +22,7 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def cli(cfg: Path, *args: str, stdin: str = "", now: str = "2026-11-30T12:00:00+00:00") -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bot.cli", *args, "--config", str(cfg)]
+    cmd = [sys.executable, "-m", "bot.runtime.cli", *args, "--config", str(cfg)]
     env = {**os.environ, "SUPPORTBOT_NOW": now}
     return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, env=env)
 

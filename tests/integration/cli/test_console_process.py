@@ -19,7 +19,7 @@ def write_config(tmp_path: Path) -> Path:
 
 
 def console(cfg: Path, who: str, lines: str, *, channel: str | None = None, now: str = NOW) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "bot.cli", "console", "--config", str(cfg), "--as", who]
+    cmd = [sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(cfg), "--as", who]
     if channel:
         cmd += ["--channel", channel]
     env = {**os.environ, "SUPPORTBOT_NOW": now}
@@ -64,12 +64,12 @@ def test_stdout_shows_only_what_the_speaker_sees_and_exit_is_zero_at_eof(tmp_pat
 
 def test_check_config_accepts_the_shipped_file_and_refuses_a_broken_one(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[3]
-    ok = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", "--config", str(root / "bot.toml")],
+    ok = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "check-config", "--config", str(root / "bot.toml")],
                         capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and "OK — 13 plans" in ok.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text(shipped_text("sqlite:///x.db").replace('plan = "silver"', 'plan = "platinum"'))
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", "--config", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "check-config", "--config", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip() == f"{bad}: orgs.acme.plan: expected a plan defined in [plans], got 'platinum'"
@@ -77,7 +77,7 @@ def test_check_config_accepts_the_shipped_file_and_refuses_a_broken_one(tmp_path
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(cfg)],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "db", "upgrade", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "newest migration" in r.stdout

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.clock import FixedClock
+from bot.desk.clock import FixedClock
 from tests.conftest import Session, shipped_text
 
 LONDON = ZoneInfo("Europe/London")
@@ -183,7 +183,7 @@ def test_worked_case_through_the_console_process(tmp_path: Path) -> None:
     cfg = tmp_path / "bot.toml"
     cfg.write_text(shipped_text("sqlite:///desk.db"))
     env = {**os.environ, "SUPPORTBOT_NOW": "2026-11-28T10:00:00+00:00"}
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--config", str(cfg), "--as", "alice"],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(cfg), "--as", "alice"],
                        input="ticket open P1 mail is down\n", capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0, r.stderr
     assert "First response due 2026-11-30 13:00 GMT" in r.stdout

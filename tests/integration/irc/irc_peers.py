@@ -20,7 +20,7 @@ import irc.client
 import irc.client_aio
 import irc.connection
 
-from bot.domain import InboundMessage, Reply
+from bot.desk.domain import InboundMessage, Reply
 from tests.fakes import MemoryState
 
 if TYPE_CHECKING:

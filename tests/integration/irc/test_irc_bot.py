@@ -12,9 +12,9 @@ import irc.client
 import pytest
 
 from adapters.irc import IrcAdapter, IrcSettings
-from bot.bootstrap import App, open_app
-from bot.clock import FixedClock
+from bot.desk.clock import FixedClock
 from bot.router import REGISTRATION_REPLY
+from bot.runtime.bootstrap import App, open_app
 from tests.conftest import config_with
 from tests.integration.irc.ergo_server import ErgoServer
 from tests.integration.irc.irc_peers import (

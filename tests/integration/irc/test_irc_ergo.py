@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.domain import Destination, InboundMessage, Outbound, Reply
+from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
 from bot.ports import Adapter, DeliveryError
 from tests.integration.irc.ergo_server import ErgoServer, Fakelag
 from tests.integration.irc.irc_peers import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.domain import Destination, Outbound
+from bot.desk.domain import Destination, Outbound
 from bot.ports import DeliveryError
 from tests.integration.irc.irc_peers import (
     BOT,

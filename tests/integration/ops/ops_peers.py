@@ -126,7 +126,7 @@ def bot_env(**extra: str) -> dict[str, str]:
 
 
 def db_upgrade(config: Path, env: dict[str, str] | None = None) -> None:
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(config)],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "db", "upgrade", "--config", str(config)],
                        cwd=ROOT, env=env or bot_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 0, r.stderr
 
@@ -145,7 +145,7 @@ class BotProcess:
         self.log_path = logdir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+            [sys.executable, "-m", "bot.runtime.cli", "run", "--config", str(config)],
             cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.logs import REDACTED, configure, secret_filter
+from bot.runtime.logs import REDACTED, configure, secret_filter
 from commands import REGISTRY
 from tests.integration.irc.ergo_server import ErgoServer
 from tests.integration.irc.irc_peers import CHANNEL, ChatClient

@@ -7,8 +7,8 @@ import pytest
 
 from adapters.slack import SlackSettings
 from adapters.telegram import TelegramSettings
-from bot.bootstrap import is_singleton, shares_http
-from bot.errors import ConfigError
+from bot.desk.errors import ConfigError
+from bot.runtime.bootstrap import is_singleton, shares_http
 from tests.conftest import config_with
 
 

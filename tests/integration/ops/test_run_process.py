@@ -161,11 +161,11 @@ async def test_a_second_run_on_one_sqlite_file_is_refused_while_the_console_stil
                       slack_api=fake_slack.api_url())  # fmt: skip
     first = start_bot("first", cfg, port)
     await first.wait_ready()
-    second = subprocess.run([sys.executable, "-m", "bot.cli", "run", "--config", str(cfg)], cwd=ROOT,
+    second = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "run", "--config", str(cfg)], cwd=ROOT,
                             env=bot_env(), capture_output=True, text=True, timeout=30)  # fmt: skip
     assert second.returncode == 2
     assert f"another `supportbot run` is already using this SQLite database (pid {first.pid})" in second.stderr
-    console = subprocess.run([sys.executable, "-m", "bot.cli", "console", "--config", str(cfg), "--as", "alice"],
+    console = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(cfg), "--as", "alice"],
                              input="ticket open P3 typed beside run\n", cwd=ROOT, env=bot_env(),
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert console.returncode == 0, console.stderr

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.clock import FixedClock
-from bot.domain import Button, Outbound
+from bot.desk.clock import FixedClock
+from bot.desk.domain import Button, Outbound
 from bot.ports import DeliveryError
 from tests.conftest import Session
 

@@ -61,7 +61,7 @@ class Processes:
         self.logs[name] = log
         with log.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run", "--config", str(self.cfg)],
+                [sys.executable, "-m", "bot.runtime.cli", "run", "--config", str(self.cfg)],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=environment(),
             )
         self.running[name] = proc
@@ -72,7 +72,7 @@ class Processes:
         self.logs[name] = log
         with log.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "console", "--config", str(self.cfg), "--as", who],
+                [sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(self.cfg), "--as", who],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=environment(),
             )
         assert proc.stdin is not None
@@ -103,7 +103,7 @@ class Processes:
 @pytest.fixture
 def processes(tmp_path: Path, pg_url: str) -> Iterator[Processes]:
     cfg = fast_config(tmp_path, pg_url)
-    up = subprocess.run([sys.executable, "-m", "bot.cli", "db", "upgrade", "--config", str(cfg)],
+    up = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "db", "upgrade", "--config", str(cfg)],
                         capture_output=True, text=True, timeout=120, env=environment())
     assert up.returncode == 0, up.stderr
     procs = Processes(tmp_path, cfg)

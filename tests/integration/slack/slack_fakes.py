@@ -19,7 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from adapters.slack import SlackAdapter
-from bot.domain import InboundMessage, Reply
+from bot.desk.domain import InboundMessage, Reply
 from tests.fakes import MemoryState
 
 SIGNING_SECRET = "test-signing-secret"

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.slack import TICKET_THREAD_NS, SlackAdapter, SlackSettings
-from bot.bootstrap import App, open_app
-from bot.clock import FixedClock
+from bot.desk.clock import FixedClock
 from bot.router import REGISTRATION_REPLY
+from bot.runtime.bootstrap import App, open_app
 from storage.models import OutboxMessage, Page, PageNotification, Ticket, TicketEvent
 from tests.conftest import Session, config_with
 from tests.integration.slack import slack_fakes

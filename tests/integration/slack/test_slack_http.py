@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from adapters.slack import THREAD_TICKET_NS, TICKET_THREAD_NS, SlackAdapter, SlackSettings
-from bot.domain import Button, Destination, InboundMessage, Outbound, Reply
-from bot.errors import ConfigError
+from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
+from bot.desk.errors import ConfigError
 from bot.ports import Adapter, DeliveryError
 from tests.integration.slack.slack_fakes import (
     BOT_USER,

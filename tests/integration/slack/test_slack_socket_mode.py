@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.slack import SlackAdapter, SlackSettings
-from bot.domain import Reply
+from bot.desk.domain import Reply
 from tests.integration.slack.slack_fakes import TEAM, WAIT, FakeHost, FakeSlack
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.domain import Button, Destination, Outbound
+from bot.desk.domain import Button, Destination, Outbound
 from storage import schema
 from storage.database import Database, StateStore
 from storage.models import Ticket, TicketEvent

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
-from bot.domain import InboundMessage, Reply
+from bot.desk.domain import InboundMessage, Reply
 from bot.ports import AdapterState
 from tests.fakes import MemoryState
 

@@ -9,8 +9,8 @@ import pytest
 from aiohttp import web
 
 from adapters.telegram import PRIVATE_CHATS, TelegramAdapter, TelegramSettings
-from bot.domain import Button, Destination, InboundMessage, Outbound, Reply
-from bot.errors import ConfigError
+from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
+from bot.desk.errors import ConfigError
 from bot.ports import Adapter, DeliveryError
 from tests.integration.telegram.telegram_fakes import (
     ALICE,

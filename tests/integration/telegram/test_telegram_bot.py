@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from adapters.telegram import TelegramAdapter
-from bot.bootstrap import App, adapter_settings, make_adapter, open_app
-from bot.clock import FixedClock
-from bot.config import Config, parse_config
+from bot.desk.clock import FixedClock
+from bot.runtime.bootstrap import App, adapter_settings, make_adapter, open_app
+from bot.runtime.config import Config, parse_config
 from storage.models import OutboxMessage, Page, PageNotification, Ticket
 from tests.conftest import Session, shipped_text
 from tests.integration.telegram.telegram_fakes import TOKEN, FakeBotAPI

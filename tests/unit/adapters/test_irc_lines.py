@@ -93,7 +93,7 @@ def test_commands_are_recognised_by_prefix_nick_or_private_message() -> None:
 def test_buttons_become_command_hints_unless_the_text_already_names_them() -> None:
     """IRC shows no buttons: a triage post says how to take the ticket; a page already says !ack N."""
     from adapters.irc import button_hint
-    from bot.domain import Button
+    from bot.desk.domain import Button
 
     assert button_hint((Button("Take", "ticket assign 12"),), "!", "New ticket #12") == " (take: !ticket assign 12)"
     assert button_hint((Button("Acknowledge", "ack 3"),), "!", "Page 3 ... reply !ack 3") == ""

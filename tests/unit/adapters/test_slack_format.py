@@ -17,7 +17,7 @@ from adapters.slack_format import (
     plain_text,
     pressed_blocks,
 )
-from bot.domain import Button, Destination, Outbound
+from bot.desk.domain import Button, Destination, Outbound
 
 
 def test_broadcast_and_mentions_in_bot_text_cannot_ping_anyone() -> None:

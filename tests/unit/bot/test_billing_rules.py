@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.billing import (
+from bot.desk.billing import (
     assessment_credits,
     format_money,
     hourly_amount,
@@ -22,7 +22,7 @@ from bot.billing import (
     per_minute_amount,
     upgrade_credits,
 )
-from bot.errors import UserError
+from bot.desk.errors import UserError
 
 
 def test_seed_002_upgrade_from_4_3_1_to_4_3_9_costs_50_credits() -> None:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import (
+from bot.desk.calendar import (
     BusinessCalendar,
     parse_opening_hours,
     weekly_hours_from_names,

@@ -13,10 +13,10 @@ import holidays as holidays_lib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.calendar import BusinessCalendar
-from bot.domain import Priority
-from bot.durations import BusinessDuration
-from bot.sla import ClockEvent, PlanTargets, compute_clocks
+from bot.desk.calendar import BusinessCalendar
+from bot.desk.domain import Priority
+from bot.desk.durations import BusinessDuration
+from bot.desk.sla import ClockEvent, PlanTargets, compute_clocks
 
 # Zones chosen for their transitions: at 01:00 UTC, at local midnight (Santiago, Havana),
 # half-hour DST (Lord Howe), odd offsets (Chatham +12:45, Kolkata +5:30), southern hemisphere.

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.bootstrap import check
-from bot.config import parse_config
-from bot.errors import ConfigError
+from bot.desk.errors import ConfigError
+from bot.runtime.bootstrap import check
+from bot.runtime.config import parse_config
 from tests.conftest import SHIPPED, shipped_text
 
 

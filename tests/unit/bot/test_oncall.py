@@ -8,9 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import OncallConfig, RotationConfig
-from bot.errors import NotFound
-from bot.oncall import (
+from bot.desk.errors import NotFound
+from bot.desk.oncall import (
     Override,
     Rotation,
     Schedule,
@@ -18,6 +17,7 @@ from bot.oncall import (
     parse_length,
     parse_override_window,
 )
+from bot.runtime.config import OncallConfig, RotationConfig
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -72,7 +72,7 @@ def test_rotation_from_bot_toml_section_matches_the_product_example() -> None:
             )
         }
     )
-    schedule = Schedule.from_config(cfg)
+    schedule = Schedule.from_specs(cfg.rotations)
     shift = schedule.on_call("primary", utc(2026, 11, 4, 14, 0))
     assert shift is not None and shift.person == "dave"
     assert shift.start == utc(2026, 11, 2, 9, 0)

@@ -7,9 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.config import EscalationConfig, EscalationLevelConfig, OncallConfig, RotationConfig
-from bot.oncall import Override, Rotation, Schedule, parse_override_window
-from bot.paging import (
+from bot.desk.oncall import Override, Rotation, Schedule, parse_override_window
+from bot.desk.paging import (
     Action,
     EscalationLevel,
     EscalationPolicy,
@@ -23,6 +22,7 @@ from bot.paging import (
     next_action,
     parse_delay,
 )
+from bot.runtime.config import EscalationConfig, EscalationLevelConfig, OncallConfig, RotationConfig
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -301,9 +301,9 @@ def test_policy_and_schedule_build_from_the_bot_toml_example() -> None:
         ),
     )
     office = OfficeHours()
-    policy = EscalationPolicy.from_config(oncall.escalation, {"uk-office": office})
+    policy = EscalationPolicy.from_spec(oncall.escalation, {"uk-office": office})
     assert policy.levels[1] == EscalationLevel(person="frank", after=10 * MINUTE, calendar=office)
-    assert pages(walk(policy, schedule=Schedule.from_config(oncall)))[:2] == [
+    assert pages(walk(policy, schedule=Schedule.from_specs(oncall.rotations)))[:2] == [
         (CREATED, "dave"),
         (CREATED + 10 * MINUTE, "frank"),
     ]
@@ -312,7 +312,7 @@ def test_policy_and_schedule_build_from_the_bot_toml_example() -> None:
 def test_level_naming_an_unknown_calendar_is_refused() -> None:
     cfg = EscalationConfig(levels=[EscalationLevelConfig(person="frank", calendar="moon")])
     with pytest.raises(ValueError, match="unknown 'moon'"):
-        EscalationPolicy.from_config(cfg, {})
+        EscalationPolicy.from_spec(cfg, {})
 
 
 @pytest.mark.parametrize(("text", "expected"), [("0m", timedelta(0)), ("10m", 10 * MINUTE), ("2h", timedelta(hours=2))])

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from bot.domain import Priority
-from bot.errors import PermissionDenied, UserError
+from bot.desk.domain import Priority
+from bot.desk.errors import PermissionDenied, UserError
 from bot.router import clean_line, parse_args
 from commands import load_all
 
 
 class Ctx:
     def __init__(self, role: str = "agent") -> None:
-        from bot.domain import Role
+        from bot.desk.domain import Role
         from bot.identity import Caller
         from tests.conftest import config_with
 

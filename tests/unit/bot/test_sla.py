@@ -9,16 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.calendar import BusinessCalendar
-from bot.domain import Priority
-from bot.durations import (
+from bot.desk.calendar import BusinessCalendar
+from bot.desk.domain import Priority
+from bot.desk.durations import (
     BusinessDuration,
     DurationError,
     parse_business_duration,
     parse_wall_duration,
 )
-from bot.errors import UserError
-from bot.sla import (
+from bot.desk.errors import UserError
+from bot.desk.sla import (
     ClockEvent,
     PlanTargets,
     compute_clocks,
@@ -330,9 +330,9 @@ def test_a_wait_starting_exactly_now_reports_the_clock_paused() -> None:
     """Product section 3: while waiting on the customer the clocks do not run — also at the very instant."""
     from datetime import UTC, datetime, time
 
-    from bot.calendar import BusinessCalendar
-    from bot.durations import parse_business_duration
-    from bot.sla import ClockEvent, PlanTargets, compute_clocks
+    from bot.desk.calendar import BusinessCalendar
+    from bot.desk.durations import parse_business_duration
+    from bot.desk.sla import ClockEvent, PlanTargets, compute_clocks
 
     cal = BusinessCalendar("uk", "Europe/London", {d: [(time(9), time(17))] for d in range(5)})
     targets = PlanTargets(cal, response={Priority.P1: parse_business_duration("4h")})

@@ -22,10 +22,12 @@ from pydantic import (
     model_validator,
 )
 
-from bot.calendar import BusinessCalendar, weekly_hours_from_names
-from bot.domain import Destination, Priority
-from bot.durations import parse_business_duration
-from bot.errors import ConfigError
+from bot.desk.calendar import BusinessCalendar, weekly_hours_from_names
+from bot.desk.domain import Destination, Priority
+from bot.desk.durations import parse_business_duration
+from bot.desk.errors import ConfigError
+from bot.desk.oncall import parse_handoff, parse_length
+from bot.desk.paging import parse_delay
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram")
@@ -252,16 +254,12 @@ class RotationConfig(Strict):
     @field_validator("handoff")
     @classmethod
     def _handoff(cls, value: str) -> str:
-        from bot.oncall import parse_handoff
-
         parse_handoff(value)
         return value
 
     @field_validator("length")
     @classmethod
     def _length(cls, value: str) -> str:
-        from bot.oncall import parse_length
-
         parse_length(value)
         return value
 
@@ -281,8 +279,6 @@ class EscalationLevelConfig(Strict):
     def _one_target(self) -> EscalationLevelConfig:
         if (self.rotation is None) == (self.person is None):
             raise ValueError("each level names exactly one of rotation or person")
-        from bot.paging import parse_delay
-
         try:
             parse_delay(self.after)
         except ValueError as exc:
@@ -301,9 +297,7 @@ class EscalationConfig(Strict):
     @classmethod
     def _final_wait(cls, value: str | None) -> str | None:
         if value is not None:
-            from bot.paging import parse_delay
-
-            parse_delay(value)
+                parse_delay(value)
         return value
 
 

@@ -7,14 +7,13 @@ import asyncio
 import logging
 import os
 import sys
-from typing import Any
 
-from bot.clock import Clock, clock_from_env
-from bot.config import Config, load_config
-from bot.errors import ConfigError
+from bot.desk.clock import Clock, clock_from_env
+from bot.desk.errors import ConfigError
+from bot.runtime import report
+from bot.runtime.config import Config, load_config
 
 DEFAULT_CONFIG = "bot.toml"
-EXTRA_COMMANDS: dict[str, Any] = {}  # areas add CLI subcommands (e.g. `report`)
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -40,10 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_cmd", required=True)
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations (SQLite and PostgreSQL)")
     _config_arg(up)
-    for name, (helptext, setup, _fn) in EXTRA_COMMANDS.items():
-        p = sub.add_parser(name, help=helptext)
-        _config_arg(p)
-        setup(p)
+    rep = sub.add_parser("report", help=report.HELP)
+    _config_arg(rep)
+    report.setup_parser(rep)
     return parser
 
 
@@ -54,7 +52,7 @@ def _load(path: str) -> Config:
 def _setup_logging(quiet: bool) -> None:
     level = os.environ.get("SUPPORTBOT_LOG_LEVEL", "WARNING" if quiet else "INFO").upper()
     try:
-        from bot.logs import configure
+        from bot.runtime.logs import configure
 
         configure(level)
     except ModuleNotFoundError:
@@ -62,7 +60,6 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register_extra_commands()
     args = build_parser().parse_args(argv)
     try:
         clock = clock_from_env()
@@ -80,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "run":
             _setup_logging(quiet=False)
             return asyncio.run(run(_load(args.config), clock, args.config))
-        if args.cmd in EXTRA_COMMANDS:
+        if args.cmd == "report":
             _setup_logging(quiet=True)
-            return int(EXTRA_COMMANDS[args.cmd][2](args, clock))
+            return report.run(args, clock)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -91,16 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _register_extra_commands() -> None:
-    try:
-        import commands.billing_cli  # noqa: F401  (adds `supportbot report`)
-    except ModuleNotFoundError as exc:
-        if exc.name != "commands.billing_cli":
-            raise
-
-
 def check_config(path: str) -> int:
-    from bot.bootstrap import check
+    from bot.runtime.bootstrap import check
 
     cfg = _load(path)
     check(cfg)
@@ -119,7 +108,7 @@ def _enabled(cfg: Config, network: str) -> bool:
 
 
 async def db_upgrade(path: str) -> int:
-    from bot.config import database_url
+    from bot.runtime.config import database_url
     from storage.database import Database
 
     cfg = _load(path)
@@ -136,7 +125,7 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
     """Commands from stdin, one per line; exits 0 at end of input after finishing due work.
     Never starts the network adapters enabled in the same file."""
     from adapters.console import ConsoleAdapter
-    from bot.bootstrap import open_app
+    from bot.runtime.bootstrap import open_app
 
     app = await open_app(cfg, clock)
     try:
@@ -161,7 +150,7 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
 async def run(cfg: Config, clock: Clock, config_path: str | None = None) -> int:
     """Every enabled adapter, the timer worker and the `[bot] http` endpoint until SIGTERM;
     SIGHUP reloads bot.toml. See bot/instance.py (leadership, shutdown, reload)."""
-    from bot.instance import run_instance
+    from bot.runtime.instance import run_instance
 
     return await run_instance(cfg, config_path or cfg.source, clock)
 

@@ -19,14 +19,14 @@ that member's turn is skipped once.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.clock import as_utc
-from bot.config import OncallConfig, RotationConfig
-from bot.errors import NotFound
+from bot.desk.clock import as_utc
+from bot.desk.errors import NotFound
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HANDOFF_SYNTAX = 'use "WEEKDAY HH:MM" (e.g. "mon 09:00")'
@@ -112,6 +112,25 @@ def parse_override_window(text: str, now: datetime, timezone: str) -> tuple[date
     return start, end
 
 
+class RotationSpec(Protocol):
+    """What a rotation is built from: the texts an operator writes in bot.toml."""
+
+    @property
+    def members(self) -> Sequence[str]: ...
+
+    @property
+    def handoff(self) -> str: ...
+
+    @property
+    def length(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+    @property
+    def start(self) -> date: ...
+
+
 @dataclass(frozen=True)
 class Rotation:
     """Members take turns in order, one shift each; nobody is on call before the first shift."""
@@ -148,8 +167,9 @@ class Rotation:
         return cls(name, tuple(members), weekday, at, parse_length(length), timezone, start)
 
     @classmethod
-    def from_config(cls, name: str, cfg: RotationConfig) -> Rotation:
-        return cls.parse(name, cfg.members, cfg.handoff, cfg.length, cfg.timezone, cfg.start)
+    def from_spec(cls, name: str, spec: RotationSpec) -> Rotation:
+        """Build from anything shaped like a `[oncall.rotations.NAME]` section."""
+        return cls.parse(name, spec.members, spec.handoff, spec.length, spec.timezone, spec.start)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -290,8 +310,9 @@ class Schedule:
     rotations: Mapping[str, Rotation]
 
     @classmethod
-    def from_config(cls, cfg: OncallConfig) -> Schedule:
-        return cls({name: Rotation.from_config(name, rot) for name, rot in cfg.rotations.items()})
+    def from_specs(cls, rotations: Mapping[str, RotationSpec]) -> Schedule:
+        """Build from the `[oncall.rotations.*]` sections (name -> section)."""
+        return cls({name: Rotation.from_spec(name, rot) for name, rot in rotations.items()})
 
     def rotation(self, name: str) -> Rotation:
         """The rotation called `name`; NotFound (with the known names) otherwise."""

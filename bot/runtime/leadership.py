@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bot.errors import ConfigError
+from bot.desk.errors import ConfigError
 
 log = logging.getLogger("supportbot.leadership")
 

@@ -26,9 +26,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
-from bot.calendar import BusinessCalendar
-from bot.domain import Priority
-from bot.durations import BusinessDuration
+from bot.desk.calendar import BusinessCalendar
+from bot.desk.domain import Priority
+from bot.desk.durations import BusinessDuration
 
 RESPONSE = "response"
 RESOLUTION = "resolution"

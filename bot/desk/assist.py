@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.errors import UserError
-from bot.router import clean_line
-from bot.sla import format_instant
+from bot.desk.errors import UserError
+from bot.desk.sla import format_instant
+from bot.desk.text import clean_line
 
 EXCERPT_HEAD = 3  # a card shows the first lines ...
 EXCERPT_MAX = 4  # ... all of them up to this many, else the head, a count and the last line
@@ -39,7 +39,7 @@ L = TypeVar("L", bound=Line)
 
 
 def parse_window(text: str) -> timedelta:
-    """`assist_window` ("10m", "1h"); bot.config validated the form already."""
+    """`assist_window` ("10m", "1h"); bot.runtime.config validated the form already."""
     m = _WINDOW.match(text)
     if not m:
         raise ValueError(f"'{text}' is not a duration: use Nm or Nh (e.g. \"10m\")")

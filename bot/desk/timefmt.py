@@ -7,7 +7,7 @@ from datetime import datetime
 
 import arrow
 
-from bot.sla import format_instant
+from bot.desk.sla import format_instant
 
 __all__ = ["format_instant", "relative", "when"]
 

@@ -6,8 +6,8 @@ import re
 from datetime import date
 from typing import Any
 
-from bot.domain import Priority
-from bot.errors import UserError
+from bot.desk.domain import Priority
+from bot.desk.errors import UserError
 
 
 def ticket_id(ctx: Any, word: str) -> int:

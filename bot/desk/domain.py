@@ -7,7 +7,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.errors import UserError
+from bot.desk.errors import UserError
 
 
 class Priority(enum.IntEnum):

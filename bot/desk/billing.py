@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-from bot.errors import UserError
+from bot.desk.errors import UserError
 
 CENT = Decimal("0.01")
 

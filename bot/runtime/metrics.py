@@ -10,30 +10,19 @@ state, leadership, database reachability and the worker's timer lag."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from bot.domain import Outbound
+from bot.desk.domain import Outbound
+from bot.ports import DeskFigures
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 SLA_BREACH_PREFIX = "SLA breached"  # commands/sla.py posts breaches as kind="warning" with this text
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ACK_BUCKETS = (30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0)
-
-
-@dataclass
-class DeskFigures:
-    """What the database says at scrape time."""
-
-    open_tickets: dict[tuple[str, str], int] = field(default_factory=dict)  # (org, "P1") -> count
-    oldest_overdue_timer_seconds: float = 0.0
-    pending_outbox: dict[str, int] = field(default_factory=dict)  # network -> rows not yet delivered
-    pages: dict[str, int] = field(default_factory=dict)  # state -> count; empty without the paging tables
-    page_ack_seconds: list[float] = field(default_factory=list)  # one per acknowledged page
 
 
 FiguresSource = Callable[[], Awaitable[DeskFigures]]

@@ -11,14 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bot.clock import Clock, SystemClock
-from bot.config import Config, database_url
-from bot.domain import InboundMessage, Outbound, Reply
-from bot.errors import ConfigError
-from bot.logs import REQUEST_ID, new_request_id
-from bot.metrics import DeskFigures, DeskMetrics
-from bot.ports import Adapter, AdapterState
+from bot.desk.clock import Clock, SystemClock
+from bot.desk.domain import InboundMessage, Outbound, Reply
+from bot.desk.errors import ConfigError
+from bot.ports import Adapter, AdapterState, DeskFigures
 from bot.router import Router
+from bot.runtime.config import Config, database_url
+from bot.runtime.logs import REQUEST_ID, new_request_id
+from bot.runtime.metrics import DeskMetrics
 from bot.worker import Worker
 
 log = logging.getLogger("supportbot")
@@ -107,7 +107,7 @@ def shares_http(network: str, settings: BaseModel, http: str | None) -> bool:
 
 
 def leadership_lock(config: Config) -> Any:
-    """The lock deciding which instance holds the singletons (bot.leadership.LeadershipLock)."""
+    """The lock deciding which instance holds the singletons (bot.runtime.leadership.LeadershipLock)."""
     from storage.leadership import leadership_lock as make_lock
 
     return make_lock(database_url(config), takeover_seconds=config.bot.leader_takeover_seconds)

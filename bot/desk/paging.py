@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from bot.clock import as_utc
-from bot.config import EscalationConfig
-from bot.errors import NotFound
-from bot.oncall import Override, Schedule
+from bot.desk.clock import as_utc
+from bot.desk.errors import NotFound
+from bot.desk.oncall import Override, Schedule
 
 DELAY_SYNTAX = 'use Nm, Nh, Nd or Nw (e.g. "10m"; Ns for seconds)'
 _DELAY = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
@@ -80,6 +79,35 @@ class EscalationLevel:
         return f"rotation {self.rotation}" if self.rotation is not None else str(self.person)
 
 
+class EscalationLevelSpec(Protocol):
+    """One `[[oncall.escalation.levels]]` entry as written in bot.toml."""
+
+    @property
+    def rotation(self) -> str | None: ...
+
+    @property
+    def person(self) -> str | None: ...
+
+    @property
+    def after(self) -> str: ...
+
+    @property
+    def calendar(self) -> str | None: ...
+
+
+class EscalationSpec(Protocol):
+    """The `[oncall.escalation]` section as written in bot.toml."""
+
+    @property
+    def levels(self) -> Sequence[EscalationLevelSpec]: ...
+
+    @property
+    def repeat(self) -> int: ...
+
+    @property
+    def final_wait(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class EscalationPolicy:
     """Ordered levels, walked once and then `repeat` more times."""
@@ -95,8 +123,8 @@ class EscalationPolicy:
             raise ValueError("final_wait cannot be negative")
 
     @classmethod
-    def from_config(
-        cls, cfg: EscalationConfig, calendars: Mapping[str, OpenCalendar] | None = None
+    def from_spec(
+        cls, cfg: EscalationSpec, calendars: Mapping[str, OpenCalendar] | None = None
     ) -> EscalationPolicy:
         """Build from `[oncall.escalation]`; `calendars` maps calendar names to calendars."""
         calendars = calendars or {}

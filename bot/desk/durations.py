@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, Protocol
 
-from bot.errors import UserError
+from bot.desk.errors import UserError
 
 BusinessUnit = Literal["m", "h", "d"]
 

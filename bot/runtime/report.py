@@ -12,9 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.cli import EXTRA_COMMANDS
-from bot.clock import Clock
-from bot.config import Config, load_config
+from bot.desk.clock import Clock
+from bot.runtime.config import Config, load_config
 
 
 def _month(text: str) -> date:
@@ -31,7 +30,8 @@ def setup_parser(p: argparse.ArgumentParser) -> None:
 
 
 async def write_statements(cfg: Config, clock: Clock, month: date, org: str | None, out: Path) -> list[Path]:
-    from bot.bootstrap import open_app
+    # Imported when a report runs, so the other subcommands start without SQLAlchemy.
+    from bot.runtime.bootstrap import open_app
     from commands.billing import STATEMENT_COLUMNS, SUMMARY_COLUMNS, billed_orgs, statement
     from storage.uow import UnitOfWork
 
@@ -73,10 +73,4 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
     return 0
 
 
-REPORT = ("monthly statements as CSV: one file per organisation plus a summary", setup_parser, run)
-EXTRA_COMMANDS["report"] = REPORT
-# Under `python -m bot.cli` the running CLI is `__main__`, a second copy of bot.cli with its
-# own EXTRA_COMMANDS: register there too.
-_main_commands = getattr(sys.modules.get("__main__"), "EXTRA_COMMANDS", None)
-if isinstance(_main_commands, dict):
-    _main_commands["report"] = REPORT
+HELP = "monthly statements as CSV: one file per organisation plus a summary"

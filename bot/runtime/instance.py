@@ -18,7 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.bootstrap import (
+from bot.desk.clock import Clock
+from bot.desk.errors import ConfigError
+from bot.runtime.bootstrap import (
     App,
     adapter_settings,
     check,
@@ -27,13 +29,11 @@ from bot.bootstrap import (
     make_console_adapter,
     shares_http,
 )
-from bot.clock import Clock
-from bot.config import Config, database_url, load_config
-from bot.errors import ConfigError
-from bot.health import OpsServer, Readiness
-from bot.leadership import Leadership, LeadershipLock
-from bot.logs import secret_filter, secrets_in_config_file, secrets_in_database_url, secrets_in_settings
-from bot.metrics import CONTENT_TYPE
+from bot.runtime.config import Config, database_url, load_config
+from bot.runtime.health import OpsServer, Readiness
+from bot.runtime.leadership import Leadership, LeadershipLock
+from bot.runtime.logs import secret_filter, secrets_in_config_file, secrets_in_database_url, secrets_in_settings
+from bot.runtime.metrics import CONTENT_TYPE
 
 log = logging.getLogger("supportbot")
 
@@ -273,8 +273,8 @@ async def run_instance(config: Config, config_path: str, clock: Clock) -> int:
     """`supportbot run` until SIGTERM/SIGINT; SIGHUP reloads bot.toml."""
     import signal
 
-    from bot.bootstrap import leadership_lock, open_app
-    from bot.leadership import AnotherInstanceRunning
+    from bot.runtime.bootstrap import leadership_lock, open_app
+    from bot.runtime.leadership import AnotherInstanceRunning
 
     settings = adapter_settings(config)
     register_secrets(config, settings, config_path)
