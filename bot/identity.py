@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.desk.domain import InboundMessage, Role
-from bot.runtime.config import Config
+from bot.desk.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Caller:
 
 
 class Directory:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Settings) -> None:
         self.config = config
         self._by_handle: dict[tuple[str, str], str] = {}
         for key, person in config.people.items():

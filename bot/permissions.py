@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from bot.desk.domain import Role
 from bot.desk.errors import NotFound, PermissionDenied, UserError
+from bot.desk.settings import Settings
 from bot.identity import Caller
-from bot.runtime.config import Config
 
 
 def role_allows(roles: Iterable[Role], role: Role) -> bool:
@@ -33,7 +33,7 @@ def require_org_access(caller: Caller, org: str) -> None:
         raise PermissionDenied("Customers can only see their own organisation.")
 
 
-def may_set_priority(caller: Caller, config: Config, plan: str) -> bool:
+def may_set_priority(caller: Caller, config: Settings, plan: str) -> bool:
     """Isode silver/gold and seed 004 enterprise plans let the customer set priority."""
     if caller.is_staff:
         return True
@@ -46,7 +46,7 @@ def require_staff(caller: Caller, what: str) -> None:
         raise PermissionDenied(f"Sorry, {what} is for agents.")
 
 
-def org_scope(caller: Caller, requested: str | None, config: Config) -> str | None:
+def org_scope(caller: Caller, requested: str | None, config: Settings) -> str | None:
     """The org a listing is about: customers always their own; agents the one named (or all)."""
     if caller.role is Role.CUSTOMER:
         if requested is not None and requested != caller.org:
@@ -62,7 +62,7 @@ def may_acknowledge_page(caller: Caller, notified: set[str]) -> bool:
     return caller.is_staff or (caller.person is not None and caller.person in notified)
 
 
-def billing_scope(caller: Caller, requested: str | None, config: Config) -> str:
+def billing_scope(caller: Caller, requested: str | None, config: Settings) -> str:
     """Whose plan, credits or deposit: a customer's own organisation (another one is refused);
     an agent names the organisation."""
     scope = org_scope(caller, requested, config)

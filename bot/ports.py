@@ -3,10 +3,15 @@ the bot. Adapters depend on these; the core never imports an adapter."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import InboundMessage, Outbound, Reply
+from bot.desk.oncall import Schedule
+from bot.desk.paging import EscalationPolicy
+from bot.desk.sla import PlanTargets
 
 
 class DeliveryError(Exception):
@@ -65,3 +70,16 @@ class DeskFigures:
     pending_outbox: dict[str, int] = field(default_factory=dict)  # network -> rows not yet delivered
     pages: dict[str, int] = field(default_factory=dict)  # state -> count; empty without the paging tables
     page_ack_seconds: list[float] = field(default_factory=list)  # one per acknowledged page
+
+
+@dataclass
+class DeskServices:
+    """The desk objects built once from bot.toml by the runtime (and rebuilt on SIGHUP, in
+    place), which commands and timers read as `ctx.services`."""
+
+    calendars: Mapping[str, BusinessCalendar]
+    sla_targets: Mapping[str, PlanTargets]
+    oncall_schedule: Schedule
+    escalation_policy: EscalationPolicy
+    # Networks a message can go out on: enabled in bot.toml or running in this process.
+    networks_in_service: Callable[[], set[str]] = field(default=lambda: set())

@@ -4,6 +4,7 @@ one place, runs the command in one transaction, and turns errors into one clear 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import secrets
@@ -16,13 +17,23 @@ from typing import Any, Protocol
 from bot.desk.clock import Clock
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
 from bot.desk.errors import PermissionDenied, SupportbotError, UserError
+from bot.desk.settings import Settings
 from bot.desk.text import clean_line
+from bot.hooks import Hooks
 from bot.identity import Caller, Directory
 from bot.permissions import role_allows
-from bot.runtime.config import Config
-from bot.runtime.logs import current_request_id
+from bot.ports import DeskServices
 
 log = logging.getLogger("supportbot.router")
+
+# The id of the inbound message being handled: every log line about it carries it, and the
+# "Something went wrong (ref X)" reply shows it. Set by whoever receives the message.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("supportbot_request_id", default=None)
+
+
+def new_request_id() -> str:
+    """A short id for one inbound message; set it with REQUEST_ID.set()."""
+    return secrets.token_hex(4)
 
 MAX_LINE = 4000  # characters; longer commands are refused, not truncated silently
 MAX_CHAT = 40_000  # characters of one chat message kept for an assist card (Slack's own limit)
@@ -180,6 +191,17 @@ class CommandRegistry:
 
         return register
 
+    def include(self, other: CommandRegistry, area: str) -> None:
+        """Add an area's declarations; a name declared by two areas is refused."""
+        for name, spec in other.commands.items():
+            if name in self.commands:
+                raise ValueError(f"command {name!r} declared by two areas (the second: {area})")
+            self.commands[name] = spec
+        for name, spec in other.internal.items():
+            if name in self.internal:
+                raise ValueError(f"handler {name!r} declared by two areas (the second: {area})")
+            self.internal[name] = spec
+
     def find(self, words: list[str]) -> tuple[CommandSpec | None, int]:
         """The longest declared name matching the first words: ('ticket open', 2)."""
         if len(words) >= 2:
@@ -219,11 +241,12 @@ class CommandContext:
     caller: Caller
     message: InboundMessage
     uow: Any
-    config: Config
+    config: Settings
     clock: Clock
     now: datetime
-    services: Any
+    services: DeskServices
     registry: CommandRegistry
+    hooks: Hooks = field(default_factory=Hooks)
     outbound: list[Outbound] = field(default_factory=list)
     spec: CommandSpec | None = None
 
@@ -264,11 +287,10 @@ class CommandContext:
         cfg = self.config.people.get(person)
         if cfg is None:
             return []
-        in_service = getattr(self.services, "networks_in_service", None)
-        live: set[str] | None = in_service() if callable(in_service) else None
+        live = self.services.networks_in_service()
         networks = []
         for network, handle in cfg.handles.items():
-            if live is not None and network not in live:
+            if network not in live:
                 continue
             self.post(
                 Destination(network, handle),
@@ -388,12 +410,14 @@ class Router:
     def __init__(
         self,
         registry: CommandRegistry,
-        config: Config,
+        config: Settings,
         uow_factory: Callable[[], Any],
         clock: Clock,
-        services: Any = None,
+        services: DeskServices,
+        hooks: Hooks | None = None,
     ) -> None:
         self.registry = registry
+        self.hooks = hooks or Hooks()
         self.config = config
         self.directory = Directory(config)
         self.uow_factory = uow_factory
@@ -402,7 +426,7 @@ class Router:
         self.listeners: list[OutboundListener] = []
         self.metrics: Callable[[str, str, float], None] | None = None
 
-    def reconfigure(self, config: Config) -> None:
+    def reconfigure(self, config: Settings) -> None:
         self.config = config
         self.directory = Directory(config)
 
@@ -414,7 +438,7 @@ class Router:
             replies, name, outcome = await self._handle(message)
             return replies
         except Exception:  # the last line of defence: nothing typed in chat may crash the bot
-            ref = current_request_id() or secrets.token_hex(4)  # the request id every log line of it carries
+            ref = REQUEST_ID.get() or new_request_id()  # the request id every log line of it carries
             log.exception("unexpected error handling a message (ref %s)", ref, extra={"ref": ref})
             outcome = "crash"
             return [Reply(f"Something went wrong (ref {ref}). The team has been told.", ephemeral=True, kind="error")]
@@ -461,7 +485,7 @@ class Router:
         now = self.clock.now()
         if not spec.needs_db:  # help, whoami: no transaction; nothing stored, so nothing to deduplicate
             ctx = CommandContext(
-                caller, message, None, self.config, self.clock, now, self.services, self.registry, spec=spec
+                caller, message, None, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
             )
             try:
                 return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)
@@ -469,7 +493,7 @@ class Router:
                 return _refusal(spec, caller, exc, quiet=quiet)
         async with self.uow_factory() as uow:
             ctx = CommandContext(
-                caller, message, uow, self.config, self.clock, now, self.services, self.registry, spec=spec
+                caller, message, uow, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
             )
             try:
                 # Idempotency guards changes; a read-only answer given twice harms nobody and

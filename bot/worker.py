@@ -8,22 +8,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.desk.clock import Clock
 from bot.desk.domain import Destination, InboundMessage, Outbound, Role
+from bot.desk.settings import Settings
+from bot.hooks import Hooks, TimerHandler
 from bot.identity import Caller
-from bot.ports import Adapter, DeliveryError
+from bot.ports import Adapter, DeliveryError, DeskServices
 from bot.router import CommandContext, CommandRegistry
-from bot.runtime.config import Config
 
 log = logging.getLogger("supportbot.worker")
 
 # A handler performs a due timer; returning a later instant reschedules it instead.
-TimerHandler = Callable[[CommandContext, Any], Awaitable[datetime | None]]
-TIMER_HANDLERS: dict[str, TimerHandler] = {}
 
 MAX_DELIVERY_ATTEMPTS = 5
 DELIVERY_LEASE = timedelta(minutes=2)  # a claimed outbox row is left alone by others meanwhile
@@ -32,24 +31,21 @@ MAX_TIMER_ATTEMPTS = 5
 SYSTEM = Caller(None, "supportbot", Role.ADMIN, None, "system", "supportbot", None)
 
 
-def timer_handler(kind: str) -> Callable[[TimerHandler], TimerHandler]:
-    def register(fn: TimerHandler) -> TimerHandler:
-        TIMER_HANDLERS[kind] = fn
-        return fn
-
-    return register
-
 
 class Worker:
     def __init__(
         self,
-        config: Config,
+        config: Settings,
         uow_factory: Callable[[], Any],
         clock: Clock,
         registry: CommandRegistry,
-        services: Any,
+        services: DeskServices,
         adapters: dict[str, Adapter],
+        hooks: Hooks | None = None,
+        timers: Mapping[str, TimerHandler] | None = None,
     ) -> None:
+        self.hooks = hooks or Hooks()
+        self.timers = dict(timers or {})
         self.config = config
         self.uow_factory = uow_factory
         self.clock = clock
@@ -116,11 +112,12 @@ class Worker:
             if not timers:
                 return 0
             ctx = CommandContext(
-                SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry
+                SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry,
+                self.hooks,
             )
             for timer in timers:
                 self.lag_seconds = max(0.0, (now - timer.due_at).total_seconds())
-                handler = TIMER_HANDLERS.get(timer.kind)
+                handler = self.timers.get(timer.kind)
                 if handler is None:
                     log.error("no handler for timer kind %s (id %s); marking it done", timer.kind, timer.id)
                     timer.done_at = now

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import storage.assist  # noqa: F401  (registers uow.assist)
 from bot import converters
+from bot.areas import Area
 from bot.desk.assist import (
     EXCERPT_MAX,
     FOLLOW_UP_EVERY,
@@ -33,10 +33,10 @@ from bot.desk.errors import Conflict, NotFound, UserError
 from bot.desk.timefmt import format_instant, when
 from bot.identity import Caller
 from bot.router import STAFF, Arg, CommandContext, Text
-from bot.worker import timer_handler
-from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, record, tell_customer_side
 from storage.models import AssistCard, AssistLine, Ticket
+
+AREA = Area("assist")
 
 TIMER_KIND = "assist"
 OPEN_TICKETS_SHOWN = 5
@@ -128,9 +128,9 @@ async def plan_left(ctx: CommandContext, org: str, plan_key: str, tz: str) -> li
         parts.append(part)
     else:
         parts.append("no monthly incident quota")
-    for hook in hooks.PLAN_LEFT:
+    for hook in ctx.hooks.plan_left:
         parts += await hook(ctx, org)
-    if not hooks.PLAN_LEFT:
+    if not ctx.hooks.plan_left:
         balance = await billing_balance(ctx, org, plan.billing)
         if balance:
             parts.append(balance)
@@ -228,7 +228,7 @@ async def show_new_lines(ctx: CommandContext, card: AssistCard) -> None:
 # --- chat ----------------------------------------------------------------------------------------
 
 
-@REGISTRY.on("chat", Text("text"), summary="a customer's plain line in a support channel")
+@AREA.on("chat", Text("text"), summary="a customer's plain line in a support channel")
 async def chat(ctx: CommandContext, text: str) -> Reply | None:
     """Store the lines on the person's card (a new one, or the one they are still writing
     on) and show the agents; silent in the channel. Agents' chat is not a ticket reply."""
@@ -284,7 +284,7 @@ async def plan_note(ctx: CommandContext, caller: Caller, org: str) -> Reply | No
     )
 
 
-@timer_handler(TIMER_KIND)
+@AREA.timer(TIMER_KIND)
 async def catch_up(ctx: CommandContext, timer: Any) -> datetime | None:
     """A minute after lines were held back (flood safety), show the agents what came since."""
     card = await ctx.uow.assist.get(int(timer.ref), for_update=True)
@@ -362,7 +362,7 @@ async def card_into_ticket(ctx: CommandContext, taken: TakenCard, ticket: Ticket
     await post_follow_up(ctx, card, f"card {card.id} is now ticket #{ticket.id} (opened by {ctx.caller.name})")
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket attach",
     Arg("id", converters.ticket_id, display="<id>"),
     Arg("card", card_number, display="<card>"),
@@ -405,7 +405,7 @@ async def ticket_attach(ctx: CommandContext, id: int, card: int) -> Reply:
     )
 
 
-@REGISTRY.command(
+@AREA.command(
     "card",
     Arg("number", card_number, display="<N>"),
     roles=STAFF,
@@ -434,5 +434,5 @@ async def card_show(ctx: CommandContext, number: int) -> Reply:
     return Reply("\n".join(out), private=private)
 
 
-hooks.TAKE_CARD.append(take_card)
-hooks.CARD_INTO_TICKET.append(card_into_ticket)
+AREA.hooks.take_card.append(take_card)
+AREA.hooks.card_into_ticket.append(card_into_ticket)

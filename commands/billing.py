@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import storage.billing  # noqa: F401  (registers uow.billing)
 from bot import converters
+from bot.areas import Area
 from bot.desk.billing import (
     CATEGORIES,
     CATEGORY_LABELS,
@@ -35,19 +35,14 @@ from bot.desk.billing import (
 )
 from bot.desk.domain import Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
+from bot.desk.settings import HourlyTerms, PerIncidentTerms, PerMinuteTerms, PlanTerms
 from bot.desk.timefmt import format_instant
 from bot.permissions import billing_scope, network_included
 from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
-from bot.runtime.config import (
-    CreditsBilling,
-    HourlyBilling,
-    PerIncidentBilling,
-    PerMinuteBilling,
-    PlanConfig,
-)
-from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, origin_destination, record, shown_privately, tell_triage
 from storage.models import BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry, Ticket, TicketEvent
+
+AREA = Area("billing")
 
 CUSTOMERS = frozenset({Role.CUSTOMER})
 LEDGER_LINES = 10  # ledger rows shown by `credits` / `deposit`
@@ -67,12 +62,12 @@ def org_name(ctx: CommandContext, org: str) -> str:
     return cfg.name if cfg is not None else org
 
 
-def org_plan(ctx: CommandContext, org: str) -> tuple[str, PlanConfig]:
+def org_plan(ctx: CommandContext, org: str) -> tuple[str, PlanTerms]:
     name = ctx.config.orgs[org].plan
     return name, ctx.config.plans[name]
 
 
-def ticket_plan(ctx: CommandContext, ticket: Ticket) -> PlanConfig:
+def ticket_plan(ctx: CommandContext, ticket: Ticket) -> PlanTerms:
     plan = ctx.config.plans.get(ticket.plan)
     if plan is None:
         raise Conflict(f"#{ticket.id} was opened on plan '{ticket.plan}', which bot.toml no longer defines.")
@@ -124,7 +119,7 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
     )
 
 
-hooks.BEFORE_OPEN.extend([check_channel, check_quota])
+AREA.hooks.before_open.extend([check_channel, check_quota])
 
 
 async def quota_used(ctx: CommandContext, org: str) -> tuple[int, int, MonthWindow]:
@@ -168,7 +163,7 @@ async def used_minutes(ctx: CommandContext, ticket: Ticket) -> int:
     return sum(e.minutes for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.waived_at is None)
 
 
-async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerIncidentBilling, why: str) -> list[str]:
+async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerIncidentTerms, why: str) -> list[str]:
     """Seed 001: each incident is charged once, on completion; a waived one is charged and
     waived in the same breath so the statement shows both, with the reason."""
     lines: list[str] = []
@@ -199,7 +194,7 @@ async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerInci
     return lines
 
 
-async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyBilling) -> list[str]:
+async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyTerms) -> list[str]:
     """Seed 000 on demand: the time not yet invoiced is summed and invoiced when the ticket
     closes, to the minute at the hourly rate, rounded to cents half up. Waived entries are
     invoiced and waived (one row each) so the statement shows them with their reason."""
@@ -243,9 +238,9 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
         return
     billing = plan.billing
     lines: list[str] = []
-    if isinstance(billing, PerIncidentBilling):
+    if billing.model == "per_incident":
         lines = await charge_incidents(ctx, ticket, billing, "resolved" if event.kind == "resolve" else "closed")
-    elif isinstance(billing, HourlyBilling) and event.kind == "close":
+    elif billing.model == "hourly" and event.kind == "close":
         lines = await invoice_hourly(ctx, ticket, billing)
     if lines:
         text = f"#{ticket.id} billing: " + "; ".join(lines) + "."
@@ -253,7 +248,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
         tell_customer(ctx, ticket, text)
 
 
-hooks.AFTER_EVENT.append(after_event)
+AREA.hooks.after_event.append(after_event)
 
 
 async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
@@ -262,7 +257,7 @@ async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
     if plan is None:
         return []
     billing = plan.billing
-    if isinstance(billing, CreditsBilling):
+    if billing.model == "credits":
         a = await ctx.uow.billing.latest_assessment(ticket.id)
         if a is None:
             return []
@@ -272,17 +267,17 @@ async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
                     f"awaiting the customer's confirmation (credits confirm {ticket.id}); "
                     f"{format_credits(charged)} charged so far"]
         return [f"Credits: {format_credits(charged)} charged ({CATEGORY_LABELS[a.category]})"]
-    if isinstance(billing, (PerIncidentBilling, HourlyBilling, PerMinuteBilling)):
+    if billing.model in ("per_incident", "hourly", "per_minute"):
         entries = await ctx.uow.billing.minutes_of_ticket(ticket.id)
         if not entries:
             return []
         live = [e for e in entries if e.waived_at is None]
-        if isinstance(billing, PerIncidentBilling):
+        if billing.model == "per_incident":
             incidents = await ctx.uow.billing.incidents(ticket.id)
             cover = incident_cover(sum(e.minutes for e in live), len(incidents), billing.minutes)
             return [f"Incident time: {cover.used} of {cover.covered} minutes covered "
                     f"({cover.incidents} incident{'s' if cover.incidents > 1 else ''})"]
-        if isinstance(billing, HourlyBilling):
+        if billing.model == "hourly":
             pm = sum(e.minutes * e.agents for e in live)
             so_far = format_money(hourly_amount(pm, billing.rate_per_hour), billing.currency)
             return [f"Time logged: {pm} min ({so_far} at the hourly rate; invoiced when the ticket closes)"]
@@ -291,7 +286,7 @@ async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
     return []
 
 
-hooks.TICKET_LINES.append(ticket_lines)
+AREA.hooks.ticket_lines.append(ticket_lines)
 
 
 # --- converters --------------------------------------------------------------------------------
@@ -337,7 +332,7 @@ def version_arg(ctx: Any, word: str) -> str:
 # --- minutes ----------------------------------------------------------------------------------
 
 
-@REGISTRY.command(
+@AREA.command(
     "minutes log",
     Arg("id", converters.ticket_id, display="<id>"),
     Arg("minutes", minutes_arg, display="<minutes>"),
@@ -361,11 +356,11 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
     billing = plan.billing
     n_agents = agents or 1
     label = plan_label(ctx, ticket.plan)
-    if new_incident and not isinstance(billing, PerIncidentBilling):
+    if new_incident and billing.model != "per_incident":
         raise UserError(f"--new-incident is for per-incident plans; #{id} is on plan {label}")
     cost = Decimal("0")
     balance = Decimal("0")
-    if isinstance(billing, PerMinuteBilling):
+    if billing.model == "per_minute":
         # Seed 001 per minute: phone only, a prepaid deposit first, rate x minutes x agents.
         if channel != "phone":
             raise UserError(f"plan {label} bills phone time only; {channel} time cannot be logged on it")
@@ -392,7 +387,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
     what = f"{minutes} min {channel}" + (f" x {n_agents} agents" if n_agents > 1 else "")
     lines = [f"Logged entry {entry.id} on #{ticket.id}: {what}" + (f" ({note})" if note else "") + "."]
     public = False
-    if isinstance(billing, PerMinuteBilling):
+    if billing.model == "per_minute":
         over = cost > balance
         charge = await append(ctx, LedgerEntry(
             org=ticket.org, account="deposit", kind="charge", ticket_id=ticket.id, minutes_entry_id=entry.id,
@@ -408,7 +403,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
             + (" — past the balance by agent override" if over else "") + "."
         )
         public = True
-    elif isinstance(billing, HourlyBilling):
+    elif billing.model == "hourly":
         live = [e for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.waived_at is None]
         pm = sum(e.minutes * e.agents for e in live)
         lines.append(
@@ -416,7 +411,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
             f"{format_money(Decimal(billing.rate_per_hour), billing.currency)}/hour; "
             f"{pm} min so far = {format_money(hourly_amount(pm, billing.rate_per_hour), billing.currency)}."
         )
-    elif isinstance(billing, PerIncidentBilling):
+    elif billing.model == "per_incident":
         incidents = await ensure_incidents(ctx, ticket)
         if new_incident:
             added = await add_incident(ctx, ticket, len(incidents) + 1, "more time than one incident covers")
@@ -443,7 +438,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
     return Reply("\n".join(lines), ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "minutes waive",
     Arg("entry", entry_id, display="<entry>"),
     Text("reason"),
@@ -472,7 +467,7 @@ async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
             reverses=charge.id, reason=reason, idem_key=f"minutes-waiver:{e.id}",
         ))
         money = f"; {format_money(-charge.amount, charge.currency)} refunded to the deposit"
-    elif e.invoice_id is not None and isinstance(billing, HourlyBilling):
+    elif e.invoice_id is not None and billing is not None and billing.model == "hourly":
         invoice = await ctx.uow.billing.entry(e.invoice_id)
         assert invoice is not None
         refund = hourly_amount(e.minutes * e.agents, billing.rate_per_hour)
@@ -482,9 +477,9 @@ async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
             reverses=invoice.id, reason=reason, idem_key=f"hourly-waiver:{e.id}",
         ))
         money = f"; {format_money(refund, invoice.currency)} credited against the invoice"
-    elif isinstance(billing, HourlyBilling):
+    elif billing is not None and billing.model == "hourly":
         money = "; it is shown as waived on the invoice when the ticket closes"
-    elif isinstance(billing, PerIncidentBilling):
+    elif billing is not None and billing.model == "per_incident":
         money = "; it no longer counts against the incident's minutes"
     text = f"Waived {what} on #{ticket.id}: {reason}{money}."
     await record(ctx, ticket, "minutes-waived", text=text, reason=reason, public=True, data={"entry": e.id})
@@ -493,7 +488,7 @@ async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
     return Reply(text, ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "minutes report",
     Arg("org", converters.org, display="[ORG]", optional=True),
     Arg("month", converters.month, display="[YYYY-MM]", optional=True),
@@ -552,14 +547,14 @@ async def add_incident(ctx: CommandContext, ticket: Ticket, number: int, reason:
     return inc
 
 
-def _per_incident(ctx: CommandContext, ticket: Ticket) -> PerIncidentBilling:
+def _per_incident(ctx: CommandContext, ticket: Ticket) -> PerIncidentTerms:
     billing = ticket_plan(ctx, ticket).billing
-    if not isinstance(billing, PerIncidentBilling):
+    if billing.model != "per_incident":
         raise UserError(f"#{ticket.id} is on plan {plan_label(ctx, ticket.plan)} ({billing.model}), not per incident")
     return billing
 
 
-@REGISTRY.command(
+@AREA.command(
     "incident add",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("reason", optional=True),
@@ -585,7 +580,7 @@ async def incident_add(ctx: CommandContext, id: int, reason: str) -> Reply:
     return Reply(text + ".", ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "incident waive",
     Arg("id", converters.ticket_id, display="<id>"),
     Keyword("incident", converters.positive_int, display="N"),
@@ -626,9 +621,9 @@ async def incident_waive(ctx: CommandContext, id: int, incident: int | None, rea
 # --- deposits (seed 001 per minute) ---------------------------------------------------------------
 
 
-def _per_minute_org(ctx: CommandContext, org: str) -> PerMinuteBilling:
+def _per_minute_org(ctx: CommandContext, org: str) -> PerMinuteTerms:
     _name, plan = org_plan(ctx, org)
-    if not isinstance(plan.billing, PerMinuteBilling):
+    if plan.billing.model != "per_minute":
         raise _wrong_plan(ctx, org, "it has no prepaid deposit")
     return plan.billing
 
@@ -645,7 +640,7 @@ def ledger_line(row: LedgerEntry, tz: str) -> str:
     return f"  {format_instant(row.at, tz)} {row.kind}{ticket} {value}{flag} by {row.actor}{why}"
 
 
-@REGISTRY.command(
+@AREA.command(
     "deposit",
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
@@ -666,7 +661,7 @@ async def deposit(ctx: CommandContext, org: str | None) -> Reply:
     return Reply("\n".join(lines), private=shown_privately(ctx, key, includes_internal=False))
 
 
-@REGISTRY.command(
+@AREA.command(
     "deposit add",
     Arg("org", converters.org, display="<ORG>"),
     Arg("amount", amount_arg, display="<amount>"),
@@ -689,19 +684,19 @@ async def deposit_add(ctx: CommandContext, org: str, amount: Decimal, note: str)
 
 def _credits_org(ctx: CommandContext, org: str) -> None:
     _name, plan = org_plan(ctx, org)
-    if not isinstance(plan.billing, CreditsBilling):
+    if plan.billing.model != "credits":
         raise _wrong_plan(ctx, org, "credits do not apply")
 
 
 def _credits_ticket(ctx: CommandContext, ticket: Ticket) -> None:
     billing = ticket_plan(ctx, ticket).billing
-    if not isinstance(billing, CreditsBilling):
+    if billing.model != "credits":
         raise UserError(
             f"#{ticket.id} is on plan {plan_label(ctx, ticket.plan)} ({billing.model}): credits do not apply"
         )
 
 
-@REGISTRY.command(
+@AREA.command(
     "credits",
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
@@ -724,7 +719,7 @@ async def credits(ctx: CommandContext, org: str | None) -> Reply:
     return Reply("\n".join(lines), private=shown_privately(ctx, key, includes_internal=False))
 
 
-@REGISTRY.command(
+@AREA.command(
     "credits add",
     Arg("org", converters.org, display="<ORG>"),
     Arg("n", converters.positive_int, display="<n>"),
@@ -773,7 +768,7 @@ def _supersede_older(ctx: CommandContext, older: CreditAssessment | None) -> Non
         older.status = "superseded"
 
 
-@REGISTRY.command(
+@AREA.command(
     "credits assess",
     Arg("id", converters.ticket_id, display="<id>"),
     Arg("category", category_arg, display="<" + "|".join(CATEGORIES) + ">"),
@@ -828,7 +823,7 @@ async def credits_assess(ctx: CommandContext, id: int, category: str, credits: i
     return Reply(text, ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "credits confirm",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=CUSTOMERS,
@@ -853,7 +848,7 @@ async def credits_confirm(ctx: CommandContext, id: int) -> Reply:
 # --- plan ----------------------------------------------------------------------------------------
 
 
-def _targets(plan: PlanConfig) -> str:
+def _targets(plan: PlanTerms) -> str:
     parts = []
     for p in ("P1", "P2", "P3", "P4"):
         resp = plan.response.get(p) or "—"
@@ -863,7 +858,7 @@ def _targets(plan: PlanConfig) -> str:
     return "; ".join(parts)
 
 
-def _calendar(ctx: CommandContext, plan: PlanConfig) -> str:
+def _calendar(ctx: CommandContext, plan: PlanTerms) -> str:
     cal = ctx.config.calendars.get(plan.calendar)
     if cal is None:
         return f"{plan.calendar} (around the clock)"
@@ -876,7 +871,7 @@ def _calendar(ctx: CommandContext, plan: PlanConfig) -> str:
     return f"{plan.calendar} ({cal.timezone}: {hours}{hol}){extra}"
 
 
-@REGISTRY.command(
+@AREA.command(
     "plan",
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
@@ -902,21 +897,21 @@ async def plan_(ctx: CommandContext, org: str | None) -> Reply:
     else:
         lines.append(f"Incidents in {window.label}: {used} (no monthly limit)")
     billing = plan.billing
-    if isinstance(billing, CreditsBilling):
+    if billing.model == "credits":
         acct = await ctx.uow.billing.peek(key, "credits")
         lines.append(f"Billing: prepaid credits (seed 002); balance {format_credits(acct.credits if acct else 0)}")
         for a in await ctx.uow.billing.pending_assessments(key):
             lines.append(f"Waiting for confirmation: #{a.ticket_id} {CATEGORY_LABELS[a.category]}, "
                          f"{format_credits(a.credits)} (credits confirm {a.ticket_id})")
-    elif isinstance(billing, PerMinuteBilling):
+    elif billing.model == "per_minute":
         acct = await ctx.uow.billing.peek(key, "deposit")
         rate = format_money(Decimal(billing.rate_per_minute), billing.currency)
         left = format_money(acct.amount if acct else Decimal(0), billing.currency)
         lines.append(f"Billing: phone time at {rate} per minute per agent from a prepaid deposit; balance {left}")
-    elif isinstance(billing, PerIncidentBilling):
+    elif billing.model == "per_incident":
         lines.append(f"Billing: {format_money(Decimal(billing.price), billing.currency)} per incident, covering up to "
                      f"{billing.minutes} minutes of communication, charged when the ticket is resolved or closed")
-    elif isinstance(billing, HourlyBilling):
+    elif billing.model == "hourly":
         lines.append(f"Billing: {format_money(Decimal(billing.rate_per_hour), billing.currency)} per hour worked, "
                      "to the minute, invoiced when a ticket closes")
     else:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from bot.areas import Area
 from bot.desk.domain import Reply
 from bot.permissions import role_allows
 from bot.router import EVERYONE, CommandContext, Text
-from commands import REGISTRY
+
+AREA = Area("general")
 
 
-@REGISTRY.command(
+@AREA.command(
     "help",
     Text("command", optional=True),
     roles=EVERYONE,
@@ -38,7 +40,7 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
     return Reply("\n".join(lines))
 
 
-@REGISTRY.command(
+@AREA.command(
     "whoami",
     roles=EVERYONE,
     summary="who the bot thinks you are: role, organisation, plan",

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import converters
+from bot.areas import Area
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.oncall import Override, Schedule, parse_override_window
@@ -24,12 +25,10 @@ from bot.desk.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
-from bot.runtime.config import Config
-from bot.worker import timer_handler
-from commands import REGISTRY, hooks
 from commands.tickets import load_ticket, tz_of
-from storage import paging as _paging_repository  # noqa: F401  (registers uow.paging)
 from storage.models import OncallOverride, Page, Ticket, TicketEvent
+
+AREA = Area("oncall")
 
 log = logging.getLogger("supportbot.paging")
 
@@ -39,21 +38,6 @@ _PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
 
 
 # --- services -------------------------------------------------------------------------------
-
-
-def setup(services: Any, config: Config) -> None:
-    """The schedule and the escalation policy, built once; a level's `calendar` uses the SLA
-    area's business calendars (built here from the config if that area is absent)."""
-    calendars = services.extras.get("calendars")
-    if calendars is None:
-        from commands.sla import build_calendars
-
-        calendars = build_calendars(config)
-    services.extras["oncall_schedule"] = Schedule.from_specs(config.oncall.rotations)
-    services.extras["escalation_policy"] = EscalationPolicy.from_spec(config.oncall.escalation, calendars)
-
-
-hooks.SETUP.append(setup)
 
 
 def _policy(ctx: CommandContext) -> EscalationPolicy:
@@ -78,14 +62,15 @@ def name_of(ctx: CommandContext, person: str | None) -> str:
     return cfg.name if cfg is not None else person
 
 
-def telegram_enabled(config: Config) -> bool:
-    return bool(config.adapters.telegram.get("enabled", False))
+def telegram_enabled(ctx: CommandContext) -> bool:
+    """Telegram is in service: enabled in bot.toml, or running here."""
+    return "telegram" in ctx.services.networks_in_service()
 
 
 async def unreachable_on_telegram(ctx: CommandContext, person: str) -> bool:
     """True when Telegram is on, the person has a Telegram handle, and never sent the bot /start."""
     cfg = ctx.config.people.get(person)
-    if cfg is None or not telegram_enabled(ctx.config):
+    if cfg is None or not telegram_enabled(ctx):
         return False
     handle = cfg.handles.get("telegram")
     return handle is not None and not await ctx.uow.paging.has_telegram_private_chat(handle)
@@ -125,7 +110,7 @@ def page_tz(ctx: CommandContext, ticket: Ticket | None) -> str:
     """Times about a page: in the ticket's plan calendar zone, else the first rotation's zone."""
     if ticket is not None:
         return tz_of(ctx, ticket)
-    for rotation in ctx.config.oncall.rotations.values():
+    for rotation in ctx.services.oncall_schedule.rotations.values():
         return rotation.timezone
     return "UTC"
 
@@ -228,7 +213,7 @@ async def nobody_answered(ctx: CommandContext, page: Page, ticket: Ticket | None
     )
 
 
-@timer_handler(TIMER_KIND)
+@AREA.timer(TIMER_KIND)
 async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
     """One page's due escalation steps, in the worker's transaction. Returns when to try
     again if the step is not due yet (the worker keeps the timer)."""
@@ -289,7 +274,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
                    ticket_id=ticket.id, kind="notice")
 
 
-hooks.AFTER_EVENT.append(after_event)
+AREA.hooks.after_event.append(after_event)
 
 
 def page_status(ctx: CommandContext, page: Page, tz: str) -> str:
@@ -309,7 +294,7 @@ async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
     return [f"On-call paged (page {page.id}): {page_status(ctx, page, tz_of(ctx, ticket))}"]
 
 
-hooks.TICKET_LINES.append(ticket_lines)
+AREA.hooks.ticket_lines.append(ticket_lines)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -323,7 +308,7 @@ def rotation_name(ctx: Any, word: str) -> str:
     return word.lower()
 
 
-@REGISTRY.command(
+@AREA.command(
     "oncall",
     Arg("rotation", rotation_name, display="[rotation]", optional=True),
     roles=EVERYONE,
@@ -349,7 +334,7 @@ async def oncall(ctx: CommandContext, rotation: str | None) -> Reply:
     return Reply("\n".join(lines))
 
 
-@REGISTRY.command(
+@AREA.command(
     "oncall override",
     Arg("rotation", rotation_name, display="<rotation>"),
     Arg("person", converters.person, display="<person>"),
@@ -377,7 +362,7 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
     return Reply(f"{cfg.name} covers {rotation} from now until {until}.\n{status.describe()}")
 
 
-@REGISTRY.command(
+@AREA.command(
     "page",
     Text("what", display="ticket-id | text"),
     roles=STAFF,
@@ -408,7 +393,7 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
                  f"Stop it with page resolve {page.id}.", ticket_id=page.ticket_id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "ack",
     Text("page"),
     roles=EVERYONE,
@@ -438,7 +423,7 @@ async def ack(ctx: CommandContext, page: str) -> Reply:
                  f"When it is over: page resolve {row.id}.", ticket_id=row.ticket_id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "page resolve",
     Text("page"),
     roles=STAFF,

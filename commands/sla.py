@@ -7,13 +7,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
-
 from bot import converters
+from bot.areas import Area
 from bot.desk.billing import month_of, month_window
-from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import Priority, Reply, TicketState
-from bot.desk.durations import parse_business_duration
 from bot.desk.sla import (
     RELIEF,
     RESOLUTION,
@@ -29,11 +26,10 @@ from bot.desk.sla import (
 from bot.desk.timefmt import relative
 from bot.permissions import org_scope
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
-from bot.runtime.config import Config
-from bot.worker import timer_handler
-from commands import REGISTRY, hooks
 from commands.tickets import ACTIVE, load_ticket, shown_privately
 from storage.models import Ticket, TicketEvent
+
+AREA = Area("sla")
 
 WARN_FRACTION = 0.75
 CLOCK_LABEL = {RESPONSE: "First response", RESOLUTION: "Resolution", RELIEF: "Relief"}
@@ -44,47 +40,8 @@ BOARD_ROWS = 20
 # --- services -----------------------------------------------------------------------------
 
 
-def build_calendars(config: Config) -> dict[str, BusinessCalendar]:
-    cals: dict[str, BusinessCalendar] = {"24x7": BusinessCalendar.always_open()}
-    for name, c in config.calendars.items():
-        holidays = (c.holidays.country, c.holidays.subdivision) if c.holidays else None
-        cals[name] = BusinessCalendar(name, c.timezone, c.weekly_hours(), holidays, c.closed, c.open)
-    return cals
-
-
-def build_targets(config: Config, cals: dict[str, BusinessCalendar]) -> dict[str, PlanTargets]:
-    out: dict[str, PlanTargets] = {}
-    for name, plan in config.plans.items():
-        base = cals[plan.calendar]
-        per_priority = {Priority.parse(p): _zoned(cals[c], base) for p, c in plan.calendars.items()}
-        out[name] = PlanTargets(
-            calendar=base,
-            calendars=per_priority,
-            response={Priority.parse(p): parse_business_duration(v) for p, v in plan.response.items()},
-            resolution={Priority.parse(p): parse_business_duration(v) for p, v in plan.resolution.items()},
-            relief_factor=plan.relief_factor,
-        )
-    return out
-
-
-def _zoned(cal: BusinessCalendar, base: BusinessCalendar) -> BusinessCalendar:
-    """24x7 shows its instants in the plan's zone."""
-    if cal.name == "24x7":
-        return BusinessCalendar.always_open(base.timezone_name)
-    return cal
-
-
-def setup(services: Any, config: Config) -> None:
-    cals = build_calendars(config)
-    services.extras["calendars"] = cals
-    services.extras["sla_targets"] = build_targets(config, cals)
-
-
-hooks.SETUP.append(setup)
-
-
 def targets_of(ctx: CommandContext, ticket: Ticket) -> PlanTargets:
-    targets: dict[str, PlanTargets] = ctx.services.sla_targets
+    targets = ctx.services.sla_targets
     return targets[ticket.plan]
 
 
@@ -146,7 +103,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
         await refresh(ctx, ticket)
 
 
-hooks.AFTER_EVENT.append(after_event)
+AREA.hooks.after_event.append(after_event)
 
 
 def tz_name(ctx: CommandContext, ticket: Ticket) -> str:
@@ -181,13 +138,13 @@ async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
     return [clock_line(c, ctx.now, tz) for c in clocks.values()]
 
 
-hooks.TICKET_LINES.append(ticket_lines)
+AREA.hooks.ticket_lines.append(ticket_lines)
 
 
 # --- warnings -----------------------------------------------------------------------------
 
 
-@timer_handler(TIMER_KIND)
+@AREA.timer(TIMER_KIND)
 async def warn(ctx: CommandContext, timer: Any) -> datetime | None:
     """At 75% and at breach, once per ticket and target, to the triage channel."""
     ticket = await ctx.uow.tickets.get(int(timer.ref), for_update=True)
@@ -220,7 +177,7 @@ async def warn(ctx: CommandContext, timer: Any) -> datetime | None:
 # --- commands -----------------------------------------------------------------------------
 
 
-@REGISTRY.command(
+@AREA.command(
     "sla",
     Arg("id", converters.ticket_id, display="[id]", optional=True),
     roles=EVERYONE,
@@ -260,7 +217,7 @@ def remaining_seconds(ctx: CommandContext, ticket: Ticket) -> int | None:
     return left
 
 
-@REGISTRY.command(
+@AREA.command(
     "sla board",
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=STAFF,
@@ -269,8 +226,8 @@ def remaining_seconds(ctx: CommandContext, ticket: Ticket) -> int | None:
     read_only=True,
 )
 async def sla_board(ctx: CommandContext, org: str | None) -> Reply:
-    rows = await board_rows(ctx.uow.session, ctx.now, org, BOARD_ROWS)
-    counts = await board_counts(ctx.uow.session, ctx.now, org)
+    rows = await ctx.uow.sla.board(org, BOARD_ROWS)
+    counts = await ctx.uow.sla.board_counts(ctx.now, org)
     scope = ctx.config.orgs[org].name if org else "all organisations"
     head = (
         f"SLA board for {scope}: {counts['open']} open, {counts['breached']} breached, "
@@ -304,45 +261,7 @@ def _public_place(ctx: CommandContext) -> bool:
     return shown_privately(ctx, "", includes_internal=False)
 
 
-async def board_rows(session: Any, now: datetime, org: str | None, limit: int) -> Sequence[Ticket]:
-    """Running deadlines first by due instant (so breached first), then paused, then none."""
-    base = [Ticket.state.in_(ACTIVE)]
-    if org is not None:
-        base.append(Ticket.org == org)
-    running = (
-        select(Ticket)
-        .where(*base, Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
-        .order_by(Ticket.next_due_at, Ticket.id)
-        .limit(limit)
-    )
-    rows = list((await session.scalars(running)).all())
-    if len(rows) < limit:
-        rest = (
-            select(Ticket)
-            .where(*base, or_(Ticket.sla_paused.is_(True), Ticket.next_due_at.is_(None)))
-            .order_by(Ticket.sla_paused.desc(), Ticket.id)
-            .limit(limit - len(rows))
-        )
-        rows += list((await session.scalars(rest)).all())
-    return rows
-
-
-async def board_counts(session: Any, now: datetime, org: str | None) -> dict[str, int]:
-    base = [Ticket.state.in_(ACTIVE)]
-    if org is not None:
-        base.append(Ticket.org == org)
-    running = and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
-    stmt = select(
-        func.count(),
-        func.count().filter(and_(running, Ticket.next_due_at <= now)),
-        func.count().filter(Ticket.sla_paused.is_(True)),
-        func.count().filter(and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_(None))),
-    ).where(*base)
-    total, breached, paused, none = (await session.execute(stmt)).one()
-    return {"open": total, "breached": breached, "paused": paused, "no_deadline": none}
-
-
-@REGISTRY.command(
+@AREA.command(
     "sla explain",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=EVERYONE,
@@ -358,7 +277,7 @@ async def sla_explain(ctx: CommandContext, id: int) -> Reply:
     return Reply("\n".join(lines), ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "sla report",
     Arg("org", converters.org, display="[ORG]", optional=True),
     Arg("month", converters.month, display="[YYYY-MM]", optional=True),
@@ -376,7 +295,7 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
         tz = ctx.config.plan_timezone(plan)
         window = month_window(month, tz) if month else month_of(ctx.now, tz)
         m = window.first_day
-        report = await month_figures(ctx.uow.session, key, window.start, window.end)
+        report = await ctx.uow.sla.month_figures(key, window.start, window.end)
         if scope is None and report["tickets"] == 0:
             continue
         org_name = ctx.config.orgs[key].name
@@ -404,20 +323,3 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
     if not lines:
         return Reply("No tickets in that month.")
     return Reply("\n".join(lines))
-
-
-async def month_figures(session: Any, org: str, start: datetime, end: datetime) -> dict[str, Any]:
-    cols = {RESPONSE: Ticket.response_met, RESOLUTION: Ticket.resolution_met, RELIEF: Ticket.relief_met}
-    dues = {RESPONSE: Ticket.response_due_at, RESOLUTION: Ticket.resolution_due_at, RELIEF: Ticket.relief_due_at}
-    where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
-    out: dict[str, Any] = {}
-    total = (await session.execute(select(func.count()).select_from(Ticket).where(*where))).scalar_one()
-    out["tickets"] = total
-    for name, col in cols.items():
-        stmt = select(
-            func.count().filter(col.is_(True)),
-            func.count().filter(col.is_(False)),
-            func.count().filter(and_(col.is_(None), dues[name].is_not(None))),
-        ).where(*where)
-        out[name] = tuple((await session.execute(stmt)).one())
-    return out

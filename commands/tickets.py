@@ -7,14 +7,16 @@ from datetime import datetime
 from typing import Any
 
 from bot import converters
+from bot.areas import Area
 from bot.desk.assist import card_number
 from bot.desk.domain import Button, Destination, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_set_priority, org_scope, require_ticket_access
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
-from commands import REGISTRY, hooks
 from storage.models import Ticket, TicketEvent
+
+AREA = Area("tickets")
 
 DEFAULT_PRIORITY = Priority.P3
 ACTIVE = [s.value for s in TicketState if s.is_active]
@@ -62,7 +64,7 @@ async def record(
     )
     await ctx.uow.tickets.add_event(event)
     ticket.updated_at = ctx.now
-    for hook in hooks.AFTER_EVENT:
+    for hook in ctx.hooks.after_event:
         await hook(ctx, ticket, event)
     return event
 
@@ -112,7 +114,7 @@ def tell_triage(ctx: CommandContext, ticket: Ticket, text: str) -> None:
 
 async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
     lines: list[str] = []
-    for hook in hooks.TICKET_LINES:
+    for hook in ctx.hooks.ticket_lines:
         lines += await hook(ctx, ticket)
     return lines
 
@@ -145,7 +147,7 @@ class _Summary(Text):
         return "<summary>"
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket open",
     Arg("priority", converters.priority, display="P1-P4", optional=True),
     _Summary("summary", optional=True),
@@ -179,9 +181,9 @@ async def ticket_open(
     card = None
     org: str | None
     if from_ is not None:
-        if not hooks.TAKE_CARD:
+        if not ctx.hooks.take_card:
             raise UserError("agent-assist cards are not available on this desk")
-        card = await hooks.TAKE_CARD[0](ctx, from_, for_)
+        card = await ctx.hooks.take_card[0](ctx, from_, for_)
         org = card.card.org
         summary = summary or card.summary
     elif caller.is_staff:
@@ -212,7 +214,7 @@ async def ticket_open(
         # From an assist card: the customer asked at their first line, not when an agent noticed.
         "opened_at": card.card.first_line_at if card is not None else ctx.now,
     }
-    for check in hooks.BEFORE_OPEN:
+    for check in ctx.hooks.before_open:
         await check(ctx, org, plan_name, options)
     opened_at: datetime = options["opened_at"]
     over_quota = bool(options["over_quota"])  # the quota check clears it when within quota
@@ -250,7 +252,7 @@ async def ticket_open(
         at=opened_at,
     )
     if card is not None:
-        for into_ticket in hooks.CARD_INTO_TICKET:
+        for into_ticket in ctx.hooks.card_into_ticket:
             await into_ticket(ctx, card, ticket)
     lines = await ticket_lines(ctx, ticket)
     org_name = ctx.config.orgs[org].name
@@ -271,7 +273,7 @@ async def ticket_open(
     return [Reply(body, ticket_id=ticket.id, kind="ticket-opened")]
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket show",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=EVERYONE,
@@ -311,7 +313,7 @@ async def ticket_show(ctx: CommandContext, id: int) -> Reply:
     return Reply("\n".join(lines), private=private, ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket list",
     Arg("filter", converters.choice("open", "waiting", "mine", "all"), display="open|waiting|mine|all", optional=True),
     Arg("org", converters.org, display="ORG", optional=True),
@@ -344,7 +346,7 @@ async def ticket_list(ctx: CommandContext, filter: str | None, org: str | None) 
     return Reply("\n".join(lines), private=private and shown_privately(ctx, "", includes_internal=False))
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket reply",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("text"),
@@ -370,7 +372,7 @@ async def ticket_reply(ctx: CommandContext, id: int, text: str) -> Reply:
     return Reply(f"Added your reply to #{ticket.id}.", ticket_id=ticket.id, kind="ticket-update")
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket note",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("text"),
@@ -384,7 +386,7 @@ async def ticket_note(ctx: CommandContext, id: int, text: str) -> Reply:
     return Reply(f"Noted on #{ticket.id} (internal).", private=True, ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket priority",
     Arg("id", converters.ticket_id, display="<id>"),
     Arg("priority", converters.priority, display="<P1-P4>"),
@@ -419,7 +421,7 @@ async def ticket_priority(ctx: CommandContext, id: int, priority: Priority, reas
     return Reply("\n".join([msg, *lines]), ticket_id=ticket.id, kind="ticket-update")
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket assign",
     Arg("id", converters.ticket_id, display="<id>"),
     Arg("person", converters.person, display="[person]", optional=True),
@@ -440,7 +442,7 @@ async def ticket_assign(ctx: CommandContext, id: int, person: str | None) -> Rep
     return Reply(f"#{ticket.id} assigned to {cfg.name}.", ticket_id=ticket.id)
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket wait",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("reason", optional=True),
@@ -464,7 +466,7 @@ async def ticket_wait(ctx: CommandContext, id: int, reason: str) -> Reply:
     )
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket resume",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=STAFF,
@@ -503,7 +505,7 @@ async def _finish(
     return Reply("\n".join([msg, *lines]), ticket_id=ticket.id, kind="ticket-update")
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket relieve",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("note", optional=True),
@@ -517,7 +519,7 @@ async def ticket_relieve(ctx: CommandContext, id: int, note: str) -> Reply:
     )
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket resolve",
     Arg("id", converters.ticket_id, display="<id>"),
     Text("note", optional=True),
@@ -537,7 +539,7 @@ async def ticket_resolve(ctx: CommandContext, id: int, note: str) -> Reply:
     )
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket reopen",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=STAFF,
@@ -550,7 +552,7 @@ async def ticket_reopen(ctx: CommandContext, id: int) -> Reply:
     )
 
 
-@REGISTRY.command(
+@AREA.command(
     "ticket close",
     Arg("id", converters.ticket_id, display="<id>"),
     roles=EVERYONE,

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import AssistCard, AssistLine, AssistNotice
-from storage.uow import register_repository
 
 
 class AssistRepository:
@@ -72,6 +71,3 @@ class AssistRepository:
             .returning(AssistNotice.person)
         )
         return (await self.session.execute(stmt)).first() is not None
-
-
-register_repository("assist", AssistRepository)

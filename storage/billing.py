@@ -13,7 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import BillingAccount, BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry
-from storage.uow import register_repository
 
 ZERO = Decimal("0.00")
 
@@ -187,6 +186,3 @@ class BillingRepository:
             .order_by(CreditAssessment.ticket_id)
         )
         return (await self.session.scalars(q)).all()
-
-
-register_repository("billing", BillingRepository)

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import AdapterStateRow, OncallOverride, Page, PageNotification
-from storage.uow import register_repository
 
 TELEGRAM_PRIVATE_CHATS = "telegram.private_chat"  # the Telegram adapter's namespace (adapters/telegram.py)
 
@@ -86,6 +85,3 @@ class PagingRepository:
         """Telegram lets the bot write privately only to people who sent it /start."""
         row = await self.session.get(AdapterStateRow, (TELEGRAM_PRIVATE_CHATS, telegram_handle))
         return row is not None
-
-
-register_repository("paging", PagingRepository)

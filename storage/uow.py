@@ -7,21 +7,32 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.assist import AssistRepository
+from storage.billing import BillingRepository
 from storage.database import Database
+from storage.paging import PagingRepository
 from storage.repositories import (
     IdempotencyRepository,
     OutboxRepository,
     TicketRepository,
     TimerRepository,
 )
+from storage.sla import SlaRepository
 
 
 class UnitOfWork:
+    """Every repository of the desk on one session: commands reach the database only through
+    these attributes (`ctx.uow.tickets`, `ctx.uow.billing`, …)."""
+
     session: AsyncSession
     tickets: TicketRepository
     timers: TimerRepository
     outbox: OutboxRepository
     handled: IdempotencyRepository
+    sla: SlaRepository
+    billing: BillingRepository
+    paging: PagingRepository
+    assist: AssistRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -34,13 +45,11 @@ class UnitOfWork:
         self.timers = TimerRepository(self.session, self.db)
         self.outbox = OutboxRepository(self.session, self.db)
         self.handled = IdempotencyRepository(self.session, self.db)
-        self.extend()
+        self.sla = SlaRepository(self.session)
+        self.billing = BillingRepository(self.session, self.db)
+        self.paging = PagingRepository(self.session, self.db)
+        self.assist = AssistRepository(self.session, self.db)
         return self
-
-    def extend(self) -> None:
-        """Hook for repositories added by later areas (billing, paging, assist)."""
-        for name, factory in _EXTRA_REPOSITORIES.items():
-            setattr(self, name, factory(self.session, self.db))
 
     async def commit(self) -> None:
         await self.session.commit()
@@ -61,11 +70,3 @@ class UnitOfWork:
         finally:
             await self.session.close()
 
-
-_EXTRA_REPOSITORIES: dict[str, type] = {}
-
-
-def register_repository(name: str, factory: type) -> None:
-    """Areas register their repositories here: `register_repository("ledger", LedgerRepository)`;
-    the factory is called as factory(session, db)."""
-    _EXTRA_REPOSITORIES[name] = factory

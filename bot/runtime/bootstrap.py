@@ -6,22 +6,31 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bot.areas import Desk
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import Adapter, AdapterState, DeskFigures
-from bot.router import Router
-from bot.runtime.config import Config, database_url
-from bot.runtime.logs import REQUEST_ID, new_request_id
+from bot.router import REQUEST_ID, Router, new_request_id
+from bot.runtime.config import Config, database_url, desk_services
 from bot.runtime.metrics import DeskMetrics
 from bot.worker import Worker
+from commands import assist, billing, general, oncall, sla, tickets
 
 log = logging.getLogger("supportbot")
+
+# The command areas this desk serves, in the order their hooks run (tickets first: the others
+# react to its events). Adding an area is adding it here.
+AREAS = (general, tickets, sla, billing, oncall, assist)
+
+
+def build_desk() -> Desk:
+    """The areas of AREAS joined: one registry, one timer table, one set of hooks."""
+    return Desk.of(area.AREA for area in AREAS)
 
 RESTARTING_REPLY = "supportbot is restarting; please send that again in a minute."
 # Commands handled at once by one instance; more wait their turn. Kept below the database
@@ -35,21 +44,6 @@ NETWORK_ADAPTERS = {
     "slack": ("adapters.slack", "SlackSettings", "SlackAdapter"),
     "telegram": ("adapters.telegram", "TelegramSettings", "TelegramAdapter"),
 }
-
-
-@dataclass
-class Services:
-    """Domain services the command areas set up (calendars, schedules); ctx.services."""
-
-    config: Config
-    clock: Clock
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.__dict__["extras"][name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 def adapter_settings(config: Config) -> dict[str, BaseModel]:
@@ -132,25 +126,25 @@ class App:
     AdapterHost every adapter talks to."""
 
     def __init__(self, config: Config, db: Any, clock: Clock) -> None:
-        from commands import hooks, load_all
         from storage.database import StateStore
         from storage.uow import UnitOfWork
 
         self.config = config
         self.db = db
         self.clock = clock
-        self.registry = load_all()
-        self.services = Services(config, clock)
+        self.desk = build_desk()
+        self.registry = self.desk.registry
         # Networks a message can go out on: enabled in bot.toml (delivered by whichever instance
         # runs them) or running in this process.
-        self.services.extras["networks_in_service"] = lambda: enabled_networks(self.config) | set(self.adapters)
-        for setup in hooks.SETUP:
-            setup(self.services, config)
+        self.services = desk_services(config, lambda: enabled_networks(self.config) | set(self.adapters))
         self.uow_factory = lambda: UnitOfWork(db)
-        self.router = Router(self.registry, config, self.uow_factory, clock, self.services)
+        self.router = Router(self.registry, config, self.uow_factory, clock, self.services, self.desk.hooks)
         self.state: AdapterState = StateStore(db)
         self.adapters: dict[str, Adapter] = {}
-        self.worker = Worker(config, self.uow_factory, clock, self.registry, self.services, self.adapters)
+        self.worker = Worker(
+            config, self.uow_factory, clock, self.registry, self.services, self.adapters,
+            self.desk.hooks, self.desk.timers,
+        )
         self.router.listeners.append(self._after_command)
         self.metrics = DeskMetrics()
         self.router.metrics = self.metrics.observe_command
@@ -197,15 +191,10 @@ class App:
     def reconfigure(self, config: Config) -> None:
         """Apply a new, already validated bot.toml (SIGHUP): people, orgs, plans, calendars,
         rotations. Adapters, the database and the HTTP address keep running as they are.
-        Raises (changing nothing) when an area cannot set itself up from the new file."""
-        from commands import hooks
-
-        fresh = Services(config, self.clock)
-        fresh.extras["networks_in_service"] = self.services.extras["networks_in_service"]
-        for setup in hooks.SETUP:
-            setup(fresh, config)
-        self.services.config = config
-        self.services.extras = fresh.extras  # in place: contexts holding `services` see the new values
+        Raises (changing nothing) when the new file's parts do not fit together."""
+        fresh = desk_services(config, self.services.networks_in_service)
+        # In place: contexts holding `services` see the new values.
+        self.services.__dict__.update(fresh.__dict__)
         self.config = config
         self.router.reconfigure(config)
         self.worker.config = config

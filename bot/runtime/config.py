@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -26,8 +26,11 @@ from bot.desk.calendar import BusinessCalendar, weekly_hours_from_names
 from bot.desk.domain import Destination, Priority
 from bot.desk.durations import parse_business_duration
 from bot.desk.errors import ConfigError
-from bot.desk.oncall import parse_handoff, parse_length
-from bot.desk.paging import parse_delay
+from bot.desk.oncall import Schedule, parse_handoff, parse_length
+from bot.desk.paging import EscalationPolicy, parse_delay
+from bot.desk.settings import PlanTerms
+from bot.desk.sla import PlanTargets
+from bot.ports import DeskServices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram")
@@ -392,7 +395,7 @@ class Config(Strict):
     def plan_of_org(self, org: str) -> PlanConfig:
         return self.plans[self.orgs[org].plan]
 
-    def plan_timezone(self, plan: str | PlanConfig) -> str:
+    def plan_timezone(self, plan: str | PlanTerms) -> str:
         """The time zone of a plan's calendar (24x7 and unknown names count in UTC): where its
         times are shown and its months begin."""
         cfg = self.plans.get(plan) if isinstance(plan, str) else plan
@@ -552,3 +555,47 @@ def database_url(cfg: Config) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     raise ConfigError(f"{cfg.source}: bot.database: expected a sqlite:/// or postgresql:// URL")
+
+
+# --- bot.toml -> desk objects --------------------------------------------------------------
+
+
+def business_calendars(cfg: Config) -> dict[str, BusinessCalendar]:
+    """Every `[calendars.*]` as the desk's BusinessCalendar, plus the built-in "24x7"."""
+    cals: dict[str, BusinessCalendar] = {"24x7": BusinessCalendar.always_open()}
+    for name, c in cfg.calendars.items():
+        holidays = (c.holidays.country, c.holidays.subdivision) if c.holidays else None
+        cals[name] = BusinessCalendar(name, c.timezone, c.weekly_hours(), holidays, c.closed, c.open)
+    return cals
+
+
+def plan_targets(cfg: Config, cals: Mapping[str, BusinessCalendar]) -> dict[str, PlanTargets]:
+    """Each plan's SLA targets on its calendars (a 24x7 calendar shows times in the plan's zone)."""
+    out: dict[str, PlanTargets] = {}
+    for name, plan in cfg.plans.items():
+        base = cals[plan.calendar]
+
+        def zoned(cal: BusinessCalendar, base: BusinessCalendar = base) -> BusinessCalendar:
+            return BusinessCalendar.always_open(base.timezone_name) if cal.name == "24x7" else cal
+
+        out[name] = PlanTargets(
+            calendar=base,
+            calendars={Priority.parse(p): zoned(cals[c]) for p, c in plan.calendars.items()},
+            response={Priority.parse(p): parse_business_duration(v) for p, v in plan.response.items()},
+            resolution={Priority.parse(p): parse_business_duration(v) for p, v in plan.resolution.items()},
+            relief_factor=plan.relief_factor,
+        )
+    return out
+
+
+def desk_services(cfg: Config, networks_in_service: Callable[[], set[str]]) -> DeskServices:
+    """Everything the commands need built from bot.toml, as desk objects. Raises ValueError
+    (naming the key) when the file's parts do not fit together."""
+    cals = business_calendars(cfg)
+    return DeskServices(
+        calendars=cals,
+        sla_targets=plan_targets(cfg, cals),
+        oncall_schedule=Schedule.from_specs(cfg.oncall.rotations),
+        escalation_policy=EscalationPolicy.from_spec(cfg.oncall.escalation, cals),
+        networks_in_service=networks_in_service,
+    )

@@ -6,12 +6,10 @@ database password) are replaced by "***" before anything is written."""
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import os
 import re
-import secrets
 import sys
 import tomllib
 import traceback
@@ -23,26 +21,18 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
+from bot.router import REQUEST_ID
+
 REDACTED = "***"
 MIN_SECRET_LENGTH = 4  # shorter values would turn every line into asterisks
 
 # The id of the inbound message this task is handling (set by App.handle).
-REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("supportbot_request_id", default=None)
 
 # Credentials some libraries write in their own words at DEBUG (IRC SASL / PASS lines).
 _WIRE_CREDENTIALS = re.compile(r"\b(AUTHENTICATE|PASS|OPER)\s+(?!\+)(\S+)")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # LogRecord attributes that are not `extra=` fields.
 _STANDARD = frozenset(vars(logging.LogRecord("x", 0, "x", 0, "", (), None))) | {"message", "asctime", "request_id"}
-
-
-def new_request_id() -> str:
-    """A short id for one inbound message; set it with REQUEST_ID.set()."""
-    return secrets.token_hex(4)
-
-
-def current_request_id() -> str | None:
-    return REQUEST_ID.get()
 
 
 class SecretFilter(logging.Filter):

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from bot.runtime.logs import REDACTED, configure, secret_filter
-from commands import REGISTRY
 from tests.integration.irc.ergo_server import ErgoServer
 from tests.integration.irc.irc_peers import CHANNEL, ChatClient
 from tests.integration.ops.conftest import StartBot
@@ -53,20 +52,15 @@ def json_log() -> Iterator[io.StringIO]:
     root.setLevel(saved[1])
 
 
-@pytest.fixture
-def failing_command() -> Iterator[None]:
-    @REGISTRY.command("explode", summary="test only: a bug")
+async def test_a_crash_reply_ref_matches_the_request_id_of_its_json_log_line_and_the_secret_is_redacted(
+    json_log: io.StringIO, make_app: Callable[..., Any], sqlite_url: str,
+) -> None:
+    desk = await make_app(sqlite_url)
+
+    @desk.app.registry.command("explode", summary="test only: a bug")
     async def explode(ctx: Any) -> str:
         raise RuntimeError(f"the database said no to password {SECRET}")
 
-    yield
-    del REGISTRY.commands["explode"]
-
-
-async def test_a_crash_reply_ref_matches_the_request_id_of_its_json_log_line_and_the_secret_is_redacted(
-    json_log: io.StringIO, failing_command: None, make_app: Callable[..., Any], sqlite_url: str,
-) -> None:
-    desk = await make_app(sqlite_url)
     reply = await desk.text("agnes", "explode")
     assert reply.startswith("Something went wrong (ref ")
     ref = reply.split("(ref ")[1].split(")")[0]

@@ -9,7 +9,7 @@ import pytest
 from bot.desk.domain import Priority
 from bot.desk.errors import PermissionDenied, UserError
 from bot.router import clean_line, parse_args
-from commands import load_all
+from bot.runtime.bootstrap import build_desk
 
 
 class Ctx:
@@ -23,7 +23,7 @@ class Ctx:
 
 
 def parse(name: str, text: str, role: str = "agent") -> dict[str, Any]:
-    reg = load_all()
+    reg = build_desk().registry
     return parse_args(Ctx(role), reg.commands[name], text)  # type: ignore[arg-type]
 
 

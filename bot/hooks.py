@@ -1,0 +1,48 @@
+"""The seams between command areas: what happens around a ticket's life that is not the
+ticket area's business (SLA clocks, paging, billing, cards). An area offers hooks in its
+`Area`; the runtime joins them in area order and commands find them as `ctx.hooks`. The
+context argument is the router's CommandContext (typed loosely here so the router can hold
+a Hooks without importing the areas)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# (ctx, org, plan_name, options) -> None; raises to refuse the open. options holds the
+# command's flags ("over_quota", "test_system", "priority", "opened_at").
+BeforeOpen = Callable[[Any, str, str, dict[str, Any]], Awaitable[None]]
+# (ctx, ticket, event) -> None, in the event's own transaction.
+AfterEvent = Callable[[Any, Any, Any], Awaitable[None]]
+# (ctx, ticket) -> extra lines for `ticket show` / `ticket open` replies.
+TicketLines = Callable[[Any, Any], Awaitable[list[str]]]
+# (ctx, org) -> what the org's plan still leaves it, for assist cards ("credits: 40 left").
+PlanLeft = Callable[[Any, str], Awaitable[list[str]]]
+# (ctx, number, for_org) -> the taken card (`.card`, `.summary`) for `ticket open --from N`.
+TakeCard = Callable[[Any, int, str | None], Awaitable[Any]]
+# (ctx, taken card, ticket) -> None once the ticket opened from a card exists.
+CardIntoTicket = Callable[[Any, Any, Any], Awaitable[None]]
+# (ctx, timer row) -> None when done, or a later instant to be called again then.
+TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
+
+
+@dataclass
+class Hooks:
+    """The seams between areas: what happens around a ticket's life that is not the ticket
+    area's business (SLA clocks, paging, billing, cards). Each list runs in area order."""
+
+    before_open: list[BeforeOpen] = field(default_factory=list)
+    after_event: list[AfterEvent] = field(default_factory=list)
+    ticket_lines: list[TicketLines] = field(default_factory=list)
+    plan_left: list[PlanLeft] = field(default_factory=list)
+    take_card: list[TakeCard] = field(default_factory=list)
+    card_into_ticket: list[CardIntoTicket] = field(default_factory=list)
+
+    def extend(self, other: Hooks) -> None:
+        """Add another area's hooks after these."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
+

@@ -1,0 +1,79 @@
+"""The SLA area's queries: the board and the month's compliance figures, straight from the due
+times and verdicts stored on every ticket (so both are single queries, never a replay)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.desk.domain import TicketState
+from bot.desk.sla import RELIEF, RESOLUTION, RESPONSE
+from storage.models import Ticket
+
+ACTIVE = [s.value for s in TicketState if s.is_active]
+
+
+class SlaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @staticmethod
+    def _open(org: str | None) -> list[ColumnElement[bool]]:
+        base: list[ColumnElement[bool]] = [Ticket.state.in_(ACTIVE)]
+        if org is not None:
+            base.append(Ticket.org == org)
+        return base
+
+    async def board(self, org: str | None, limit: int) -> Sequence[Ticket]:
+        """Running deadlines first by due instant (so breached first), then paused, then none."""
+        base = self._open(org)
+        running = (
+            select(Ticket)
+            .where(*base, Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
+            .order_by(Ticket.next_due_at, Ticket.id)
+            .limit(limit)
+        )
+        rows = list((await self.session.scalars(running)).all())
+        if len(rows) < limit:
+            rest = (
+                select(Ticket)
+                .where(*base, or_(Ticket.sla_paused.is_(True), Ticket.next_due_at.is_(None)))
+                .order_by(Ticket.sla_paused.desc(), Ticket.id)
+                .limit(limit - len(rows))
+            )
+            rows += list((await self.session.scalars(rest)).all())
+        return rows
+
+    async def board_counts(self, now: datetime, org: str | None) -> dict[str, int]:
+        """Open tickets of the board's scope: all, breached at `now`, paused, without a deadline."""
+        base = self._open(org)
+        running = and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
+        stmt = select(
+            func.count(),
+            func.count().filter(and_(running, Ticket.next_due_at <= now)),
+            func.count().filter(Ticket.sla_paused.is_(True)),
+            func.count().filter(and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_(None))),
+        ).where(*base)
+        total, breached, paused, none = (await self.session.execute(stmt)).one()
+        return {"open": total, "breached": breached, "paused": paused, "no_deadline": none}
+
+    async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
+        cols = {RESPONSE: Ticket.response_met, RESOLUTION: Ticket.resolution_met, RELIEF: Ticket.relief_met}
+        dues = {RESPONSE: Ticket.response_due_at, RESOLUTION: Ticket.resolution_due_at, RELIEF: Ticket.relief_due_at}
+        where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
+        out: dict[str, Any] = {}
+        total = (await self.session.execute(select(func.count()).select_from(Ticket).where(*where))).scalar_one()
+        out["tickets"] = total
+        for name, col in cols.items():
+            stmt = select(
+                func.count().filter(col.is_(True)),
+                func.count().filter(col.is_(False)),
+                func.count().filter(and_(col.is_(None), dues[name].is_not(None))),
+            ).where(*where)
+            out[name] = tuple((await self.session.execute(stmt)).one())
+        return out
