@@ -2,48 +2,26 @@
 `Area` — its commands, its timer handlers and the hooks it offers the others — and the runtime
 lists the areas it runs in one place (bot/runtime/bootstrap.py). Nothing is registered in a
 global at import time, so two desks in one process (tests, SIGHUP) never share state, and an
-area reaches another only through the hooks below, never by importing it."""
+area reaches another only through the hooks, never by importing it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from bot.desk.domain import Role
 from bot.hooks import Hooks, TimerHandler
-from bot.router import EVERYONE, CommandRegistry, Handler, Param
+from bot.router import CommandRegistry
 
 
-@dataclass
-class Area:
-    """One command area as a plugin: declare with `@AREA.command(...)` and `@AREA.timer(kind)`,
-    offer hooks with `AREA.hooks.after_event.append(fn)`."""
+class Area(CommandRegistry):
+    """One command area as a plugin: declare with `@AREA.command(...)`, `@AREA.on("chat")` and
+    `@AREA.timer(kind)`; offer hooks with `AREA.hooks.after_event.append(fn)`."""
 
-    name: str
-    commands: CommandRegistry = field(default_factory=CommandRegistry)
-    timers: dict[str, TimerHandler] = field(default_factory=dict)
-    hooks: Hooks = field(default_factory=Hooks)
-
-    def command(
-        self,
-        name: str,
-        *params: Param,
-        roles: frozenset[Role] = EVERYONE,
-        summary: str,
-        examples: Sequence[str] = (),
-        read_only: bool = False,
-        syntax: str = "",
-        needs_db: bool = True,
-    ) -> Callable[[Handler], Handler]:
-        """Declare a command of this area (see CommandRegistry.command)."""
-        return self.commands.command(
-            name, *params, roles=roles, summary=summary, examples=examples, read_only=read_only,
-            syntax=syntax, needs_db=needs_db,
-        )
-
-    def on(self, name: str, *params: Param, summary: str = "") -> Callable[[Handler], Handler]:
-        """Handle a non-command input such as "chat" (not listed by help)."""
-        return self.commands.on(name, *params, summary=summary)
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.timers: dict[str, TimerHandler] = {}
+        self.hooks = Hooks()
 
     def timer(self, kind: str) -> Callable[[TimerHandler], TimerHandler]:
         """Handle the timer rows of `kind` this area schedules."""
@@ -73,7 +51,7 @@ class Desk:
         timers: dict[str, TimerHandler] = {}
         hooks = Hooks()
         for area in areas:
-            registry.include(area.commands, area.name)
+            registry.include(area, area.name)
             for kind, handler in area.timers.items():
                 if kind in timers:
                     raise ValueError(f"timer kind {kind!r} declared by two areas (the second: {area.name})")

@@ -12,7 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bot.desk.clock import Clock
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
@@ -23,6 +23,7 @@ from bot.hooks import Hooks
 from bot.identity import Caller, Directory
 from bot.permissions import role_allows
 from bot.ports import DeskServices
+from bot.ports.repositories import UnitOfWork
 
 log = logging.getLogger("supportbot.router")
 
@@ -236,11 +237,22 @@ class UnitOfWorkLike(Protocol):
     async def commit(self) -> None: ...
 
 
+class _NoDatabase:
+    """The unit of work of a command declared `needs_db=False` (help, whoami): touching it is a
+    bug in the declaration, said plainly instead of an AttributeError on None."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"a command declared needs_db=False used the database (uow.{name})")
+
+
+NO_DATABASE = cast(UnitOfWork, _NoDatabase())
+
+
 @dataclass
 class CommandContext:
     caller: Caller
     message: InboundMessage
-    uow: Any
+    uow: UnitOfWork
     config: Settings
     clock: Clock
     now: datetime
@@ -411,7 +423,7 @@ class Router:
         self,
         registry: CommandRegistry,
         config: Settings,
-        uow_factory: Callable[[], Any],
+        uow_factory: Callable[[], UnitOfWork],
         clock: Clock,
         services: DeskServices,
         hooks: Hooks | None = None,
@@ -485,7 +497,8 @@ class Router:
         now = self.clock.now()
         if not spec.needs_db:  # help, whoami: no transaction; nothing stored, so nothing to deduplicate
             ctx = CommandContext(
-                caller, message, None, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
+                caller, message, NO_DATABASE, self.config, self.clock, now, self.services, self.registry, self.hooks,
+                spec=spec,
             )
             try:
                 return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)

@@ -18,6 +18,7 @@ from bot.desk.settings import Settings
 from bot.hooks import Hooks, TimerHandler
 from bot.identity import Caller
 from bot.ports import Adapter, DeliveryError, DeskServices
+from bot.ports.repositories import UnitOfWork
 from bot.router import CommandContext, CommandRegistry
 
 log = logging.getLogger("supportbot.worker")
@@ -36,7 +37,7 @@ class Worker:
     def __init__(
         self,
         config: Settings,
-        uow_factory: Callable[[], Any],
+        uow_factory: Callable[[], UnitOfWork],
         clock: Clock,
         registry: CommandRegistry,
         services: DeskServices,
@@ -124,7 +125,7 @@ class Worker:
                     continue
                 queued = len(ctx.outbound)
                 try:
-                    async with uow.session.begin_nested():
+                    async with uow.savepoint():
                         later = await handler(ctx, timer)
                         if isinstance(later, datetime) and later > now:
                             timer.due_at = later  # not yet: the handler says when

@@ -32,9 +32,9 @@ from bot.desk.domain import Button, Destination, Priority, Reply, TicketState
 from bot.desk.errors import Conflict, NotFound, UserError
 from bot.desk.timefmt import format_instant, when
 from bot.identity import Caller
+from bot.ports.records import AssistCardRecord, AssistLineRecord, TicketRecord
 from bot.router import STAFF, Arg, CommandContext, Text
-from commands.tickets import load_ticket, record, tell_customer_side
-from storage.models import AssistCard, AssistLine, Ticket
+from bot.ticketing import load_ticket, record, tell_customer_side
 
 AREA = Area("assist")
 
@@ -85,7 +85,7 @@ def month_bounds(now: datetime, tz: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def sla_state(ticket: Ticket, tz: str, now: datetime) -> str:
+def sla_state(ticket: TicketRecord, tz: str, now: datetime) -> str:
     """From the ticket's stored SLA columns (the SLA engine fills them on every event)."""
     if ticket.state == TicketState.WAITING.value or ticket.sla_paused:
         return "clocks paused, waiting on the customer"
@@ -153,7 +153,7 @@ async def billing_balance(ctx: CommandContext, org: str, billing: Any) -> str | 
     return None
 
 
-def network_line(ctx: CommandContext, card: AssistCard, plan_key: str) -> str:
+def network_line(ctx: CommandContext, card: AssistCardRecord, plan_key: str) -> str:
     plan = ctx.config.plans[plan_key]
     if network_included(ctx, plan_key, card.network):
         return f"{card.network} is included in plan {plan_label(ctx, plan_key)}."
@@ -163,11 +163,11 @@ def network_line(ctx: CommandContext, card: AssistCard, plan_key: str) -> str:
     )
 
 
-def open_button(card: AssistCard) -> tuple[Button, ...]:
+def open_button(card: AssistCardRecord) -> tuple[Button, ...]:
     return () if card.ticket_id is not None else (Button("Open ticket", f"ticket open --from {card.id}"),)
 
 
-async def render_card(ctx: CommandContext, card: AssistCard) -> str:
+async def render_card(ctx: CommandContext, card: AssistCardRecord) -> str:
     """The whole card: who, the lines (excerpted), open tickets with SLA state, what the plan
     leaves them, whether the network is in the plan, and the actions."""
     plan_key = ctx.config.orgs[card.org].plan
@@ -196,7 +196,7 @@ async def render_card(ctx: CommandContext, card: AssistCard) -> str:
     return "\n".join(lines)
 
 
-async def post_card(ctx: CommandContext, card: AssistCard) -> None:
+async def post_card(ctx: CommandContext, card: AssistCardRecord) -> None:
     text = await render_card(ctx, card)
     ctx.post(ctx.config.bot.triage_channel, text, kind="card", buttons=open_button(card),
              extra={"card": str(card.id)})
@@ -204,7 +204,7 @@ async def post_card(ctx: CommandContext, card: AssistCard) -> None:
     card.shown_at = ctx.now
 
 
-async def post_follow_up(ctx: CommandContext, card: AssistCard, text: str) -> None:
+async def post_follow_up(ctx: CommandContext, card: AssistCardRecord, text: str) -> None:
     """A short line naming the card (IRC, console; Slack puts it in the card's thread) that
     carries the whole card for networks that edit the card instead (Telegram)."""
     whole = await render_card(ctx, card)
@@ -214,7 +214,7 @@ async def post_follow_up(ctx: CommandContext, card: AssistCard, text: str) -> No
     card.shown_at = ctx.now
 
 
-async def show_new_lines(ctx: CommandContext, card: AssistCard) -> None:
+async def show_new_lines(ctx: CommandContext, card: AssistCardRecord) -> None:
     new = card.line_count - card.shown_lines
     latest = await ctx.uow.assist.last_line(card.id)
     said = shorten(latest.text, LINE_SHOWN) if latest is not None else ""
@@ -256,7 +256,7 @@ async def chat(ctx: CommandContext, text: str) -> Reply | None:
                 TIMER_KIND, str(card.id), f"after:{card.shown_lines}", card.shown_at + FOLLOW_UP_EVERY
             )
     else:
-        card = AssistCard(
+        card = ctx.uow.assist.new_card(
             person=caller.ident, name=caller.name, org=caller.org, network=caller.network,
             channel=caller.channel or "", first_line_at=at, last_line_at=at, line_count=len(lines),
             shown_lines=0, shown_at=ctx.now, used_as="", used_by="",
@@ -301,8 +301,8 @@ async def catch_up(ctx: CommandContext, timer: Any) -> datetime | None:
 class TakenCard:
     """A card an agent is turning into a ticket, with every line it holds."""
 
-    card: AssistCard
-    lines: Sequence[AssistLine]
+    card: AssistCardRecord
+    lines: Sequence[AssistLineRecord]
 
     @property
     def summary(self) -> str:
@@ -310,15 +310,15 @@ class TakenCard:
         return shorten(first, SUMMARY_SHOWN)
 
 
-def _require_unused(card: AssistCard) -> None:
+def _require_unused(card: AssistCardRecord) -> None:
     if card.ticket_id is not None:
         if card.used_as == "attached":
             raise Conflict(f"card {card.id} was already attached to ticket #{card.ticket_id}.")
         raise Conflict(f"card {card.id} is already ticket #{card.ticket_id}.")
 
 
-async def _load_card(ctx: CommandContext, number: int) -> AssistCard:
-    card: AssistCard | None = await ctx.uow.assist.get(number, for_update=True)
+async def _load_card(ctx: CommandContext, number: int) -> AssistCardRecord:
+    card: AssistCardRecord | None = await ctx.uow.assist.get(number, for_update=True)
     if card is None:
         raise NotFound(f"There is no card {number}.")
     _require_unused(card)
@@ -337,14 +337,14 @@ async def take_card(ctx: CommandContext, number: int, for_org: str | None) -> Ta
     return TakenCard(card, await ctx.uow.assist.lines(card.id))
 
 
-def _mark_used(ctx: CommandContext, card: AssistCard, ticket: Ticket, how: str) -> None:
+def _mark_used(ctx: CommandContext, card: AssistCardRecord, ticket: TicketRecord, how: str) -> None:
     card.ticket_id = ticket.id
     card.used_as = how
     card.used_by = ctx.caller.ident
     card.used_at = ctx.now
 
 
-async def card_into_ticket(ctx: CommandContext, taken: TakenCard, ticket: Ticket) -> None:
+async def card_into_ticket(ctx: CommandContext, taken: TakenCard, ticket: TicketRecord) -> None:
     """The card's lines become the new ticket's first customer message; the customer's
     channel hears of the ticket; the card says it is now a ticket."""
     card = taken.card

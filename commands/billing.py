@@ -38,9 +38,15 @@ from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.settings import HourlyTerms, PerIncidentTerms, PerMinuteTerms, PlanTerms
 from bot.desk.timefmt import format_instant
 from bot.permissions import billing_scope, network_included
+from bot.ports.records import (
+    BillingIncidentRecord,
+    CreditAssessmentRecord,
+    LedgerEntryRecord,
+    TicketEventRecord,
+    TicketRecord,
+)
 from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
-from commands.tickets import load_ticket, origin_destination, record, shown_privately, tell_triage
-from storage.models import BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry, Ticket, TicketEvent
+from bot.ticketing import load_ticket, origin_destination, record, shown_privately, tell_triage
 
 AREA = Area("billing")
 
@@ -67,7 +73,7 @@ def org_plan(ctx: CommandContext, org: str) -> tuple[str, PlanTerms]:
     return name, ctx.config.plans[name]
 
 
-def ticket_plan(ctx: CommandContext, ticket: Ticket) -> PlanTerms:
+def ticket_plan(ctx: CommandContext, ticket: TicketRecord) -> PlanTerms:
     plan = ctx.config.plans.get(ticket.plan)
     if plan is None:
         raise Conflict(f"#{ticket.id} was opened on plan '{ticket.plan}', which bot.toml no longer defines.")
@@ -132,14 +138,14 @@ async def quota_used(ctx: CommandContext, org: str) -> tuple[int, int, MonthWind
 # --- the ledger ----------------------------------------------------------------------------
 
 
-async def append(ctx: CommandContext, entry: LedgerEntry) -> LedgerEntry | None:
+async def append(ctx: CommandContext, entry: LedgerEntryRecord) -> LedgerEntryRecord | None:
     entry.at = entry.at or ctx.now
     entry.actor = entry.actor or ctx.caller.ident
-    result: LedgerEntry | None = await ctx.uow.billing.append(entry, ctx.now)
+    result: LedgerEntryRecord | None = await ctx.uow.billing.append(entry, ctx.now)
     return result
 
 
-def tell_customer(ctx: CommandContext, ticket: Ticket, text: str) -> None:
+def tell_customer(ctx: CommandContext, ticket: TicketRecord, text: str) -> None:
     """What was charged goes to the ticket's customer side even when the customer is the one
     speaking: the command's own reply does not carry it."""
     dest = origin_destination(ctx, ticket)
@@ -150,20 +156,20 @@ def tell_customer(ctx: CommandContext, ticket: Ticket, text: str) -> None:
 # --- charges at resolution / closing ---------------------------------------------------------
 
 
-async def ensure_incidents(ctx: CommandContext, ticket: Ticket) -> list[BillingIncident]:
+async def ensure_incidents(ctx: CommandContext, ticket: TicketRecord) -> list[BillingIncidentRecord]:
     incidents = list(await ctx.uow.billing.incidents(ticket.id))
     if not incidents:
-        first = BillingIncident(ticket_id=ticket.id, number=1, opened_at=ticket.opened_at,
+        first = ctx.uow.billing.new_incident(ticket_id=ticket.id, number=1, opened_at=ticket.opened_at,
                                 opened_by=ticket.opened_by, reason="", waive_reason="")
         incidents = [await ctx.uow.billing.add_incident(first)]
     return incidents
 
 
-async def used_minutes(ctx: CommandContext, ticket: Ticket) -> int:
+async def used_minutes(ctx: CommandContext, ticket: TicketRecord) -> int:
     return sum(e.minutes for e in await ctx.uow.billing.minutes_of_ticket(ticket.id) if e.waived_at is None)
 
 
-async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerIncidentTerms, why: str) -> list[str]:
+async def charge_incidents(ctx: CommandContext, ticket: TicketRecord, billing: PerIncidentTerms, why: str) -> list[str]:
     """Seed 001: each incident is charged once, on completion; a waived one is charged and
     waived in the same breath so the statement shows both, with the reason."""
     lines: list[str] = []
@@ -171,7 +177,7 @@ async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerInci
     for inc in await ensure_incidents(ctx, ticket):
         if inc.charge_id is not None:
             continue
-        charge = await append(ctx, LedgerEntry(
+        charge = await append(ctx, ctx.uow.billing.new_entry(
             org=ticket.org, account="invoice", kind="charge", ticket_id=ticket.id,
             amount=-Decimal(billing.price), currency=billing.currency, minutes=used if inc.number == 1 else None,
             reason=f"incident {inc.number} of #{ticket.id} ({why})", idem_key=f"incident:{ticket.id}:{inc.number}",
@@ -182,7 +188,7 @@ async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerInci
         inc.charge_id = charge.id
         price = format_money(Decimal(billing.price), billing.currency)
         if inc.waived_at is not None:
-            await append(ctx, LedgerEntry(
+            await append(ctx, ctx.uow.billing.new_entry(
                 org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id,
                 amount=Decimal(billing.price), currency=billing.currency, reverses=charge.id,
                 actor=inc.waived_by or ctx.caller.ident, reason=inc.waive_reason,
@@ -194,7 +200,7 @@ async def charge_incidents(ctx: CommandContext, ticket: Ticket, billing: PerInci
     return lines
 
 
-async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyTerms) -> list[str]:
+async def invoice_hourly(ctx: CommandContext, ticket: TicketRecord, billing: HourlyTerms) -> list[str]:
     """Seed 000 on demand: the time not yet invoiced is summed and invoiced when the ticket
     closes, to the minute at the hourly rate, rounded to cents half up. Waived entries are
     invoiced and waived (one row each) so the statement shows them with their reason."""
@@ -205,7 +211,7 @@ async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyTer
     person_minutes = sum(e.minutes * e.agents for e in entries)
     amount = hourly_amount(person_minutes, billing.rate_per_hour)
     rate = format_money(Decimal(billing.rate_per_hour), billing.currency)
-    invoice = await append(ctx, LedgerEntry(
+    invoice = await append(ctx, ctx.uow.billing.new_entry(
         org=ticket.org, account="invoice", kind="charge", ticket_id=ticket.id, amount=-amount,
         currency=billing.currency, minutes=person_minutes,
         reason=f"#{ticket.id} closed: {person_minutes} min at {rate}/hour",
@@ -220,7 +226,7 @@ async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyTer
         e.invoice_id = invoice.id
         if e.waived_at is not None:
             waived = hourly_amount(e.minutes * e.agents, billing.rate_per_hour)
-            await append(ctx, LedgerEntry(
+            await append(ctx, ctx.uow.billing.new_entry(
                 org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id, amount=waived,
                 currency=billing.currency, minutes=e.minutes * e.agents, agents=e.agents,
                 minutes_entry_id=e.id, reverses=invoice.id, actor=e.waived_by or ctx.caller.ident,
@@ -230,7 +236,7 @@ async def invoice_hourly(ctx: CommandContext, ticket: Ticket, billing: HourlyTer
     return lines
 
 
-async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     if event.kind not in ("resolve", "close"):
         return
     plan = ctx.config.plans.get(ticket.plan)
@@ -251,7 +257,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
 AREA.hooks.after_event.append(after_event)
 
 
-async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
     """Billing state under `ticket show` (only where the plan bills per ticket)."""
     plan = ctx.config.plans.get(ticket.plan)
     if plan is None:
@@ -380,7 +386,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
                 f"{format_money(Decimal(billing.rate_per_minute), billing.currency)}/min needs "
                 f"{format_money(cost, billing.currency)}. Ask for a deposit, or log with --override."
             )
-    entry = await ctx.uow.billing.add_minutes(MinutesEntry(
+    entry = await ctx.uow.billing.add_minutes(ctx.uow.billing.new_minutes(
         ticket_id=ticket.id, org=ticket.org, model=billing.model, at=ctx.now, actor=ctx.caller.ident,
         minutes=minutes, agents=n_agents, channel=channel, note=note, waive_reason="",
     ))
@@ -389,7 +395,7 @@ async def minutes_log(ctx: CommandContext, id: int, minutes: int, channel: str, 
     public = False
     if billing.model == "per_minute":
         over = cost > balance
-        charge = await append(ctx, LedgerEntry(
+        charge = await append(ctx, ctx.uow.billing.new_entry(
             org=ticket.org, account="deposit", kind="charge", ticket_id=ticket.id, minutes_entry_id=entry.id,
             minutes=minutes, agents=n_agents, amount=-cost, currency=billing.currency, override=over,
             reason=note or f"{what} on #{ticket.id}", idem_key=f"minutes:{entry.id}",
@@ -461,7 +467,7 @@ async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
     if e.charge_id is not None:
         charge = await ctx.uow.billing.entry(e.charge_id)
         assert charge is not None
-        await append(ctx, LedgerEntry(
+        await append(ctx, ctx.uow.billing.new_entry(
             org=e.org, account=charge.account, kind="waiver", ticket_id=e.ticket_id, minutes_entry_id=e.id,
             minutes=e.minutes, agents=e.agents, amount=-charge.amount, currency=charge.currency,
             reverses=charge.id, reason=reason, idem_key=f"minutes-waiver:{e.id}",
@@ -471,7 +477,7 @@ async def minutes_waive(ctx: CommandContext, entry: int, reason: str) -> Reply:
         invoice = await ctx.uow.billing.entry(e.invoice_id)
         assert invoice is not None
         refund = hourly_amount(e.minutes * e.agents, billing.rate_per_hour)
-        await append(ctx, LedgerEntry(
+        await append(ctx, ctx.uow.billing.new_entry(
             org=e.org, account="invoice", kind="waiver", ticket_id=e.ticket_id, minutes_entry_id=e.id,
             minutes=e.minutes * e.agents, agents=e.agents, amount=refund, currency=invoice.currency,
             reverses=invoice.id, reason=reason, idem_key=f"hourly-waiver:{e.id}",
@@ -537,8 +543,8 @@ async def minutes_report(ctx: CommandContext, org: str | None, month: date | Non
 # --- per incident ------------------------------------------------------------------------------
 
 
-async def add_incident(ctx: CommandContext, ticket: Ticket, number: int, reason: str) -> BillingIncident:
-    inc: BillingIncident = await ctx.uow.billing.add_incident(BillingIncident(
+async def add_incident(ctx: CommandContext, ticket: TicketRecord, number: int, reason: str) -> BillingIncidentRecord:
+    inc: BillingIncidentRecord = await ctx.uow.billing.add_incident(ctx.uow.billing.new_incident(
         ticket_id=ticket.id, number=number, opened_at=ctx.now, opened_by=ctx.caller.ident, reason=reason,
         waive_reason="",
     ))
@@ -547,7 +553,7 @@ async def add_incident(ctx: CommandContext, ticket: Ticket, number: int, reason:
     return inc
 
 
-def _per_incident(ctx: CommandContext, ticket: Ticket) -> PerIncidentTerms:
+def _per_incident(ctx: CommandContext, ticket: TicketRecord) -> PerIncidentTerms:
     billing = ticket_plan(ctx, ticket).billing
     if billing.model != "per_incident":
         raise UserError(f"#{ticket.id} is on plan {plan_label(ctx, ticket.plan)} ({billing.model}), not per incident")
@@ -604,7 +610,7 @@ async def incident_waive(ctx: CommandContext, id: int, incident: int | None, rea
     for inc in todo:
         inc.waived_at, inc.waived_by, inc.waive_reason = ctx.now, ctx.caller.ident, reason
         if inc.charge_id is not None:
-            await append(ctx, LedgerEntry(
+            await append(ctx, ctx.uow.billing.new_entry(
                 org=ticket.org, account="invoice", kind="waiver", ticket_id=ticket.id, amount=price,
                 currency=billing.currency, reverses=inc.charge_id, reason=reason,
                 idem_key=f"incident-waiver:{ticket.id}:{inc.number}", data={"incident": inc.number},
@@ -628,7 +634,7 @@ def _per_minute_org(ctx: CommandContext, org: str) -> PerMinuteTerms:
     return plan.billing
 
 
-def ledger_line(row: LedgerEntry, tz: str) -> str:
+def ledger_line(row: LedgerEntryRecord, tz: str) -> str:
     value = format_credits(row.credits) if row.account == "credits" else format_money(row.amount, row.currency)
     if row.account == "credits" and row.credits > 0:
         value = "+" + value
@@ -672,7 +678,7 @@ async def deposit(ctx: CommandContext, org: str | None) -> Reply:
 )
 async def deposit_add(ctx: CommandContext, org: str, amount: Decimal, note: str) -> Reply:
     billing = _per_minute_org(ctx, org)
-    await append(ctx, LedgerEntry(org=org, account="deposit", kind="deposit", amount=amount,
+    await append(ctx, ctx.uow.billing.new_entry(org=org, account="deposit", kind="deposit", amount=amount,
                                   currency=billing.currency, reason=note))
     acct = await ctx.uow.billing.account(org, "deposit", ctx.now, billing.currency)
     return Reply(f"Deposit of {format_money(amount, billing.currency)} recorded for {org_name(ctx, org)}; "
@@ -688,7 +694,7 @@ def _credits_org(ctx: CommandContext, org: str) -> None:
         raise _wrong_plan(ctx, org, "credits do not apply")
 
 
-def _credits_ticket(ctx: CommandContext, ticket: Ticket) -> None:
+def _credits_ticket(ctx: CommandContext, ticket: TicketRecord) -> None:
     billing = ticket_plan(ctx, ticket).billing
     if billing.model != "credits":
         raise UserError(
@@ -730,13 +736,13 @@ async def credits(ctx: CommandContext, org: str | None) -> Reply:
 )
 async def credits_add(ctx: CommandContext, org: str, n: int, note: str) -> Reply:
     _credits_org(ctx, org)
-    await append(ctx, LedgerEntry(org=org, account="credits", kind="purchase", credits=n, reason=note))
+    await append(ctx, ctx.uow.billing.new_entry(org=org, account="credits", kind="purchase", credits=n, reason=note))
     acct = await ctx.uow.billing.account(org, "credits", ctx.now)
     package = "" if n in CREDIT_PACKAGES else " (not one of the standard packages)"
     return Reply(f"Added {format_credits(n)} to {org_name(ctx, org)}{package}; balance {format_credits(acct.credits)}.")
 
 
-async def apply_assessment(ctx: CommandContext, ticket: Ticket, a: CreditAssessment) -> str:
+async def apply_assessment(ctx: CommandContext, ticket: TicketRecord, a: CreditAssessmentRecord) -> str:
     """Charge (or refund) the difference between the assessment and what the ticket has paid."""
     charged = await ctx.uow.billing.ticket_credits_charged(ticket.id)
     diff = a.credits - charged
@@ -751,7 +757,7 @@ async def apply_assessment(ctx: CommandContext, ticket: Ticket, a: CreditAssessm
             f"{org_name(ctx, ticket.org)} has {format_credits(acct.credits)}; {label} needs {diff} more. "
             "Buy credits (packages of " + ", ".join(map(str, CREDIT_PACKAGES)) + ") and try again."
         )
-    await append(ctx, LedgerEntry(
+    await append(ctx, ctx.uow.billing.new_entry(
         org=ticket.org, account="credits", kind="charge" if diff > 0 else "refund", ticket_id=ticket.id,
         credits=-diff, override=over, reason=f"#{ticket.id} {label}" + (" (re-assessed)" if charged else ""),
         idem_key=f"assessment:{a.id}", data={"category": a.category, "assessment": a.id},
@@ -763,7 +769,7 @@ async def apply_assessment(ctx: CommandContext, ticket: Ticket, a: CreditAssessm
     return f"#{ticket.id} assessed as {label}: {moved}{in_all}; balance {format_credits(acct.credits)}{below}."
 
 
-def _supersede_older(ctx: CommandContext, older: CreditAssessment | None) -> None:
+def _supersede_older(ctx: CommandContext, older: CreditAssessmentRecord | None) -> None:
     if older is not None and older.status == "pending":
         older.status = "superseded"
 
@@ -801,7 +807,7 @@ async def credits_assess(ctx: CommandContext, id: int, category: str, credits: i
     older = await ctx.uow.billing.latest_assessment(ticket.id)
     _supersede_older(ctx, older)
     immediate = not needs_confirmation(category, ticket.accept_assessment)
-    a = await ctx.uow.billing.add_assessment(CreditAssessment(
+    a = await ctx.uow.billing.add_assessment(ctx.uow.billing.new_assessment(
         ticket_id=ticket.id, org=ticket.org, category=category, credits=price, from_version=from_,
         to_version=to_, at=ctx.now, actor=ctx.caller.ident, override=override,
         status="effective" if immediate else "pending",
@@ -945,7 +951,7 @@ async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[
     currency = "credits" if is_credits else getattr(plan.billing, "currency", "")
     rows = await uow.billing.ledger(org=org, start=window.start, end=window.end)
     before = await uow.billing.ledger(org=org, end=window.start)
-    def value(r: LedgerEntry) -> Decimal:
+    def value(r: LedgerEntryRecord) -> Decimal:
         return Decimal(r.credits) if r.account == "credits" else Decimal(r.amount)
 
     reversed_by: dict[int, Decimal] = {}

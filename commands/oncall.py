@@ -24,9 +24,9 @@ from bot.desk.oncall import Override, Schedule, parse_override_window
 from bot.desk.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
+from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
-from commands.tickets import load_ticket, tz_of
-from storage.models import OncallOverride, Page, Ticket, TicketEvent
+from bot.ticketing import load_ticket, tz_of
 
 AREA = Area("oncall")
 
@@ -88,10 +88,10 @@ def parse_page_ref(text: str) -> int:
     return int(m.group(1))
 
 
-async def start_page(ctx: CommandContext, ticket: Ticket | None, summary: str) -> Page | None:
+async def start_page(ctx: CommandContext, ticket: TicketRecord | None, summary: str) -> PageRecord | None:
     """Open a page and its first escalation timer; None if the ticket already has a page."""
     due = ctx.now + _policy(ctx).delay_before(0)
-    page: Page | None = await ctx.uow.paging.open_page(
+    page: PageRecord | None = await ctx.uow.paging.open_page(
         ticket.id if ticket is not None else None, summary, ctx.caller.ident, ctx.now, due
     )
     if page is not None:
@@ -99,14 +99,14 @@ async def start_page(ctx: CommandContext, ticket: Ticket | None, summary: str) -
     return page
 
 
-async def load_page(ctx: CommandContext, page_id: int) -> Page:
-    page: Page | None = await ctx.uow.paging.get(page_id, for_update=True)
+async def load_page(ctx: CommandContext, page_id: int) -> PageRecord:
+    page: PageRecord | None = await ctx.uow.paging.get(page_id, for_update=True)
     if page is None:
         raise NotFound(f"There is no page {page_id}.")
     return page
 
 
-def page_tz(ctx: CommandContext, ticket: Ticket | None) -> str:
+def page_tz(ctx: CommandContext, ticket: TicketRecord | None) -> str:
     """Times about a page: in the ticket's plan calendar zone, else the first rotation's zone."""
     if ticket is not None:
         return tz_of(ctx, ticket)
@@ -115,7 +115,7 @@ def page_tz(ctx: CommandContext, ticket: Ticket | None) -> str:
     return "UTC"
 
 
-def org_and_plan(ctx: CommandContext, ticket: Ticket) -> str:
+def org_and_plan(ctx: CommandContext, ticket: TicketRecord) -> str:
     org = ctx.config.orgs.get(ticket.org)
     plan = ctx.config.plans.get(ticket.plan)
     org_name = org.name if org is not None else ticket.org
@@ -123,7 +123,7 @@ def org_and_plan(ctx: CommandContext, ticket: Ticket) -> str:
     return f"{org_name} ({plan_name})"
 
 
-def page_label(ctx: CommandContext, page: Page, ticket: Ticket | None) -> str:
+def page_label(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None) -> str:
     """`Page 3 (#12 [P1] ACME Ltd: mail down)` for the triage channel."""
     if ticket is None:
         return f"Page {page.id} ({page.summary})"
@@ -132,7 +132,7 @@ def page_label(ctx: CommandContext, page: Page, ticket: Ticket | None) -> str:
     return f"Page {page.id} (#{ticket.id} [P{ticket.priority}] {org_name}: {ticket.summary})"
 
 
-def due_times(ctx: CommandContext, ticket: Ticket) -> str:
+def due_times(ctx: CommandContext, ticket: TicketRecord) -> str:
     tz = tz_of(ctx, ticket)
     parts = []
     if ticket.response_due_at is not None and ticket.first_response_at is None:
@@ -142,7 +142,7 @@ def due_times(ctx: CommandContext, ticket: Ticket) -> str:
     return ", ".join(parts)
 
 
-def page_text(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Notify) -> str:
+def page_text(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Notify) -> str:
     """What the paged person reads: the ticket, org, plan, priority, due times, and how to acknowledge."""
     policy = _policy(ctx)
     level = policy.levels[action.level]
@@ -159,7 +159,7 @@ def page_text(ctx: CommandContext, page: Page, ticket: Ticket | None, action: No
     return f"{what} — {where} — acknowledge with: ack {page.id} (on IRC: !ack {page.id})"
 
 
-async def notify(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Notify) -> None:
+async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Notify) -> None:
     networks = ctx.notify_person(
         action.person,
         page_text(ctx, page, ticket, action),
@@ -187,7 +187,7 @@ async def notify(ctx: CommandContext, page: Page, ticket: Ticket | None, action:
     ctx.triage(line + (f" — {note}" if note else ""), ticket_id=page.ticket_id, kind="notice")
 
 
-async def skip(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Skip) -> None:
+async def skip(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Skip) -> None:
     level = _policy(ctx).levels[action.level]
     await ctx.uow.paging.record(
         page, "skipped", ctx.now, step=action.step, level=action.level, cycle=action.cycle,
@@ -200,7 +200,9 @@ async def skip(ctx: CommandContext, page: Page, ticket: Ticket | None, action: S
     )
 
 
-async def nobody_answered(ctx: CommandContext, page: Page, ticket: Ticket | None, action: Exhausted) -> None:
+async def nobody_answered(
+    ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Exhausted
+) -> None:
     policy = _policy(ctx)
     await ctx.uow.paging.record(page, "exhausted", ctx.now, step=action.step, detail="nobody answered")
     people = sorted({name_of(ctx, p) for p in await ctx.uow.paging.notified_people(page.id)})
@@ -217,7 +219,7 @@ async def nobody_answered(ctx: CommandContext, page: Page, ticket: Ticket | None
 async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
     """One page's due escalation steps, in the worker's transaction. Returns when to try
     again if the step is not due yet (the worker keeps the timer)."""
-    page: Page | None = await ctx.uow.paging.get(int(timer.ref), for_update=True)
+    page: PageRecord | None = await ctx.uow.paging.get(int(timer.ref), for_update=True)
     if page is None or not page.escalating or str(page.step) != timer.key:
         # Acknowledged, resolved, or this step was already taken: the timer is stale.
         return None
@@ -244,7 +246,7 @@ async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
 # --- reacting to tickets --------------------------------------------------------------------
 
 
-async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     """A ticket opened at, or raised to, a `page_on` priority pages once (the unique page per
     ticket: raising again or reopening does not page twice); resolving or closing the ticket
     stops its page's escalation."""
@@ -277,7 +279,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
 AREA.hooks.after_event.append(after_event)
 
 
-def page_status(ctx: CommandContext, page: Page, tz: str) -> str:
+def page_status(ctx: CommandContext, page: PageRecord, tz: str) -> str:
     if page.resolved_at is not None:
         return f"resolved by {name_of(ctx, page.resolved_by)} {format_instant(page.resolved_at, tz)}"
     if page.acknowledged_at is not None:
@@ -287,7 +289,7 @@ def page_status(ctx: CommandContext, page: Page, tz: str) -> str:
     return "escalating, not yet acknowledged"
 
 
-async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
     page = await ctx.uow.paging.for_ticket(ticket.id)
     if page is None:
         return []
@@ -353,7 +355,7 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
     except ValueError as exc:
         raise UserError(str(exc)) from None
     await ctx.uow.paging.add_override(
-        OncallOverride(rotation=rotation, person=person, start_at=start, end_at=end, created_at=ctx.now,
+        ctx.uow.paging.new_override(rotation=rotation, person=person, start_at=start, end_at=end, created_at=ctx.now,
                        created_by=ctx.caller.ident)
     )
     until = format_instant(end, rot.timezone)
@@ -370,7 +372,7 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
     examples=("page #12", "page database replication stopped on db2"),
 )
 async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
-    ticket: Ticket | None = None
+    ticket: TicketRecord | None = None
     if re.fullmatch(r"#?\d{1,9}", what):
         ticket = await load_ticket(ctx, int(what.lstrip("#")))
         existing = await ctx.uow.paging.for_ticket(ticket.id)
@@ -402,7 +404,7 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
 )
 async def ack(ctx: CommandContext, page: str) -> Reply:
     page_id = parse_page_ref(page)
-    row: Page | None = await ctx.uow.paging.get(page_id, for_update=True)
+    row: PageRecord | None = await ctx.uow.paging.get(page_id, for_update=True)
     notified = await ctx.uow.paging.notified_people(page_id) if row is not None else set()
     if not may_acknowledge_page(ctx.caller, notified):
         raise PermissionDenied("Only the people a page was sent to, and agents, can acknowledge it.")

@@ -25,9 +25,9 @@ from bot.desk.sla import (
 )
 from bot.desk.timefmt import relative
 from bot.permissions import org_scope
+from bot.ports.records import TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
-from commands.tickets import ACTIVE, load_ticket, shown_privately
-from storage.models import Ticket, TicketEvent
+from bot.ticketing import ACTIVE, load_ticket, shown_privately
 
 AREA = Area("sla")
 
@@ -40,7 +40,7 @@ BOARD_ROWS = 20
 # --- services -----------------------------------------------------------------------------
 
 
-def targets_of(ctx: CommandContext, ticket: Ticket) -> PlanTargets:
+def targets_of(ctx: CommandContext, ticket: TicketRecord) -> PlanTargets:
     targets = ctx.services.sla_targets
     return targets[ticket.plan]
 
@@ -50,7 +50,7 @@ def targets_of(ctx: CommandContext, ticket: Ticket) -> PlanTargets:
 _KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close"}
 
 
-def clock_events(events: Sequence[TicketEvent]) -> list[ClockEvent]:
+def clock_events(events: Sequence[TicketEventRecord]) -> list[ClockEvent]:
     out: list[ClockEvent] = []
     for e in events:
         if e.kind == "reply":
@@ -63,12 +63,12 @@ def clock_events(events: Sequence[TicketEvent]) -> list[ClockEvent]:
     return out
 
 
-async def clocks_of(ctx: CommandContext, ticket: Ticket) -> dict[str, ClockState]:
+async def clocks_of(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
     events = await ctx.uow.tickets.events(ticket.id)
     return compute_clocks(targets_of(ctx, ticket), clock_events(events), ctx.now)
 
 
-async def refresh(ctx: CommandContext, ticket: Ticket) -> dict[str, ClockState]:
+async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
     """Recompute every clock from the events, store due times on the ticket and move the
     warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
     clocks = await clocks_of(ctx, ticket)
@@ -98,7 +98,7 @@ async def refresh(ctx: CommandContext, ticket: Ticket) -> dict[str, ClockState]:
     return clocks
 
 
-async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -> None:
+async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     if ticket.plan in ctx.services.sla_targets:
         await refresh(ctx, ticket)
 
@@ -106,7 +106,7 @@ async def after_event(ctx: CommandContext, ticket: Ticket, event: TicketEvent) -
 AREA.hooks.after_event.append(after_event)
 
 
-def tz_name(ctx: CommandContext, ticket: Ticket) -> str:
+def tz_name(ctx: CommandContext, ticket: TicketRecord) -> str:
     return targets_of(ctx, ticket).calendar.timezone_name
 
 
@@ -130,7 +130,7 @@ def clock_line(c: ClockState, now: datetime, tz: str) -> str:
     return f"{label} due {due} (in {left})"
 
 
-async def ticket_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
+async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
     if ticket.plan not in ctx.services.sla_targets:
         return []
     clocks = await clocks_of(ctx, ticket)
@@ -206,7 +206,7 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
     return Reply("\n".join(lines))
 
 
-def remaining_seconds(ctx: CommandContext, ticket: Ticket) -> int | None:
+def remaining_seconds(ctx: CommandContext, ticket: TicketRecord) -> int | None:
     """Business time left to the nearest deadline: one subtraction of stored positions."""
     if ticket.next_due_position is None or ticket.next_due_calendar is None:
         return None

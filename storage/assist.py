@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ports.records import AssistCardRecord
 from storage.database import Database
 from storage.models import AssistCard, AssistLine, AssistNotice
 
@@ -37,12 +39,16 @@ class AssistRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).first()
 
-    async def add_card(self, card: AssistCard) -> AssistCard:
+    def new_card(self, **fields: Any) -> AssistCard:
+        """A card not yet stored (store it with `add_card`)."""
+        return AssistCard(**fields)
+
+    async def add_card(self, card: AssistCardRecord) -> AssistCardRecord:
         self.session.add(card)
         await self.session.flush()
         return card
 
-    async def add_lines(self, card: AssistCard, lines: Sequence[tuple[datetime, str]]) -> None:
+    async def add_lines(self, card: AssistCardRecord, lines: Sequence[tuple[datetime, str]]) -> None:
         self.session.add_all([AssistLine(card_id=card.id, at=at, text=text) for at, text in lines])
         await self.session.flush()
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ports.records import BillingIncidentRecord, CreditAssessmentRecord, LedgerEntryRecord, MinutesEntryRecord
 from storage.database import Database
 from storage.models import BillingAccount, BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry
 
@@ -50,7 +51,23 @@ class BillingRepository:
 
     # --- the ledger -----------------------------------------------------------------------
 
-    async def append(self, entry: LedgerEntry, now: datetime) -> LedgerEntry | None:
+    def new_entry(self, **fields: Any) -> LedgerEntry:
+        """A ledger row not yet appended (append it with `append`)."""
+        return LedgerEntry(**fields)
+
+    def new_minutes(self, **fields: Any) -> MinutesEntry:
+        """A minutes entry not yet stored (store it with `add_minutes`)."""
+        return MinutesEntry(**fields)
+
+    def new_incident(self, **fields: Any) -> BillingIncident:
+        """An incident not yet stored (store it with `add_incident`)."""
+        return BillingIncident(**fields)
+
+    def new_assessment(self, **fields: Any) -> CreditAssessment:
+        """A credit assessment not yet stored (store it with `add_assessment`)."""
+        return CreditAssessment(**fields)
+
+    async def append(self, entry: LedgerEntryRecord, now: datetime) -> LedgerEntry | None:
         """Append one row and move the cached balance with it. A row whose `idem_key` exists
         already is not written again: None says it was a repeat."""
         values: dict[str, Any] = {
@@ -129,7 +146,7 @@ class BillingRepository:
 
     # --- minutes --------------------------------------------------------------------------
 
-    async def add_minutes(self, entry: MinutesEntry) -> MinutesEntry:
+    async def add_minutes(self, entry: MinutesEntryRecord) -> MinutesEntryRecord:
         self.session.add(entry)
         await self.session.flush()
         return entry
@@ -158,7 +175,7 @@ class BillingRepository:
         q = select(BillingIncident).where(BillingIncident.ticket_id == ticket_id).order_by(BillingIncident.number)
         return (await self.session.scalars(q)).all()
 
-    async def add_incident(self, incident: BillingIncident) -> BillingIncident:
+    async def add_incident(self, incident: BillingIncidentRecord) -> BillingIncidentRecord:
         self.session.add(incident)
         await self.session.flush()
         return incident
@@ -174,7 +191,7 @@ class BillingRepository:
         )
         return (await self.session.scalars(q)).first()
 
-    async def add_assessment(self, assessment: CreditAssessment) -> CreditAssessment:
+    async def add_assessment(self, assessment: CreditAssessmentRecord) -> CreditAssessmentRecord:
         self.session.add(assessment)
         await self.session.flush()
         return assessment

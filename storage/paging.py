@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.ports.records import OncallOverrideRecord, PageRecord
 from storage.database import Database
 from storage.models import AdapterStateRow, OncallOverride, Page, PageNotification
 
@@ -51,7 +53,7 @@ class PagingRepository:
     async def for_ticket(self, ticket_id: int) -> Page | None:
         return (await self.session.scalars(select(Page).where(Page.ticket_id == ticket_id))).first()
 
-    async def record(self, page: Page, kind: str, now: datetime, **fields: object) -> PageNotification:
+    async def record(self, page: PageRecord, kind: str, now: datetime, **fields: object) -> PageNotification:
         row = PageNotification(page_id=page.id, at=now, kind=kind, **{"networks": "", "detail": "", **fields})
         self.session.add(row)
         await self.session.flush()
@@ -67,7 +69,11 @@ class PagingRepository:
         )
         return {p for p in (await self.session.scalars(stmt)).all() if p}
 
-    async def add_override(self, override: OncallOverride) -> OncallOverride:
+    def new_override(self, **fields: Any) -> OncallOverride:
+        """An override not yet stored (store it with `add_override`)."""
+        return OncallOverride(**fields)
+
+    async def add_override(self, override: OncallOverrideRecord) -> OncallOverrideRecord:
         self.session.add(override)
         await self.session.flush()
         return override

@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk.domain import Button, Destination, Outbound
+from bot.ports.records import OutboxMessageRecord, TicketEventRecord, TicketRecord
 from storage.database import Database
 from storage.models import HandledMessage, OutboxMessage, Ticket, TicketEvent, Timer
 
@@ -18,7 +19,15 @@ class TicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, ticket: Ticket) -> Ticket:
+    def new(self, **fields: Any) -> Ticket:
+        """A ticket not yet stored (store it with `add`)."""
+        return Ticket(**fields)
+
+    def new_event(self, **fields: Any) -> TicketEvent:
+        """An event not yet stored (store it with `add_event`)."""
+        return TicketEvent(**fields)
+
+    async def add(self, ticket: TicketRecord) -> TicketRecord:
         self.session.add(ticket)
         await self.session.flush()
         return ticket
@@ -77,7 +86,7 @@ class TicketRepository:
             stmt = stmt.where(Ticket.over_quota.is_(False))
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def add_event(self, event: TicketEvent) -> TicketEvent:
+    async def add_event(self, event: TicketEventRecord) -> TicketEventRecord:
         self.session.add(event)
         await self.session.flush()
         return event
@@ -200,7 +209,7 @@ class OutboxRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).all()
 
-    def as_outbound(self, row: OutboxMessage) -> Outbound:
+    def as_outbound(self, row: OutboxMessageRecord) -> Outbound:
         return outbound_of(row)
 
     async def mark_delivered(self, ids: Iterable[int], now: datetime) -> None:
@@ -218,7 +227,7 @@ class OutboxRepository:
         return int((await self.session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0)))).scalar_one())
 
 
-def outbound_of(row: OutboxMessage) -> Outbound:
+def outbound_of(row: OutboxMessageRecord) -> Outbound:
     return Outbound(
         destination=Destination(row.network, row.target),
         text=row.text,

@@ -3,7 +3,9 @@ nothing: leaving the block without commit() rolls everything back."""
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,6 +59,10 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        """A nested transaction: a step that fails inside it is undone alone."""
+        return self.session.begin_nested()
 
     async def __aexit__(
         self,

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -15,6 +16,7 @@ from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import Adapter, AdapterState, DeskFigures
+from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services
 from bot.runtime.metrics import DeskMetrics
@@ -137,7 +139,7 @@ class App:
         # Networks a message can go out on: enabled in bot.toml (delivered by whichever instance
         # runs them) or running in this process.
         self.services = desk_services(config, lambda: enabled_networks(self.config) | set(self.adapters))
-        self.uow_factory = lambda: UnitOfWork(db)
+        self.uow_factory: Callable[[], UnitOfWorkPort] = lambda: UnitOfWork(db)
         self.router = Router(self.registry, config, self.uow_factory, clock, self.services, self.desk.hooks)
         self.state: AdapterState = StateStore(db)
         self.adapters: dict[str, Adapter] = {}

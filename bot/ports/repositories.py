@@ -1,0 +1,412 @@
+"""The repository ports: everything commands, timers and the worker may ask of the database,
+as protocols. storage/ implements them (storage/uow.py builds one of each per transaction);
+nothing outside storage/ writes SQL or holds a session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from bot.desk.domain import Outbound
+from bot.ports.records import (
+    AssistCardRecord,
+    AssistLineRecord,
+    BillingAccountRecord,
+    BillingIncidentRecord,
+    CreditAssessmentRecord,
+    LedgerEntryRecord,
+    MinutesEntryRecord,
+    OncallOverrideRecord,
+    OutboxMessageRecord,
+    PageNotificationRecord,
+    PageRecord,
+    TicketEventRecord,
+    TicketRecord,
+    TimerRecord,
+)
+
+
+class TicketStore(Protocol):
+    """Tickets and their append-only events."""
+
+    def new(self, **fields: Any) -> TicketRecord:
+        """A ticket not yet stored (store it with `add`)."""
+        ...
+
+    def new_event(self, **fields: Any) -> TicketEventRecord:
+        """An event not yet stored (store it with `add_event`)."""
+        ...
+
+    async def add(self, ticket: TicketRecord) -> TicketRecord:
+        """Store a new ticket; its id is set on return."""
+        ...
+
+    async def add_event(self, event: TicketEventRecord) -> TicketEventRecord:
+        """Append an event to its ticket's history; its id is set on return."""
+        ...
+
+    async def count(self, *, org: str | None = None, states: Iterable[str] | None = None) -> int:
+        """How many tickets of the org (or all) are in one of `states` (or any state)."""
+        ...
+
+    async def count_opened(self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True) -> int:
+        """Tickets of the org opened in [start, end): the incident quota's count."""
+        ...
+
+    async def events(self, ticket_id: int) -> Sequence[TicketEventRecord]:
+        """The ticket's whole history, oldest first."""
+        ...
+
+    async def get(self, ticket_id: int, *, for_update: bool = False) -> TicketRecord | None:
+        """One ticket (locked for this transaction with for_update); None if there is none."""
+        ...
+
+    async def list(
+        self,
+        *,
+        org: str | None = None,
+        states: Iterable[str] | None = None,
+        assignee: str | None = None,
+        opened_by: str | None = None,
+        limit: int = 50,
+    ) -> Sequence[TicketRecord]:
+        """Tickets matching every filter given, newest first, at most `limit`."""
+        ...
+
+    async def open_by_deadline(self, *, org: str | None = None, limit: int = 50) -> Sequence[TicketRecord]:
+        """Active tickets with a running deadline first (nearest first), then the rest."""
+        ...
+
+    async def serialize_openings(self, org: str) -> None:
+        """Hold the org's opening lock until the transaction ends, so two tickets opened at
+        once never both take the last incident of a quota."""
+        ...
+
+
+class TimerStore(Protocol):
+    """Durable timers: rows the worker claims when due, across restarts and instances."""
+
+    async def cancel(self, kind: str, ref: str, keys: Iterable[str] | None = None) -> None:
+        """Drop the unfired timers of (kind, ref), or only those with the given keys."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int = 20) -> Sequence[TimerRecord]:
+        """Due timers, locked for this transaction; other instances skip them (SKIP LOCKED)."""
+        ...
+
+    async def get(self, kind: str, ref: str, key: str) -> TimerRecord | None:
+        """One timer by its identity, fired or not."""
+        ...
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest unfired timer is due (the worker sleeps until then)."""
+        ...
+
+    async def pending(self, kind: str | None = None, ref: str | None = None) -> Sequence[TimerRecord]:
+        """Unfired timers, by due time, of a kind and ref when given."""
+        ...
+
+    async def schedule(
+        self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
+    ) -> None:
+        """Create the timer, or move it if it has not fired yet. A fired timer stays fired."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """Messages to networks, written in the command's transaction and delivered after it."""
+
+    async def add(self, message: Outbound, now: datetime) -> int:
+        """Queue one message; returns its row id."""
+        ...
+
+    def as_outbound(self, row: OutboxMessageRecord) -> Outbound:
+        """The message a queued row stands for."""
+        ...
+
+    async def by_ids(self, ids: Iterable[int]) -> Sequence[OutboxMessageRecord]:
+        """Rows by id (for recording delivery outcomes)."""
+        ...
+
+    async def claim_pending(
+        self, networks: Iterable[str], now: datetime, limit: int = 50
+    ) -> Sequence[OutboxMessageRecord]:
+        """Undelivered rows for these networks, leased to this instance for a while."""
+        ...
+
+    async def last_id(self) -> int:
+        """The newest row's id (0 when empty)."""
+        ...
+
+    async def mark_delivered(self, ids: Iterable[int], now: datetime) -> None:
+        """Record that these rows went out."""
+        ...
+
+    async def since(self, after_id: int, networks: Iterable[str] | None = None) -> Sequence[OutboxMessageRecord]:
+        """Rows added after `after_id`, for these networks when given."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    """Inbound message ids already handled: the one place duplicates are dropped."""
+
+    async def claim(self, key: str, now: datetime) -> bool:
+        """Record an inbound message id; False if it was handled before (a duplicate)."""
+        ...
+
+
+class SlaStore(Protocol):
+    """The SLA area's queries over the due times and verdicts stored on every ticket."""
+
+    async def board(self, org: str | None, limit: int) -> Sequence[TicketRecord]:
+        """Running deadlines first by due instant (so breached first), then paused, then none."""
+        ...
+
+    async def board_counts(self, now: datetime, org: str | None) -> dict[str, int]:
+        """Open tickets of the board's scope: all, breached at `now`, paused, without a deadline."""
+        ...
+
+    async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
+        ...
+
+
+class BillingStore(Protocol):
+    """Ledgers, accounts, logged minutes, incidents and credit assessments."""
+
+    def new_entry(self, **fields: Any) -> LedgerEntryRecord:
+        """A ledger row not yet appended (append it with `append`)."""
+        ...
+
+    def new_minutes(self, **fields: Any) -> MinutesEntryRecord:
+        """A minutes entry not yet stored (store it with `add_minutes`)."""
+        ...
+
+    def new_incident(self, **fields: Any) -> BillingIncidentRecord:
+        """An incident not yet stored (store it with `add_incident`)."""
+        ...
+
+    def new_assessment(self, **fields: Any) -> CreditAssessmentRecord:
+        """A credit assessment not yet stored (store it with `add_assessment`)."""
+        ...
+
+    async def account(self, org: str, account: str, now: datetime, currency: str = "") -> BillingAccountRecord:
+        """The account row, created if missing and locked for this transaction."""
+        ...
+
+    async def accounts(self) -> Sequence[BillingAccountRecord]:
+        """Every account with its cached balance."""
+        ...
+
+    async def add_assessment(self, assessment: CreditAssessmentRecord) -> CreditAssessmentRecord:
+        """Store a credit assessment."""
+        ...
+
+    async def add_incident(self, incident: BillingIncidentRecord) -> BillingIncidentRecord:
+        """Store a charged incident of a per-incident ticket."""
+        ...
+
+    async def add_minutes(self, entry: MinutesEntryRecord) -> MinutesEntryRecord:
+        """Store a minutes entry."""
+        ...
+
+    async def append(self, entry: LedgerEntryRecord, now: datetime) -> LedgerEntryRecord | None:
+        """Append one row and move the cached balance with it; a row whose `idem_key` exists
+        already is not appended again (None): charges are idempotent."""
+        ...
+
+    async def by_key(self, key: str) -> LedgerEntryRecord | None:
+        """The ledger row with this idempotency key, if any."""
+        ...
+
+    async def entry(self, entry_id: int) -> LedgerEntryRecord | None:
+        """One ledger row."""
+        ...
+
+    async def incidents(self, ticket_id: int) -> Sequence[BillingIncidentRecord]:
+        """The ticket's incidents in order."""
+        ...
+
+    async def latest_assessment(self, ticket_id: int) -> CreditAssessmentRecord | None:
+        """The ticket's newest credit assessment."""
+        ...
+
+    async def ledger(
+        self,
+        *,
+        org: str | None = None,
+        account: str | None = None,
+        ticket_id: int | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[LedgerEntryRecord]:
+        """Ledger rows matching every filter given, in time order."""
+        ...
+
+    async def minutes_entry(self, entry_id: int, *, for_update: bool = False) -> MinutesEntryRecord | None:
+        """One minutes entry (locked with for_update)."""
+        ...
+
+    async def minutes_in(self, org: str | None, start: datetime, end: datetime) -> Sequence[MinutesEntryRecord]:
+        """Minutes logged in [start, end), of one org or all."""
+        ...
+
+    async def minutes_of_ticket(self, ticket_id: int) -> Sequence[MinutesEntryRecord]:
+        """Every minutes entry of the ticket."""
+        ...
+
+    async def peek(self, org: str, account: str) -> BillingAccountRecord | None:
+        """The account row without creating or locking it."""
+        ...
+
+    async def pending_assessments(self, org: str) -> Sequence[CreditAssessmentRecord]:
+        """Assessments of the org waiting for the customer's `credits confirm`."""
+        ...
+
+    async def reversal_of(self, entry_id: int) -> LedgerEntryRecord | None:
+        """The row that reverses this one, if any."""
+        ...
+
+    async def ticket_credits_charged(self, ticket_id: int) -> int:
+        """Credits taken for a ticket so far (charges less refunds), as a positive number."""
+        ...
+
+
+class PagingStore(Protocol):
+    """Pages, their notifications, on-call overrides and Telegram reachability."""
+
+    def new_override(self, **fields: Any) -> OncallOverrideRecord:
+        """An override not yet stored (store it with `add_override`)."""
+        ...
+
+    async def add_override(self, override: OncallOverrideRecord) -> OncallOverrideRecord:
+        """Store an on-call override."""
+        ...
+
+    async def for_ticket(self, ticket_id: int) -> PageRecord | None:
+        """The ticket's page, if it has one."""
+        ...
+
+    async def get(self, page_id: int, *, for_update: bool = False) -> PageRecord | None:
+        """One page (locked with for_update)."""
+        ...
+
+    async def has_telegram_private_chat(self, telegram_handle: str) -> bool:
+        """Telegram lets the bot write privately only to people who sent it /start."""
+        ...
+
+    async def notifications(self, page_id: int) -> Sequence[PageNotificationRecord]:
+        """The page's walk as it happened, oldest first."""
+        ...
+
+    async def notified_people(self, page_id: int) -> set[str]:
+        """Everyone the page reached so far (they may acknowledge it)."""
+        ...
+
+    async def open_page(
+        self, ticket_id: int | None, summary: str, created_by: str, now: datetime, due_at: datetime
+    ) -> PageRecord | None:
+        """A new page; for a ticket that already has one, None (the unique ticket id decides,
+        so two instances never page twice)."""
+        ...
+
+    async def overrides_ending_after(self, now: datetime) -> Sequence[OncallOverrideRecord]:
+        """Overrides still in force or to come, oldest made first (the latest made wins)."""
+        ...
+
+    async def record(self, page: PageRecord, kind: str, now: datetime, **fields: object) -> PageNotificationRecord:
+        """Append one step of the page's walk."""
+        ...
+
+
+class AssistStore(Protocol):
+    """Agent-assist cards and their chat lines."""
+
+    def new_card(self, **fields: Any) -> AssistCardRecord:
+        """A card not yet stored (store it with `add_card`)."""
+        ...
+
+    async def add_card(self, card: AssistCardRecord) -> AssistCardRecord:
+        """Store a new card; its number is set on return."""
+        ...
+
+    async def add_lines(self, card: AssistCardRecord, lines: Sequence[tuple[datetime, str]]) -> None:
+        """Add chat lines (time, text) to a card."""
+        ...
+
+    async def get(self, card_id: int, *, for_update: bool = False) -> AssistCardRecord | None:
+        """One card (locked with for_update)."""
+        ...
+
+    async def last_line(self, card_id: int) -> AssistLineRecord | None:
+        """The card's newest line."""
+        ...
+
+    async def latest_card(self, person: str, org: str) -> AssistCardRecord | None:
+        """The person's newest card for this org, locked: the next line joins it or not."""
+        ...
+
+    async def lines(self, card_id: int, *, first: int | None = None) -> Sequence[AssistLineRecord]:
+        """The card's lines in the order written (the first `first` only, when given)."""
+        ...
+
+    async def note_once(self, person: str, network: str, at: datetime) -> bool:
+        """Remember that the plan note went to this person on this network; False if it had."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: every repository on one session. Leaving the block without commit()
+    rolls everything back, so a failed command changes nothing."""
+
+    @property
+    def tickets(self) -> TicketStore: ...
+
+    @property
+    def timers(self) -> TimerStore: ...
+
+    @property
+    def outbox(self) -> OutboxStore: ...
+
+    @property
+    def handled(self) -> IdempotencyStore: ...
+
+    @property
+    def sla(self) -> SlaStore: ...
+
+    @property
+    def billing(self) -> BillingStore: ...
+
+    @property
+    def paging(self) -> PagingStore: ...
+
+    @property
+    def assist(self) -> AssistStore: ...
+
+
+    async def commit(self) -> None:
+        """Make the transaction's changes durable."""
+        ...
+
+    async def rollback(self) -> None:
+        """Undo the transaction's changes."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[Any]:
+        """A nested transaction: a step that fails inside it is undone alone."""
+        ...
+
+    async def __aenter__(self) -> UnitOfWork:
+        """Begin the transaction."""
+        ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Roll back unless committed, and release the connection."""
+        ...

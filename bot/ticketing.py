@@ -1,0 +1,129 @@
+"""The steps every command area takes on a ticket: load it (with the caller's access checked),
+record an event (and let the areas' hooks react in the same transaction), tell the customer
+side or triage, decide whether an answer must go privately. Areas share these, never each
+other's modules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.desk.domain import Destination, Priority, TicketState
+from bot.desk.errors import Conflict, NotFound
+from bot.permissions import require_ticket_access
+from bot.ports.records import TicketEventRecord, TicketRecord
+from bot.router import CommandContext
+
+# The states in which a ticket is open (its clocks may run).
+ACTIVE = [s.value for s in TicketState if s.is_active]
+
+
+async def load_ticket(ctx: CommandContext, ticket_id: int, *, for_update: bool = True) -> TicketRecord:
+    ticket: TicketRecord | None = await ctx.uow.tickets.get(ticket_id, for_update=for_update)
+    if ticket is None:
+        raise NotFound(f"There is no ticket #{ticket_id}.")
+    require_ticket_access(ctx.caller, ticket.org, ticket_id)
+    return ticket
+
+
+async def record(
+    ctx: CommandContext,
+    ticket: TicketRecord,
+    kind: str,
+    *,
+    text: str = "",
+    public: bool = True,
+    priority: Priority | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    actor: str | None = None,
+    actor_role: str | None = None,
+) -> TicketEventRecord:
+    """Append an event and let the other areas (SLA, paging, billing) react in the same transaction.
+    `actor`/`actor_role` default to the caller (assist records a customer's chat lines)."""
+    event = ctx.uow.tickets.new_event(
+        ticket_id=ticket.id,
+        at=at or ctx.now,
+        actor=actor or ctx.caller.ident,
+        actor_role=actor_role or ctx.caller.role.value,
+        kind=kind,
+        text=text,
+        public=public,
+        priority=int(priority) if priority is not None else None,
+        reason=reason,
+        data=data or {},
+    )
+    await ctx.uow.tickets.add_event(event)
+    ticket.updated_at = ctx.now
+    for hook in ctx.hooks.after_event:
+        await hook(ctx, ticket, event)
+    return event
+
+
+def tz_of(ctx: CommandContext, ticket: TicketRecord) -> str:
+    return ctx.config.plan_timezone(ticket.plan)
+
+
+def headline(ticket: TicketRecord, ctx: CommandContext) -> str:
+    org = ctx.config.orgs.get(ticket.org)
+    org_name = org.name if org is not None else ticket.org
+    assignee = f", assigned to {ticket.assignee}" if ticket.assignee else ""
+    return f"#{ticket.id} [P{ticket.priority} {ticket.state}] {org_name}: {ticket.summary}{assignee}"
+
+
+def origin_destination(ctx: CommandContext, ticket: TicketRecord) -> Destination | None:
+    """Where the customer side of a ticket hears about it: the channel it was opened in,
+    or the opener's direct conversation."""
+    if ticket.origin_channel:
+        return Destination(ticket.origin_network, ticket.origin_channel)
+    opener = ctx.config.people.get(ticket.opened_by)
+    if opener is not None:
+        handle = opener.handles.get(ticket.origin_network)
+        return Destination(ticket.origin_network, handle) if handle else None
+    if ":" in ticket.opened_by:
+        network, handle = ticket.opened_by.split(":", 1)
+        return Destination(network, handle)
+    return None
+
+
+def tell_customer_side(ctx: CommandContext, ticket: TicketRecord, text: str) -> None:
+    dest = origin_destination(ctx, ticket)
+    if dest is None:
+        return
+    here = Destination(ctx.caller.network, ctx.caller.channel or ctx.caller.handle)
+    if dest == here:
+        return  # the caller is there and sees the reply
+    ctx.post(dest, text, kind="ticket-update", ticket_id=ticket.id)
+
+
+def tell_triage(ctx: CommandContext, ticket: TicketRecord, text: str) -> None:
+    triage = Destination.parse(ctx.config.bot.triage_channel)
+    if ctx.caller.channel is not None and Destination(ctx.caller.network, ctx.caller.channel) == triage:
+        return
+    ctx.post(triage, text, kind="notice", ticket_id=ticket.id)
+
+
+async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
+    lines: list[str] = []
+    for hook in ctx.hooks.ticket_lines:
+        lines += await hook(ctx, ticket)
+    return lines
+
+
+def require_state(ticket: TicketRecord, allowed: list[TicketState], action: str) -> None:
+    if TicketState(ticket.state) not in allowed:
+        raise Conflict(f"Ticket #{ticket.id} is {ticket.state}; it cannot be {action}.")
+
+
+def shown_privately(ctx: CommandContext, ticket_org: str, *, includes_internal: bool) -> bool:
+    """Other customers' data never goes to a public channel, nor do internal notes."""
+    channel = ctx.caller.channel
+    if channel is None:
+        return False
+    place = Destination(ctx.caller.network, channel)
+    if place == Destination.parse(ctx.config.bot.triage_channel):
+        return False
+    if includes_internal:
+        return True
+    return ctx.config.org_of_channel(ctx.caller.network, channel) != ticket_org
