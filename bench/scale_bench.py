@@ -1,0 +1,281 @@
+"""Cost against history (prints numbers; not a test): does a command get slower as the desk
+ages? For each size (default 1k, 10k, 100k tickets over seven orgs, one ledger row per billed
+ticket, all in this month) on SQLite and PostgreSQL, in-process through the real commands:
+
+- monthly statements for every billed org (what `supportbot report --month` computes);
+- `sla report` for all orgs as an agent;
+- `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
+then, on a ticket with 10,000 events: `ticket show`, `sla`, `sla explain`, `ticket note`; and
+on PostgreSQL the statements one `ticket open` sends and opens per second in one process.
+
+    .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL]
+
+The last line is machine-readable key=value pairs (figures of the largest size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg  # noqa: E402
+from sqlalchemy import event, insert  # noqa: E402
+
+from bot.desk.clock import FixedClock  # noqa: E402
+from bot.desk.domain import InboundMessage  # noqa: E402
+from bot.runtime.bootstrap import App, open_app  # noqa: E402
+from bot.runtime.config import parse_config  # noqa: E402
+from commands.billing import billed_orgs, statement  # noqa: E402
+from storage.models import LedgerEntry, Ticket, TicketEvent  # noqa: E402
+from storage.uow import UnitOfWork  # noqa: E402
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+ORGS = {"acme": "silver", "globex": "enterprise-gold", "initech": "credits", "umbrella": "per-minute",
+        "hooli": "per-incident", "wayne": "on-demand", "community": "basic"}
+BILLED = {"initech": ("credits", "credits"), "umbrella": ("deposit", "EUR"), "hooli": ("invoice", "EUR"),
+          "wayne": ("invoice", "EUR")}
+QUOTA_ORG = "acme"  # silver: incidents_per_month
+
+
+def _config(url: str) -> Any:
+    text = (Path(__file__).resolve().parent.parent / "bot.toml").read_text()
+    text = text.replace('database = "sqlite:///supportbot.db"', f'database = "{url}"', 1)
+    return parse_config(text, "bot.toml", env={})
+
+
+def _pg_schema(base: str) -> tuple[str, str]:
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    schema = f"scale_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in plain else "?"
+    return schema, f"{plain}{sep}options=-csearch_path%3D{schema}"
+
+
+def _drop_pg_schema(base: str, schema: str) -> None:
+    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+async def _seed(app: App, n: int, seed: int = 11) -> None:
+    """n tickets opened this month (a fifth of them still open), an "opened" event each, and
+    one ledger row per ticket of a billed org; bulk inserts, not commands (that is the point)."""
+    rnd = random.Random(seed)
+    names = list(ORGS)
+    month_start = NOW.replace(day=1, hour=0, minute=0)
+    span = int((NOW - month_start).total_seconds() // 60)
+    batch = 5000
+    async with app.db.engine.begin() as conn:
+        for start in range(0, n, batch):
+            tickets, events, ledger = [], [], []
+            for i in range(start, min(n, start + batch)):
+                org = names[i % len(names)]
+                opened = month_start + timedelta(minutes=rnd.randint(0, span - 60))
+                is_open = rnd.random() < 0.2
+                due = opened + timedelta(hours=rnd.randint(1, 72))
+                tickets.append({
+                    "id": i + 1, "org": org, "plan": ORGS[org], "summary": f"scale ticket {i}",
+                    "priority": rnd.randint(2, 4), "state": "open" if is_open else "closed", "opened_by": "alice",
+                    "origin_network": "console", "test_system": False, "accept_assessment": False,
+                    "over_quota": False, "opened_at": opened, "updated_at": opened, "sla_paused": False,
+                    "next_due_at": due if is_open else None, "response_due_at": due,
+                    "response_met": None if is_open else rnd.random() < 0.9,
+                    "closed_at": None if is_open else opened + timedelta(hours=2),
+                })
+                events.append({"ticket_id": i + 1, "at": opened, "actor": "alice", "actor_role": "customer",
+                               "kind": "opened", "text": f"scale ticket {i}", "public": True, "priority": 3,
+                               "reason": "", "data": {}})
+                if org in BILLED:
+                    account, currency = BILLED[org]
+                    ledger.append({
+                        "org": org, "account": account, "kind": "charge", "at": opened + timedelta(hours=1),
+                        "actor": "agnes", "ticket_id": i + 1, "credits": -5 if account == "credits" else 0,
+                        "amount": Decimal("0") if account == "credits" else Decimal("-45.00"),
+                        "currency": "" if account == "credits" else currency, "reason": "scale",
+                        "override": False, "idem_key": f"scale:{i}", "data": {},
+                    })
+            await conn.execute(insert(Ticket), tickets)
+            await conn.execute(insert(TicketEvent), events)
+            if ledger:
+                await conn.execute(insert(LedgerEntry), ledger)
+        if app.db.url.startswith("postgresql"):
+            await conn.exec_driver_sql(f"SELECT setval('tickets_id_seq', {n + 1})")
+            await conn.exec_driver_sql("ANALYZE")
+
+
+async def _timed(fn: Callable[[], Awaitable[Any]], runs: int) -> float:
+    await fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+async def _say(app: App, who: str, text: str) -> str:
+    replies = await app.handle(InboundMessage(network="console", sender=who, text=text, message_id=uuid.uuid4().hex))
+    return "\n".join(r.text for r in replies)
+
+
+async def _statements(app: App) -> None:
+    async with UnitOfWork(app.db) as uow:
+        for org in billed_orgs(app.config):
+            await statement(uow, app.config, org, NOW.date().replace(day=1))
+
+
+async def _size(url: str, n: int, runs: int) -> dict[str, float]:
+    app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
+    try:
+        await _seed(app, n)
+        out = {
+            "statements_ms": await _timed(lambda: _statements(app), runs),
+            "sla_report_ms": await _timed(lambda: _say(app, "agnes", "sla report"), runs),
+        }
+        opens = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            reply = await _say(app, "agnes", f"ticket open --for {QUOTA_ORG} --over-quota P3 scale open")
+            opens.append((time.perf_counter() - t0) * 1000)
+            assert reply.startswith("Opened ticket #"), reply
+        out["open_quota_ms"] = statistics.median(opens)
+        return out
+    finally:
+        await app.close()
+
+
+async def _long_ticket(url: str, events: int, runs: int) -> dict[str, float]:
+    app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
+    try:
+        reply = await _say(app, "agnes", "ticket open --for acme P3 one long conversation")
+        assert reply.startswith("Opened ticket #"), reply
+        tid = int(reply.split("#")[1].split()[0])
+        rows = [{"ticket_id": tid, "at": NOW - timedelta(seconds=events - i), "actor": "agnes",
+                 "actor_role": "agent", "kind": "note", "text": f"note {i}", "public": False, "priority": None,
+                 "reason": "", "data": {}} for i in range(events)]
+        async with app.db.engine.begin() as conn:
+            await conn.execute(insert(TicketEvent), rows)
+        return {
+            "show_ms": await _timed(lambda: _say(app, "agnes", f"ticket show {tid}"), runs),
+            "sla_ms": await _timed(lambda: _say(app, "agnes", f"sla {tid}"), runs),
+            "explain_ms": await _timed(lambda: _say(app, "agnes", f"sla explain {tid}"), runs),
+            "note_ms": await _timed(lambda: _say(app, "agnes", f"ticket note {tid} one more"), runs),
+        }
+    finally:
+        await app.close()
+
+
+async def _open_round_trips(url: str, seconds: float) -> tuple[int, float]:
+    """Statements one `ticket open` sends (PostgreSQL), and sequential opens per second."""
+    app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
+    statements = 0
+
+    def count(*_: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    try:
+        await _say(app, "agnes", "ticket open --for globex P3 warm-up")
+        event.listen(app.db.engine.sync_engine, "before_cursor_execute", count)
+        await _say(app, "agnes", "ticket open --for globex P3 counted")
+        event.remove(app.db.engine.sync_engine, "before_cursor_execute", count)
+        done, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            await _say(app, "agnes", f"ticket open --for globex P3 rate {done}")
+            done += 1
+        return statements, done / (time.perf_counter() - t0)
+    finally:
+        await app.close()
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
+    long: dict[str, dict[str, float]] = {}
+    for name, base in backends:
+        results[name] = {}
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                schema = None
+                if base is None:
+                    url = f"sqlite:///{tmp}/scale.db"
+                else:
+                    schema, url = _pg_schema(base)
+                try:
+                    results[name][n] = await _size(url, n, args.runs)
+                finally:
+                    if schema:
+                        _drop_pg_schema(base, schema)
+            r = results[name][n]
+            print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
+                  f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            schema = None
+            if base is None:
+                url = f"sqlite:///{tmp}/long.db"
+            else:
+                schema, url = _pg_schema(base)
+            try:
+                long[name] = await _long_ticket(url, args.events, args.runs)
+            finally:
+                if schema:
+                    _drop_pg_schema(base, schema)
+        lt = long[name]
+        print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
+              f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
+    trips, per_s = 0, 0.0
+    if args.pg:
+        schema, url = _pg_schema(args.pg)
+        try:
+            trips, per_s = await _open_round_trips(url, args.seconds)
+        finally:
+            _drop_pg_schema(args.pg, schema)
+        print(f"pg ticket open: {trips} statements, {per_s:.1f} opens/s in one process", flush=True)
+    top = max(sizes)
+    key = "pg" if args.pg else "sqlite"
+    label, events = _label(top), _label(args.events)
+    print(
+        f"statements_{label}_ms={results[key][top]['statements_ms']:.1f} "
+        f"sla_report_{label}_ms={results[key][top]['sla_report_ms']:.1f} "
+        f"sla_report_{label}_sqlite_ms={results['sqlite'][top]['sla_report_ms']:.1f} "
+        f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
+        f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
+        f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
+        f"open_round_trips={trips} open_per_s={per_s:.1f}"
+    )
+    return 0
+
+
+def _label(n: int) -> str:
+    """100000 -> "100k", 300 -> "300": the size as the figures' names say it."""
+    return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="ticket counts, comma-separated")
+    parser.add_argument("--events", type=int, default=10_000, help="events on the long ticket")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="how long to open tickets for opens/s")
+    parser.add_argument("--pg", default=os.environ.get("SUPPORTBOT_TEST_PG"),
+                        help="PostgreSQL URL (default: $SUPPORTBOT_TEST_PG)")
+    return asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
