@@ -223,7 +223,8 @@ async def main_async(args: argparse.Namespace) -> int:
                         _drop_pg_schema(base, schema)
             r = results[name][n]
             print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
-                  f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms", flush=True)
+                  f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms",
+                  flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             schema = None
             if base is None:
