@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import statistics
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -57,18 +58,24 @@ def _config(url: str) -> Any:
     return parse_config(text, "bot.toml", env={})
 
 
-def _pg_schema(base: str) -> tuple[str, str]:
+@contextlib.contextmanager
+def fresh_database(base: str | None) -> Iterator[str]:
+    """A URL of an empty database: a SQLite file in a temporary folder (base None), or a new
+    schema of the PostgreSQL database `base`, dropped afterwards."""
+    if base is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/scale.db"
+        return
     plain = base.replace("postgresql+psycopg://", "postgresql://")
     schema = f"scale_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(plain, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in plain else "?"
-    return schema, f"{plain}{sep}options=-csearch_path%3D{schema}"
-
-
-def _drop_pg_schema(base: str, schema: str) -> None:
-    with psycopg.connect(base.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    try:
+        yield f"{plain}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 async def _seed(app: App, n: int, seed: int = 11) -> None:
@@ -210,42 +217,21 @@ async def main_async(args: argparse.Namespace) -> int:
     for name, base in backends:
         results[name] = {}
         for n in sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                schema = None
-                if base is None:
-                    url = f"sqlite:///{tmp}/scale.db"
-                else:
-                    schema, url = _pg_schema(base)
-                try:
-                    results[name][n] = await _size(url, n, args.runs)
-                finally:
-                    if schema:
-                        _drop_pg_schema(base, schema)
+            with fresh_database(base) as url:
+                results[name][n] = await _size(url, n, args.runs)
             r = results[name][n]
             print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
                   f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms",
                   flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            schema = None
-            if base is None:
-                url = f"sqlite:///{tmp}/long.db"
-            else:
-                schema, url = _pg_schema(base)
-            try:
-                long[name] = await _long_ticket(url, args.events, args.runs)
-            finally:
-                if schema:
-                    _drop_pg_schema(base, schema)
+        with fresh_database(base) as url:
+            long[name] = await _long_ticket(url, args.events, args.runs)
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
     trips, per_s = 0, 0.0
     if args.pg:
-        schema, url = _pg_schema(args.pg)
-        try:
+        with fresh_database(args.pg) as url:
             trips, per_s = await _open_round_trips(url, args.seconds)
-        finally:
-            _drop_pg_schema(args.pg, schema)
         print(f"pg ticket open: {trips} statements, {per_s:.1f} opens/s in one process", flush=True)
     top = max(sizes)
     key = "pg" if args.pg else "sqlite"
