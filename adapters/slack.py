@@ -29,7 +29,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack_format import (
     ACTION_PREFIX,
-    default_buttons,
     done_line,
     escape_mrkdwn,
     mentions_bot,
@@ -38,17 +37,14 @@ from adapters.slack_format import (
     pressed_blocks,
 )
 from bot.desk.clock import Clock, SystemClock
-from bot.desk.domain import Button, InboundMessage, Outbound, Reply
+from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.ports import AdapterHost, DeliveryError
+from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 
 log = logging.getLogger("supportbot.adapters.slack")
 
-# Slash commands registered with bolt; each must also be created in the Slack app's settings.
-SLASH_COMMANDS = (
-    "ticket", "sla", "minutes", "credits", "deposit", "plan", "oncall", "page", "ack",
-    "help", "whoami",
-)  # fmt: skip
+# Slash commands: one per word of host.command_menu() (the command registry), registered with
+# bolt at start(); each must also be created in the Slack app's settings.
 
 # host.state namespaces.
 EVENT_NS = "slack.event"  # Events API event_id -> seen (a retried event never runs twice)
@@ -190,6 +186,7 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._mounted = False
+        self._commands_registered = False
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Future[None] | None = None
         self._bot_user_id = ""
@@ -208,11 +205,14 @@ class SlackAdapter:
         session = self._socket.client.current_session if self._socket else None
         return session is not None and not session.closed
 
-    def mount(self, web_app: web.Application) -> None:
-        """Serve the Events API endpoint from `web_app` (call before it starts); start() then
-        opens no listener of its own."""
-        web_app.router.add_post(self._settings.path, self._http_request)
+    def mount(self, routes: HttpRoutes) -> bool:
+        """http mode: serve the Events API endpoint from a shared server's `routes` (call
+        before it starts); start() then opens no listener of its own. Socket mode: False."""
+        if self._settings.mode != "http":
+            return False
+        routes.add_post(self._settings.path, self._http_request)
         self._mounted = True
+        return True
 
     async def _serve_http(self) -> None:
         host, port = listen_address(self._settings.listen)
@@ -230,6 +230,10 @@ class SlackAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         await self._learn_identity()
+        if not self._commands_registered:  # bolt would run a listener registered twice twice
+            for entry in host.command_menu():
+                self._app.command(f"/{entry.name}")(self._on_command)
+            self._commands_registered = True
         if self._settings.mode == "http" and not self._mounted:
             await self._serve_http()  # OSError (port taken) goes to the caller
         self._host = host
@@ -342,8 +346,7 @@ class SlackAdapter:
             await ack()
             self._spawn(self._slash_command(command))
 
-        for name in SLASH_COMMANDS:
-            app.command(f"/{name}")(on_command)
+        self._on_command = on_command  # registered per command of the menu at start()
 
         async def on_mention(body: dict[str, Any], context: dict[str, Any]) -> None:
             self._spawn(self._mention(body, str(context.get("bot_user_id") or "")))
@@ -643,7 +646,6 @@ class SlackAdapter:
         target = message.destination.target.strip()
         if not target:
             raise DeliveryError("slack: no channel or person to deliver to")
-        buttons: tuple[Button, ...] = default_buttons(message)
         text = escape_mrkdwn(message.text)
         thread_ts = None
         if message.kind == "ticket-update" and message.ticket_id is not None:
@@ -658,7 +660,7 @@ class SlackAdapter:
             response = await self._client.chat_postMessage(
                 channel=target,  # a user id posts to that person's DM with the bot
                 text=text,
-                blocks=message_blocks(text, buttons),
+                blocks=message_blocks(text, message.buttons),
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,

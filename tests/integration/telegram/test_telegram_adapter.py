@@ -12,6 +12,7 @@ from adapters.telegram import PRIVATE_CHATS, TelegramAdapter, TelegramSettings
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import Adapter, DeliveryError
+from tests.fakes import desk_menu
 from tests.integration.telegram.telegram_fakes import (
     ALICE,
     DAVE,
@@ -50,15 +51,32 @@ async def test_group_command_for_our_bot_reaches_desk_as_bare_command(
     assert answer["text"] == "done: ticket open P1 mail is down"
 
 
-async def test_command_menu_is_registered_at_start(
+async def test_command_menu_is_the_command_registrys_registered_at_start(
     bot_api: FakeBotAPI, start_adapter: StartAdapter
 ) -> None:
     await start_adapter()
 
     menu = await bot_api.wait_for_call("setMyCommands")
     names = [command["command"] for command in menu["commands"]]
-    assert names[:2] == ["ticket", "sla"]
-    assert {"ack", "page", "oncall", "help", "whoami", "deposit"} <= set(names)
+    assert names == [entry.name for entry in desk_menu()]
+    assert {"ticket", "sla", "ack", "page", "oncall", "help", "whoami", "deposit", "incident", "card"} <= set(names)
+    assert all(1 <= len(command["description"]) <= 256 for command in menu["commands"])
+
+
+async def test_group_command_of_any_area_without_the_bot_name_reaches_desk(
+    bot_api: FakeBotAPI, desk: FakeDesk, start_adapter: StartAdapter
+) -> None:
+    """The group filter lets every command of the registry through: `/incident` and `/card`
+    were dropped while the adapter kept its own list."""
+    await start_adapter()
+
+    bot_api.say(ALICE, "/incident add 3", GROUP)
+    bot_api.say(ALICE, "/card 4", GROUP)
+    bot_api.say(ALICE, "/weather", GROUP)  # another bot's command in a shared group
+    bot_api.say(ALICE, "/whoami", GROUP)
+
+    await desk.wait_for(lambda m: m.text == "whoami")
+    assert desk.texts() == ["incident add 3", "card 4", "whoami"]
 
 
 async def test_command_addressed_to_another_bot_is_ignored(
@@ -266,6 +284,7 @@ async def test_refused_button_press_is_answered_and_message_left_as_is(
             "New ticket #9 (ACME): VPN",
             kind="triage",
             ticket_id=9,
+            buttons=(Button("Take", "ticket assign 9"),),
         )
     )
     post = await bot_api.wait_for_call("sendMessage")
@@ -363,7 +382,7 @@ async def test_webhook_route_can_be_served_by_another_http_server(
         }
     )
     adapter = TelegramAdapter(settings)
-    adapter.add_webhook_route(ops)
+    assert adapter.mount(ops.router)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -1,0 +1,34 @@
+"""The command menu networks show is the command registry's: a new area's command reaches
+Slack's slash commands and Telegram's menu without an adapter changing."""
+
+from __future__ import annotations
+
+from bot.menu import command_menu
+from bot.ports import MenuCommand
+from bot.router import CommandRegistry
+from commands import load_all
+
+
+async def _noop() -> None:
+    return None
+
+
+def test_one_entry_per_first_word_with_the_commands_own_summary_or_its_subcommands() -> None:
+    registry = CommandRegistry()
+    registry.command("sla", summary="one ticket's clocks")(_noop)
+    registry.command("sla board", summary="the board")(_noop)
+    registry.command("incident add", summary="charge another")(_noop)
+    registry.command("incident waive", summary="waive it")(_noop)
+
+    assert command_menu(registry) == (
+        MenuCommand("sla", "one ticket's clocks"),
+        MenuCommand("incident", "add, waive"),
+    )
+
+
+def test_the_shipped_areas_menu_has_every_command_word_including_incident_and_card() -> None:
+    registry = load_all()
+    names = [entry.name for entry in command_menu(registry)]
+    assert len(names) == len(set(names))
+    assert set(names) == {name.split()[0] for name in registry.commands}
+    assert {"incident", "card", "ticket", "ack"} <= set(names)
