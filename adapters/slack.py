@@ -47,7 +47,6 @@ log = logging.getLogger("supportbot.adapters.slack")
 # bolt at start(); each must also be created in the Slack app's settings.
 
 # host.state namespaces.
-EVENT_NS = "slack.event"  # Events API event_id -> seen (a retried event never runs twice)
 TICKET_THREAD_NS = "slack.ticket_thread"  # ticket id -> "channel|ts" of its thread root
 THREAD_TICKET_NS = "slack.thread_ticket"  # "channel|ts" -> ticket id
 CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card (its thread root)
@@ -57,8 +56,10 @@ CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card 
 _PERSON_SUBTYPES = frozenset({"", "thread_broadcast", "file_share"})
 
 # Slack retries an event it did not get a 2xx for within 3 s. We ack at once, so a retry
-# for "http_timeout" is a copy of one we have; other reasons (connection_failed,
-# http_error...) may mean the first never arrived, so those go on to the event_id check.
+# for "http_timeout" is a copy of one we have: dropped here, on the wire (X-Slack-Retry-Num /
+# X-Slack-Retry-Reason). Other reasons (connection_failed, http_error...) may mean the first
+# never arrived, so those reach the router, whose stored idempotency key (the event_id or
+# trigger_id as message_id) is the one point where a second copy is dropped.
 _DUPLICATE_RETRY_REASONS = frozenset({"http_timeout"})
 
 
@@ -391,21 +392,12 @@ class SlackAdapter:
         )
         await self._run(message, conversation)
 
-    async def _first_time(self, body: dict[str, Any]) -> bool:
-        """False for an event_id already handled (a retry, or another instance's copy)."""
-        if self._host is None:
-            return False
-        event_id = str(body.get("event_id") or "")
-        return not event_id or await self._host.state.first_time(EVENT_NS, event_id)
-
     async def _mention(self, body: dict[str, Any], bot_user_id: str) -> None:
         event = body.get("event") or {}
         channel = str(event.get("channel") or "")
         user = str(event.get("user") or "")
         if not user or event.get("bot_id") or channel.startswith("D"):
             return  # bots never command us; in a DM the message event carries it
-        if not await self._first_time(body):
-            return
         bot_user_id = bot_user_id or self._bot_user_id
         thread_ts = event.get("thread_ts")
         message = InboundMessage(
@@ -448,8 +440,6 @@ class SlackAdapter:
             ticket_id = await self._host.state.get(THREAD_TICKET_NS, f"{channel}|{thread_ts}")
         if ticket_id is not None:
             text = f"ticket reply {ticket_id} {text}"
-        if not await self._first_time(body):
-            return
         message = InboundMessage(
             network=self.network,
             sender=user,

@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 NETWORK = "telegram"
 # host.state namespaces (the core reads PRIVATE_CHATS to say who cannot be paged here)
 PRIVATE_CHATS = "telegram.private_chat"
-HANDLED_UPDATES = "telegram.update"
 UNDELIVERABLE = "telegram.undeliverable"
 STORED_BUTTONS = "telegram.button"
 TICKET_MESSAGES = "telegram.ticket_message"
@@ -389,9 +388,9 @@ class TelegramAdapter:
         host = self._host
         if host is None:
             return
+        # A re-delivered update (lost confirmation, restart, webhook retry) carries the same
+        # update_id, the message_id the router's stored idempotency key drops it by.
         try:
-            if not await host.state.first_time(HANDLED_UPDATES, str(update.update_id)):
-                return  # Telegram re-delivered it (lost confirmation, restart, webhook retry)
             if update.callback_query is not None:
                 await self._on_button(update.update_id, update.callback_query)
             elif update.message is not None:
