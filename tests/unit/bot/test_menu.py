@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.menu import command_menu
 from bot.ports import MenuCommand
 from bot.router import CommandRegistry
-from commands import load_all
+from bot.runtime.bootstrap import build_desk
 
 
 async def _noop() -> None:
@@ -27,7 +27,7 @@ def test_one_entry_per_first_word_with_the_commands_own_summary_or_its_subcomman
 
 
 def test_the_shipped_areas_menu_has_every_command_word_including_incident_and_card() -> None:
-    registry = load_all()
+    registry = build_desk().registry
     names = [entry.name for entry in command_menu(registry)]
     assert len(names) == len(set(names))
     assert set(names) == {name.split()[0] for name in registry.commands}
