@@ -435,11 +435,10 @@ class SlackAdapter:
         if not text:
             return
         thread_ts = str(event.get("thread_ts") or "") or None
-        ticket_id = None
+        ticket_id: int | None = None  # a line in a ticket's thread: the router makes it a reply
         if thread_ts and thread_ts != event.get("ts") and self._host is not None:
-            ticket_id = await self._host.state.get(THREAD_TICKET_NS, f"{channel}|{thread_ts}")
-        if ticket_id is not None:
-            text = f"ticket reply {ticket_id} {text}"
+            stored = await self._host.state.get(THREAD_TICKET_NS, f"{channel}|{thread_ts}")
+            ticket_id = int(stored) if stored and stored.isdigit() else None
         message = InboundMessage(
             network=self.network,
             sender=user,
@@ -449,6 +448,7 @@ class SlackAdapter:
             message_id=str(body.get("event_id") or event.get("client_msg_id") or "") or None,
             thread=thread_ts,
             addressed=direct or ticket_id is not None,
+            ticket_id=ticket_id,
             received_at=self._clock.now(),
         )
         conversation = _Conversation(channel=channel, user=user, direct=direct, thread_ts=thread_ts)
