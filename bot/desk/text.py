@@ -24,5 +24,6 @@ def clean_line(text: str) -> str:
     text = _IRC_FORMAT.sub("", text)
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
     text = _CONTROL.sub("", text)
-    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch == " ")
+    if not text.isascii():  # ASCII holds no Cs/Co, and _CONTROL took its Cc: skip the slow pass
+        text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cs", "Co") or ch == " ")
     return text.strip()
