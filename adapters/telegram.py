@@ -264,7 +264,11 @@ class TelegramAdapter:
         return True
 
     async def settled(self) -> None:
-        """Updates are handled one at a time by PTB's queue; stop() finishes the queued ones."""
+        """Until every update received so far has been handled and answered (PTB marks each
+        one done on its update queue once its handler has returned)."""
+        app = self._application
+        if app is not None and app.running:
+            await app.update_queue.join()
 
     async def start(self, host: AdapterHost) -> None:
         """Connect (getMe), register the command menu, then poll or set the webhook."""

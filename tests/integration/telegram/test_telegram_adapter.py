@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -369,6 +370,29 @@ async def test_webhook_refuses_a_wrong_or_missing_secret_and_accepts_the_right_o
     assert [(m.text, m.message_id) for m in desk.received] == [
         ("sla 4", str(update["update_id"])), ("sla 4", str(update["update_id"])), ("plan", str(marker["update_id"]))
     ]
+
+
+async def test_settled_returns_once_every_received_update_is_answered(
+    bot_api: FakeBotAPI, desk: FakeDesk, start_adapter: StartAdapter
+) -> None:
+    """Shutdown waits on settled() before the last outbox delivery: nothing received is left
+    unanswered."""
+    adapter = await start_adapter(
+        mode="webhook", webhook_url="https://desk.example.com/telegram/webhook",
+        secret_token=SECRET, listen="127.0.0.1:0",
+    )  # fmt: skip
+    assert adapter.webhook_address is not None
+    host, port = adapter.webhook_address
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    async with aiohttp.ClientSession() as http:
+        for text in ("/sla 4", "/plan"):
+            update = bot_api.say(ALICE, text, GROUP)
+            async with http.post(f"http://{host}:{port}/telegram/webhook", json=update, headers=headers) as posted:
+                assert posted.status == 200
+
+    await asyncio.wait_for(adapter.settled(), 5)
+
+    assert bot_api.sent_texts(GROUP["id"]) == ["done: sla 4", "done: plan"]
 
 
 async def test_webhook_route_can_be_served_by_another_http_server(
