@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TextIO
 
 from bot.desk.domain import InboundMessage, Outbound, Reply
-from bot.ports import AdapterHost
+from bot.ports import AdapterHost, HttpRoutes
 
 
 class ConsoleAdapter:
@@ -42,8 +42,15 @@ class ConsoleAdapter:
     def connected(self) -> bool:
         return True
 
+    def mount(self, routes: HttpRoutes) -> bool:
+        """The terminal takes no webhooks."""
+        return False
+
     async def start(self, host: AdapterHost) -> None:
         self._host = host
+
+    async def settled(self) -> None:
+        """Each line is answered before the next is read: nothing is ever left in flight."""
 
     async def stop(self) -> None:
         if self._reader is not None:

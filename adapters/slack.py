@@ -29,7 +29,6 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack_format import (
     ACTION_PREFIX,
-    default_buttons,
     done_line,
     escape_mrkdwn,
     mentions_bot,
@@ -38,20 +37,16 @@ from adapters.slack_format import (
     pressed_blocks,
 )
 from bot.desk.clock import Clock, SystemClock
-from bot.desk.domain import Button, InboundMessage, Outbound, Reply
+from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.ports import AdapterHost, DeliveryError
+from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 
 log = logging.getLogger("supportbot.adapters.slack")
 
-# Slash commands registered with bolt; each must also be created in the Slack app's settings.
-SLASH_COMMANDS = (
-    "ticket", "sla", "minutes", "credits", "deposit", "plan", "oncall", "page", "ack",
-    "help", "whoami",
-)  # fmt: skip
+# Slash commands: one per word of host.command_menu() (the command registry), registered with
+# bolt at start(); each must also be created in the Slack app's settings.
 
 # host.state namespaces.
-EVENT_NS = "slack.event"  # Events API event_id -> seen (a retried event never runs twice)
 TICKET_THREAD_NS = "slack.ticket_thread"  # ticket id -> "channel|ts" of its thread root
 THREAD_TICKET_NS = "slack.thread_ticket"  # "channel|ts" -> ticket id
 CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card (its thread root)
@@ -61,8 +56,10 @@ CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card 
 _PERSON_SUBTYPES = frozenset({"", "thread_broadcast", "file_share"})
 
 # Slack retries an event it did not get a 2xx for within 3 s. We ack at once, so a retry
-# for "http_timeout" is a copy of one we have; other reasons (connection_failed,
-# http_error...) may mean the first never arrived, so those go on to the event_id check.
+# for "http_timeout" is a copy of one we have: dropped here, on the wire (X-Slack-Retry-Num /
+# X-Slack-Retry-Reason). Other reasons (connection_failed, http_error...) may mean the first
+# never arrived, so those reach the router, whose stored idempotency key (the event_id or
+# trigger_id as message_id) is the one point where a second copy is dropped.
 _DUPLICATE_RETRY_REASONS = frozenset({"http_timeout"})
 
 
@@ -190,6 +187,7 @@ class SlackAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self._mounted = False
+        self._commands_registered = False
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Future[None] | None = None
         self._bot_user_id = ""
@@ -208,11 +206,14 @@ class SlackAdapter:
         session = self._socket.client.current_session if self._socket else None
         return session is not None and not session.closed
 
-    def mount(self, web_app: web.Application) -> None:
-        """Serve the Events API endpoint from `web_app` (call before it starts); start() then
-        opens no listener of its own."""
-        web_app.router.add_post(self._settings.path, self._http_request)
+    def mount(self, routes: HttpRoutes) -> bool:
+        """http mode: serve the Events API endpoint from a shared server's `routes` (call
+        before it starts); start() then opens no listener of its own. Socket mode: False."""
+        if self._settings.mode != "http":
+            return False
+        routes.add_post(self._settings.path, self._http_request)
         self._mounted = True
+        return True
 
     async def _serve_http(self) -> None:
         host, port = listen_address(self._settings.listen)
@@ -230,6 +231,10 @@ class SlackAdapter:
 
     async def start(self, host: AdapterHost) -> None:
         await self._learn_identity()
+        if not self._commands_registered:  # bolt would run a listener registered twice twice
+            for entry in host.command_menu():
+                self._app.command(f"/{entry.name}")(self._on_command)
+            self._commands_registered = True
         if self._settings.mode == "http" and not self._mounted:
             await self._serve_http()  # OSError (port taken) goes to the caller
         self._host = host
@@ -342,8 +347,7 @@ class SlackAdapter:
             await ack()
             self._spawn(self._slash_command(command))
 
-        for name in SLASH_COMMANDS:
-            app.command(f"/{name}")(on_command)
+        self._on_command = on_command  # registered per command of the menu at start()
 
         async def on_mention(body: dict[str, Any], context: dict[str, Any]) -> None:
             self._spawn(self._mention(body, str(context.get("bot_user_id") or "")))
@@ -388,21 +392,12 @@ class SlackAdapter:
         )
         await self._run(message, conversation)
 
-    async def _first_time(self, body: dict[str, Any]) -> bool:
-        """False for an event_id already handled (a retry, or another instance's copy)."""
-        if self._host is None:
-            return False
-        event_id = str(body.get("event_id") or "")
-        return not event_id or await self._host.state.first_time(EVENT_NS, event_id)
-
     async def _mention(self, body: dict[str, Any], bot_user_id: str) -> None:
         event = body.get("event") or {}
         channel = str(event.get("channel") or "")
         user = str(event.get("user") or "")
         if not user or event.get("bot_id") or channel.startswith("D"):
             return  # bots never command us; in a DM the message event carries it
-        if not await self._first_time(body):
-            return
         bot_user_id = bot_user_id or self._bot_user_id
         thread_ts = event.get("thread_ts")
         message = InboundMessage(
@@ -440,13 +435,10 @@ class SlackAdapter:
         if not text:
             return
         thread_ts = str(event.get("thread_ts") or "") or None
-        ticket_id = None
+        ticket_id: int | None = None  # a line in a ticket's thread: the router makes it a reply
         if thread_ts and thread_ts != event.get("ts") and self._host is not None:
-            ticket_id = await self._host.state.get(THREAD_TICKET_NS, f"{channel}|{thread_ts}")
-        if ticket_id is not None:
-            text = f"ticket reply {ticket_id} {text}"
-        if not await self._first_time(body):
-            return
+            stored = await self._host.state.get(THREAD_TICKET_NS, f"{channel}|{thread_ts}")
+            ticket_id = int(stored) if stored and stored.isdigit() else None
         message = InboundMessage(
             network=self.network,
             sender=user,
@@ -456,6 +448,7 @@ class SlackAdapter:
             message_id=str(body.get("event_id") or event.get("client_msg_id") or "") or None,
             thread=thread_ts,
             addressed=direct or ticket_id is not None,
+            ticket_id=ticket_id,
             received_at=self._clock.now(),
         )
         conversation = _Conversation(channel=channel, user=user, direct=direct, thread_ts=thread_ts)
@@ -643,7 +636,6 @@ class SlackAdapter:
         target = message.destination.target.strip()
         if not target:
             raise DeliveryError("slack: no channel or person to deliver to")
-        buttons: tuple[Button, ...] = default_buttons(message)
         text = escape_mrkdwn(message.text)
         thread_ts = None
         if message.kind == "ticket-update" and message.ticket_id is not None:
@@ -658,7 +650,7 @@ class SlackAdapter:
             response = await self._client.chat_postMessage(
                 channel=target,  # a user id posts to that person's DM with the bot
                 text=text,
-                blocks=message_blocks(text, buttons),
+                blocks=message_blocks(text, message.buttons),
                 thread_ts=thread_ts,
                 unfurl_links=False,
                 unfurl_media=False,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.desk.domain import Button, Outbound
+from bot.desk.domain import Button
 
 # Prefix of every action_id we create; pressing any such button runs its value as a command.
 ACTION_PREFIX = "supportbot:"
@@ -109,15 +109,3 @@ def done_line(label: str, presser_name: str) -> str:
     verb = _DONE.get(label.strip().lower())
     line = f"{verb} by {presser_name}" if verb else f"{label.strip()}: pressed by {presser_name}"
     return escape_mrkdwn(line)
-
-
-def default_buttons(message: Outbound) -> tuple[Button, ...]:
-    """Buttons an outbound message carries: its own, else a page's "Acknowledge" (page
-    number in `extra["page"]`) or a triage post's "Take" (the ticket)."""
-    if message.buttons:
-        return message.buttons
-    if message.kind == "page" and message.extra.get("page"):
-        return (Button("Acknowledge", f"ack {message.extra['page']}"),)
-    if message.kind == "triage" and message.ticket_id is not None:
-        return (Button("Take", f"ticket assign {message.ticket_id}"),)
-    return ()

@@ -43,8 +43,7 @@ from telegram.error import (
 from telegram.ext import Application, ContextTypes, TypeHandler
 
 from adapters.telegram_wire import (
-    DESK_COMMAND_NAMES,
-    DESK_COMMANDS,
+    MENU_DESCRIPTION_LIMIT,
     as_html,
     callback_data_for,
     chat_id_for,
@@ -58,14 +57,13 @@ from adapters.telegram_wire import (
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import Button, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.ports import AdapterHost, DeliveryError
+from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 
 log = logging.getLogger(__name__)
 
 NETWORK = "telegram"
 # host.state namespaces (the core reads PRIVATE_CHATS to say who cannot be paged here)
 PRIVATE_CHATS = "telegram.private_chat"
-HANDLED_UPDATES = "telegram.update"
 UNDELIVERABLE = "telegram.undeliverable"
 STORED_BUTTONS = "telegram.button"
 TICKET_MESSAGES = "telegram.ticket_message"
@@ -231,6 +229,8 @@ class TelegramAdapter:
         self._runner: web.AppRunner | None = None
         self._listening: tuple[str, int] | None = None
         self._route_elsewhere = False
+        self._menu: list[BotCommand] = []  # from the command registry, at start()
+        self._command_names: frozenset[str] = frozenset()  # the same, for the group filter
         self._redaction = _TokenRedaction(settings.token.get_secret_value())
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -253,17 +253,32 @@ class TelegramAdapter:
         """Where our own webhook endpoint listens once started (port 0 resolved)."""
         return self._listening
 
-    def add_webhook_route(self, web_app: web.Application) -> None:
-        """Serve the webhook from another aiohttp application (the ops HTTP server) instead of
-        our own listener; call before start() and before that application is frozen."""
-        web_app.router.add_post(self._settings.path, self.receive_webhook)
+    def mount(self, routes: HttpRoutes) -> bool:
+        """webhook mode: serve the webhook from another aiohttp application's `routes` (the ops
+        HTTP server) instead of our own listener; call before start() and before that
+        application is frozen. Polling mode: False."""
+        if self._settings.mode != "webhook":
+            return False
+        routes.add_post(self._settings.path, self.receive_webhook)
         self._route_elsewhere = True
+        return True
+
+    async def settled(self) -> None:
+        """Until every update received so far has been handled and answered (PTB marks each
+        one done on its update queue once its handler has returned)."""
+        app = self._application
+        if app is not None and app.running:
+            await app.update_queue.join()
 
     async def start(self, host: AdapterHost) -> None:
         """Connect (getMe), register the command menu, then poll or set the webhook."""
         if self._application is not None:
             return
         self._host = host
+        self._menu = [
+            BotCommand(c.name, shorten(c.summary, MENU_DESCRIPTION_LIMIT)) for c in host.command_menu()
+        ]
+        self._command_names = frozenset(c.command for c in self._menu)
         for logger in _library_loggers():
             logger.addFilter(self._redaction)
         try:
@@ -296,9 +311,7 @@ class TelegramAdapter:
         self._application = app
         self._bot_username = settings.bot_username or (app.bot.username or "")
         try:
-            await app.bot.set_my_commands(
-                [BotCommand(name, summary) for name, summary in DESK_COMMANDS]
-            )
+            await app.bot.set_my_commands(self._menu)
         except TelegramError as exc:
             log.warning("telegram: could not register the command menu: %s", exc)
         await app.start()
@@ -379,9 +392,9 @@ class TelegramAdapter:
         host = self._host
         if host is None:
             return
+        # A re-delivered update (lost confirmation, restart, webhook retry) carries the same
+        # update_id, the message_id the router's stored idempotency key drops it by.
         try:
-            if not await host.state.first_time(HANDLED_UPDATES, str(update.update_id)):
-                return  # Telegram re-delivered it (lost confirmation, restart, webhook retry)
             if update.callback_query is not None:
                 await self._on_button(update.update_id, update.callback_query)
             elif update.message is not None:
@@ -408,7 +421,7 @@ class TelegramAdapter:
             if command.name == "start":
                 await self._greet(person, chat, message, in_private)
                 return
-            if not in_private and not command.bot and command.name not in DESK_COMMAND_NAMES:
+            if not in_private and not command.bot and command.name not in self._command_names:
                 return  # some other bot's /command in a shared group
             line, addressed = command.line, True
         else:
@@ -625,7 +638,7 @@ class TelegramAdapter:
 
     async def _deliver_to(self, chat_id: int | str, message: Outbound) -> None:
         state = self._require_host().state
-        buttons = message.buttons or _standard_buttons(message)
+        buttons = message.buttons
         card = message.extra.get("card") if message.kind == "card" else None
         text = message.text
         if card is not None:
@@ -737,15 +750,6 @@ class TelegramAdapter:
         if self._application is None:
             raise RuntimeError("telegram adapter used while stopped")
         return self._application
-
-
-def _standard_buttons(message: Outbound) -> tuple[Button, ...]:
-    """Buttons the desk expects even when the core did not spell them out."""
-    if message.kind == "page" and message.extra.get("page", "").isdigit():
-        return (Button("Acknowledge", f"ack {message.extra['page']}"),)
-    if message.kind == "triage" and message.ticket_id is not None:
-        return (Button("Take", f"ticket assign {message.ticket_id}"),)
-    return ()
 
 
 def _retry_after_seconds(exc: RetryAfter) -> float:

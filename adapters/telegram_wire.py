@@ -9,22 +9,9 @@ import html
 import re
 from dataclasses import dataclass
 
-# The commands the desk understands, with the one-line summaries shown in Telegram's
-# command menu (setMyCommands). Order is the order people see them in.
-DESK_COMMANDS: tuple[tuple[str, str], ...] = (
-    ("ticket", "Open, show, list and work on support tickets"),
-    ("sla", "SLA clocks of a ticket or of your open tickets"),
-    ("minutes", "Log or report billable minutes"),
-    ("credits", "Support credit balance and ledger"),
-    ("deposit", "Prepaid deposit balance and ledger"),
-    ("plan", "Your support plan and what is left of it"),
-    ("oncall", "Who is on call now and next"),
-    ("page", "Page on-call about a ticket"),
-    ("ack", "Acknowledge a page"),
-    ("help", "What you can do here"),
-    ("whoami", "Who the desk thinks you are"),
-)
-DESK_COMMAND_NAMES = frozenset(name for name, _ in DESK_COMMANDS)
+# The command menu (setMyCommands) comes from the command registry through
+# AdapterHost.command_menu(); Telegram allows descriptions of at most 256 characters.
+MENU_DESCRIPTION_LIMIT = 256
 
 # Telegram counts message length in UTF-16 code units after entity parsing.
 MESSAGE_LIMIT = 4096
@@ -116,7 +103,8 @@ def as_html(text: str) -> str:
 
 
 def shorten(text: str, limit: int = CALLBACK_ALERT_LIMIT) -> str:
-    """Fit a line into a callback answer (Telegram allows 200 characters)."""
+    """Fit a line into a callback answer (Telegram allows 200 characters) or, with `limit`, a
+    command menu description (256)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 

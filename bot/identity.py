@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.desk.domain import InboundMessage, Role
+from bot.desk.handles import fold_handle
 from bot.desk.settings import Settings
 
 
@@ -63,5 +64,5 @@ class Directory:
 
 
 def _norm(network: str, handle: str) -> str:
-    # IRC nicks and accounts are case-insensitive; Slack/Telegram ids are exact.
-    return handle.lower() if network in ("irc", "console") else handle
+    """The desk's one folding of handles (IRC: RFC 1459 casemapping, like the IRC adapter)."""
+    return fold_handle(network, handle)

@@ -460,6 +460,8 @@ class Router:
 
     async def _handle(self, message: InboundMessage) -> tuple[list[Reply], str, str]:
         text = clean_line(message.text)
+        if message.ticket_id is not None and text:  # written in the ticket's thread: a reply on it
+            text = f"ticket reply {message.ticket_id} {text}"
         caller = self.directory.resolve(message)
         if not message.addressed:
             chat = self.registry.internal.get("chat")

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+from functools import cache
+
+from bot.menu import command_menu
+from bot.ports import MenuCommand
+from bot.runtime.bootstrap import build_desk
+
+
+@cache
+def desk_menu() -> tuple[MenuCommand, ...]:
+    """The real command registry's menu, as the App hands it to adapters (command_menu)."""
+    return command_menu(build_desk().registry)
+
 
 class MemoryState:
     """bot.ports.AdapterState in a dict: what a restart keeps when the same object is handed over."""

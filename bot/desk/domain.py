@@ -60,6 +60,8 @@ class InboundMessage:
     False means plain chat in a channel (agent-assist material).
     `message_id`, when set, is unique per network and makes the command idempotent:
     a duplicate delivery is never executed twice.
+    `ticket_id` is the ticket whose thread the line was written in (a Slack thread under the
+    ticket's root post): the router reads the line as a reply on that ticket.
     """
 
     network: str
@@ -71,6 +73,7 @@ class InboundMessage:
     thread: str | None = None
     addressed: bool = True
     received_at: datetime | None = None
+    ticket_id: int | None = None
 
     @property
     def is_direct(self) -> bool:

@@ -3,9 +3,9 @@ the bot. Adapters depend on these; the core never imports an adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import InboundMessage, Outbound, Reply
@@ -31,13 +31,41 @@ class AdapterState(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MenuCommand:
+    """A top-level command word of the registry, as networks list it: Slack registers
+    `/name`, Telegram shows it in setMyCommands and lets `/name` through its group filter."""
+
+    name: str
+    summary: str
+
+
 class AdapterHost(Protocol):
     """What the bot offers an adapter."""
 
     state: AdapterState
 
     async def handle(self, message: InboundMessage) -> list[Reply]:
-        """Run one inbound line through the router; never raises for bad input."""
+        """Run one inbound line through the router; never raises for bad input. Duplicate
+        deliveries (the same `message_id`) are dropped there, by the router's stored key."""
+        ...
+
+    def command_menu(self) -> Sequence[MenuCommand]:
+        """The commands people can type, from the command registry (never a copy kept in an
+        adapter), in the order the areas declare them."""
+        ...
+
+
+HttpHandler = Callable[[Any], Awaitable[Any]]
+"""A request handler of the bot's HTTP server (aiohttp; the ports name no web framework)."""
+
+
+class HttpRoutes(Protocol):
+    """Where a webhook adapter adds its routes on the bot's shared HTTP server (the
+    `[bot] http` address): an aiohttp `web.Application().router`."""
+
+    def add_post(self, path: str, handler: HttpHandler) -> Any:
+        """Serve POST `path` with `handler`."""
         ...
 
 
@@ -49,16 +77,32 @@ class Adapter(Protocol):
 
     network: str
 
-    async def start(self, host: AdapterHost) -> None: ...
+    def mount(self, routes: HttpRoutes) -> bool:
+        """Before start(): a webhook adapter adds its POST route(s) to the bot's shared HTTP
+        server and opens no listener of its own; True when it did. Others return False."""
+        ...
 
-    async def stop(self) -> None: ...
+    async def start(self, host: AdapterHost) -> None:
+        """Connect (or begin connecting) and take inbound events from now on."""
+        ...
+
+    async def settled(self) -> None:
+        """Until every inbound event received so far has been handled and answered (shutdown
+        waits for it before the last outbox delivery; tests wait on it instead of sleeping)."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect; events not yet handled are dropped."""
+        ...
 
     async def deliver(self, message: Outbound) -> None:
         """Send one message; raise DeliveryError when it cannot be delivered."""
         ...
 
     @property
-    def connected(self) -> bool: ...
+    def connected(self) -> bool:
+        """Whether the adapter can deliver right now (health and readiness)."""
+        ...
 
 
 @dataclass

@@ -15,7 +15,8 @@ from bot.areas import Desk
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.ports import Adapter, AdapterState, DeskFigures
+from bot.menu import command_menu
+from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services
@@ -218,6 +219,10 @@ class App:
 
     def is_command(self, text: str) -> bool:
         return self.registry.is_command(text)
+
+    def command_menu(self) -> tuple[MenuCommand, ...]:
+        """AdapterHost: the registry's commands, for Slack's slash commands and Telegram's menu."""
+        return command_menu(self.registry)
 
     async def start_adapter(self, adapter: Adapter) -> None:
         self.adapters[adapter.network] = adapter

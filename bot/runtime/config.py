@@ -26,6 +26,7 @@ from bot.desk.calendar import BusinessCalendar, weekly_hours_from_names
 from bot.desk.domain import Destination, Priority
 from bot.desk.durations import parse_business_duration
 from bot.desk.errors import ConfigError
+from bot.desk.handles import fold_handle
 from bot.desk.oncall import Schedule, parse_handoff, parse_length
 from bot.desk.paging import EscalationPolicy, parse_delay
 from bot.desk.settings import PlanTerms
@@ -423,7 +424,7 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
         if person.role == "customer" and person.org is None:
             problems.append((f"people.{name}.org", "a customer needs an org"))
         for network, handle in person.handles.items():
-            key = (network, handle.lower())
+            key = (network, fold_handle(network, handle))
             if key in seen_handles:
                 problems.append(
                     (f"people.{name}.handles.{network}", f"a handle not already used by '{seen_handles[key]}'")

@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -86,13 +85,10 @@ class Instance:
             self.http = OpsServer(cfg.bot.http, readiness=self.readiness, metrics=self.metrics_page)
         webhook_adapters = []
         for network, settings in self.webhooks.items():
-            adapter: Any = make_adapter(network, settings, self.clock)
+            adapter = make_adapter(network, settings, self.clock)
             if self.http is not None and shares_http(network, settings, cfg.bot.http):
-                if network == "slack":
-                    adapter.mount(self.http.web_app)
-                elif network == "telegram":
-                    adapter.add_webhook_route(self.http.web_app)
-                log.info("%s webhook served on the [bot] http address %s", network, cfg.bot.http)
+                if adapter.mount(self.http.web_app.router):
+                    log.info("%s webhook served on the [bot] http address %s", network, cfg.bot.http)
             webhook_adapters.append(adapter)
         if self.http is not None:
             try:
@@ -245,10 +241,8 @@ class Instance:
             await self.http.stop_listening()
         await self.app.drain(DRAIN_SECONDS)
         for adapter in list(self.app.adapters.values()):
-            settled = getattr(adapter, "settled", None)
-            if settled is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(settled(), SETTLE_SECONDS)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(adapter.settled(), SETTLE_SECONDS)
         # The worker's last pass delivers what those commands queued, while the adapters still run.
         self.app.worker.stop()
         if self._worker is not None:

@@ -21,7 +21,8 @@ import irc.client_aio
 import irc.connection
 
 from bot.desk.domain import InboundMessage, Reply
-from tests.fakes import MemoryState
+from bot.ports import MenuCommand
+from tests.fakes import MemoryState, desk_menu
 
 if TYPE_CHECKING:
     from adapters.irc import IrcAdapter
@@ -62,6 +63,9 @@ class FakeDesk:
         self.messages.append(message)
         self._arrived.set()
         return self.respond(message)
+
+    def command_menu(self) -> tuple[MenuCommand, ...]:
+        return desk_menu()
 
     async def next_message(
         self, where: Callable[[InboundMessage], bool] = lambda m: True, timeout: float = 5.0

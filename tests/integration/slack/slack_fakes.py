@@ -20,7 +20,8 @@ from aiohttp import web
 
 from adapters.slack import SlackAdapter
 from bot.desk.domain import InboundMessage, Reply
-from tests.fakes import MemoryState
+from bot.ports import MenuCommand
+from tests.fakes import MemoryState, desk_menu
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_USER = "UBOT"
@@ -179,6 +180,9 @@ class FakeHost:
             self._arrived.notify_all()
         replies = self.answer(message)
         return list(await replies) if not isinstance(replies, list) else replies
+
+    def command_menu(self) -> tuple[MenuCommand, ...]:
+        return desk_menu()
 
     async def wait_for_messages(self, count: int) -> list[InboundMessage]:
         async with self._arrived:

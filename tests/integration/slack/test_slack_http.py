@@ -15,6 +15,7 @@ from adapters.slack import THREAD_TICKET_NS, TICKET_THREAD_NS, SlackAdapter, Sla
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import Adapter, DeliveryError
+from tests.fakes import desk_menu
 from tests.integration.slack.slack_fakes import (
     BOT_USER,
     SIGNING_SECRET,
@@ -32,7 +33,7 @@ WAIT = 5.0
 def opens_ticket_7(message: InboundMessage) -> list[Reply]:
     if message.text.startswith("ticket open"):
         return [Reply("Ticket #7 opened (P1): mail is down", kind="ticket-opened", ticket_id=7)]
-    if message.text.startswith("ticket reply 7"):
+    if message.ticket_id == 7:
         return [Reply("Reply added to #7", ticket_id=7)]
     return []
 
@@ -56,6 +57,21 @@ async def test_slash_ticket_open_reaches_the_bot_as_a_bare_command(
     assert message.channel == "C0ACME"
     assert message.message_id == "trig-1"
     assert message.addressed
+
+
+async def test_every_command_of_the_registry_is_a_slash_command(
+    slack: SlackSender, host: FakeHost
+) -> None:
+    """The slash commands come from the command registry: /incident and /card work too (a
+    hand-kept copy in the adapter once lacked them)."""
+    for number, entry in enumerate(desk_menu()):
+        status, _ = await slack.slash(f"/{entry.name}", "3", trigger=f"trig-menu-{number}")
+        assert status == 200, entry.name
+    await host.wait_for_messages(len(desk_menu()))
+    await slack.adapter.settled()
+
+    assert {"incident 3", "card 3"} <= {m.text for m in host.messages}
+    assert sorted(m.text for m in host.messages) == sorted(f"{e.name} 3" for e in desk_menu())
 
 
 async def test_slash_command_is_acknowledged_before_the_work_finishes(
@@ -110,7 +126,8 @@ async def test_a_message_in_a_ticket_thread_becomes_a_ticket_reply_answered_in_t
     )  # fmt: skip
 
     messages = await host.wait_for_messages(2)
-    assert messages[1].text == "ticket reply 7 it is back & working"
+    # The adapter says which ticket's thread it was; the router makes it `ticket reply 7 ...`.
+    assert (messages[1].text, messages[1].ticket_id) == ("it is back & working", 7)
     assert messages[1].addressed
     assert messages[1].thread == root_ts
     assert messages[1].message_id == "Ev-thread-1"
@@ -192,17 +209,19 @@ async def test_the_same_event_delivered_three_times_reaches_the_bot_once(
     assert [m.text for m in host.messages] == ["ticket open P2 printer"]
 
 
-async def test_a_retry_whose_first_delivery_failed_still_runs_but_only_once(
+async def test_a_retry_whose_first_delivery_failed_reaches_the_router_under_the_same_key(
     slack: SlackSender, host: FakeHost
 ) -> None:
+    """Only an http_timeout retry is a sure copy (dropped on the wire); other retries go on to
+    the router, whose stored key (the event_id as message_id) runs the command once."""
     event = {"type": "app_mention", "user": "U0ALICE", "channel": "C0ACME",
              "text": f"<@{BOT_USER}> sla", "ts": "1700000300.000200"}  # fmt: skip
     await slack.event(event, event_id="Ev-lost", retry=1, reason="connection_failed")
     await slack.event(event, event_id="Ev-lost", retry=2, reason="http_error")
-    await host.wait_for_messages(1)
+    await host.wait_for_messages(2)
     await slack.adapter.settled()
 
-    assert [m.text for m in host.messages] == ["sla"]
+    assert [(m.text, m.message_id) for m in host.messages] == [("sla", "Ev-lost")] * 2
 
 
 async def test_a_bad_signature_is_refused(slack: SlackSender, host: FakeHost) -> None:
@@ -237,7 +256,7 @@ async def test_page_acknowledge_button_runs_ack_as_the_presser_and_shows_who(
     slack: SlackSender, host: FakeHost, fake_slack: FakeSlack
 ) -> None:
     page = Outbound(Destination("slack", "U0DAVE"), "P1 #7 ACME: mail is down", kind="page",
-                    ticket_id=7, extra={"page": "3"})  # fmt: skip
+                    ticket_id=7, buttons=(Button("Acknowledge", "ack 3"),), extra={"page": "3"})  # fmt: skip
     await slack.adapter.deliver(page)
     posted = await fake_slack.wait_for("chat.postMessage")
     [button] = [e for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
@@ -281,15 +300,20 @@ async def test_a_refused_button_press_leaves_the_buttons_in_place(
     assert fake_slack.made("chat.update") == []
 
 
-async def test_triage_post_carries_a_take_button(
+async def test_triage_post_shows_the_buttons_the_desk_gave_it_and_no_others(
     http_adapter: SlackAdapter, fake_slack: FakeSlack
 ) -> None:
+    """Buttons are built once, where the command answers; the adapter only renders them."""
+    take = (Button("Take", "ticket assign 8"),)
     await http_adapter.deliver(
-        Outbound(Destination("slack", "C0TRIAGE"), "New P2 ticket #8", kind="triage", ticket_id=8)
+        Outbound(Destination("slack", "C0TRIAGE"), "New P2 ticket #8", kind="triage", ticket_id=8, buttons=take)
     )
+    await http_adapter.deliver(Outbound(Destination("slack", "C0TRIAGE"), "Page 3: skipped", kind="triage"))
     posted = await fake_slack.wait_for("chat.postMessage")
     values = [e["value"] for b in posted["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert values == ["ticket assign 8"]
+    plain = await fake_slack.wait_for("chat.postMessage", lambda p: p["text"] == "Page 3: skipped")
+    assert [b for b in plain["blocks"] if b["type"] == "actions"] == []
 
 
 async def test_ticket_update_goes_into_the_ticket_thread(
@@ -421,7 +445,7 @@ async def test_the_endpoint_can_share_an_existing_web_server(
     shared = web.Application()
     shared.router.add_get("/healthz", health)
     adapter = SlackAdapter(settings)
-    adapter.mount(shared)
+    assert adapter.mount(shared.router)
     runner, base = await serve(shared)
     try:
         await adapter.start(host)  # opens no listener of its own (port 1 would fail)

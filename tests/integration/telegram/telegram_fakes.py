@@ -17,8 +17,8 @@ from aiohttp import web
 
 from adapters.telegram import TelegramAdapter
 from bot.desk.domain import InboundMessage, Reply
-from bot.ports import AdapterState
-from tests.fakes import MemoryState
+from bot.ports import AdapterState, MenuCommand
+from tests.fakes import MemoryState, desk_menu
 
 TOKEN = "123456:TEST-TOKEN-never-logged"
 BOT_USER: dict[str, Any] = {
@@ -262,6 +262,9 @@ class FakeDesk:
             self.received.append(message)
             self._changed.notify_all()
         return self.answer(message)
+
+    def command_menu(self) -> tuple[MenuCommand, ...]:
+        return desk_menu()
 
     async def wait_for(self, match: Callable[[InboundMessage], bool]) -> InboundMessage:
         def found() -> InboundMessage | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -12,6 +13,7 @@ from adapters.telegram import PRIVATE_CHATS, TelegramAdapter, TelegramSettings
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import Adapter, DeliveryError
+from tests.fakes import desk_menu
 from tests.integration.telegram.telegram_fakes import (
     ALICE,
     DAVE,
@@ -50,15 +52,32 @@ async def test_group_command_for_our_bot_reaches_desk_as_bare_command(
     assert answer["text"] == "done: ticket open P1 mail is down"
 
 
-async def test_command_menu_is_registered_at_start(
+async def test_command_menu_is_the_command_registrys_registered_at_start(
     bot_api: FakeBotAPI, start_adapter: StartAdapter
 ) -> None:
     await start_adapter()
 
     menu = await bot_api.wait_for_call("setMyCommands")
     names = [command["command"] for command in menu["commands"]]
-    assert names[:2] == ["ticket", "sla"]
-    assert {"ack", "page", "oncall", "help", "whoami", "deposit"} <= set(names)
+    assert names == [entry.name for entry in desk_menu()]
+    assert {"ticket", "sla", "ack", "page", "oncall", "help", "whoami", "deposit", "incident", "card"} <= set(names)
+    assert all(1 <= len(command["description"]) <= 256 for command in menu["commands"])
+
+
+async def test_group_command_of_any_area_without_the_bot_name_reaches_desk(
+    bot_api: FakeBotAPI, desk: FakeDesk, start_adapter: StartAdapter
+) -> None:
+    """The group filter lets every command of the registry through: `/incident` and `/card`
+    were dropped while the adapter kept its own list."""
+    await start_adapter()
+
+    bot_api.say(ALICE, "/incident add 3", GROUP)
+    bot_api.say(ALICE, "/card 4", GROUP)
+    bot_api.say(ALICE, "/weather", GROUP)  # another bot's command in a shared group
+    bot_api.say(ALICE, "/whoami", GROUP)
+
+    await desk.wait_for(lambda m: m.text == "whoami")
+    assert desk.texts() == ["incident add 3", "card 4", "whoami"]
 
 
 async def test_command_addressed_to_another_bot_is_ignored(
@@ -171,9 +190,11 @@ async def test_person_a_page_missed_is_told_once_to_start_a_private_chat(
     assert hints[0].startswith("Alice: a page for you could not be delivered")
 
 
-async def test_same_update_twice_reaches_desk_once_even_across_a_restart(
+async def test_same_update_twice_reaches_desk_under_one_key_even_across_a_restart(
     bot_api: FakeBotAPI, desk: FakeDesk, start_adapter: StartAdapter
 ) -> None:
+    """A re-delivered update keeps its update_id as message_id: the router's stored key (the one
+    de-duplication point) runs it once (tests/integration/telegram/test_telegram_bot.py)."""
     first = await start_adapter()
     opened = bot_api.say(ALICE, "/ticket open P2 printer jammed", GROUP)
     await desk.wait_for(lambda m: m.text.startswith("ticket open"))
@@ -183,13 +204,14 @@ async def test_same_update_twice_reaches_desk_once_even_across_a_restart(
     await desk.wait_for(lambda m: m.text == "sla")
 
     await first.stop()
-    await start_adapter()  # a new process with the same durable state
+    await start_adapter()  # a new process
     bot_api.deliver_again(opened)
     bot_api.say(ALICE, "/plan", GROUP)
     await desk.wait_for(lambda m: m.text == "plan")
 
-    assert desk.texts() == ["ticket open P2 printer jammed", "sla", "plan"]
-    assert bot_api.sent_texts(GROUP["id"]).count("done: ticket open P2 printer jammed") == 1
+    copies = [m.message_id for m in desk.received if m.text == "ticket open P2 printer jammed"]
+    assert copies == [str(opened["update_id"])] * 3
+    assert [t for t in desk.texts() if not t.startswith("ticket open")] == ["sla", "plan"]
 
 
 async def test_user_markup_in_a_reply_arrives_escaped(
@@ -266,6 +288,7 @@ async def test_refused_button_press_is_answered_and_message_left_as_is(
             "New ticket #9 (ACME): VPN",
             kind="triage",
             ticket_id=9,
+            buttons=(Button("Take", "ticket assign 9"),),
         )
     )
     post = await bot_api.wait_for_call("sendMessage")
@@ -343,7 +366,35 @@ async def test_webhook_refuses_a_wrong_or_missing_secret_and_accepts_the_right_o
             assert accepted.status == 200
 
     await desk.wait_for(lambda m: m.text == "plan")
-    assert desk.texts() == ["sla 4", "plan"]
+    # The retry is the same update: the router's stored key (its message_id) runs it once.
+    assert [(m.text, m.message_id) for m in desk.received] == [
+        ("sla 4", str(update["update_id"])), ("sla 4", str(update["update_id"])), ("plan", str(marker["update_id"]))
+    ]
+
+
+async def test_settled_returns_once_every_received_update_is_answered(
+    bot_api: FakeBotAPI, desk: FakeDesk, start_adapter: StartAdapter
+) -> None:
+    """Shutdown waits on settled() before the last outbox delivery: nothing received is left
+    unanswered."""
+    adapter = await start_adapter(
+        mode="webhook", webhook_url="https://desk.example.com/telegram/webhook",
+        secret_token=SECRET, listen="127.0.0.1:0",
+    )  # fmt: skip
+    assert adapter.webhook_address is not None
+    host, port = adapter.webhook_address
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    bot_api.flood("sendMessage", retry_after=1)  # the first answer waits out a second of flood control
+    async with aiohttp.ClientSession() as http:
+        for text in ("/sla 4", "/plan"):
+            update = bot_api.say(ALICE, text, GROUP)
+            async with http.post(f"http://{host}:{port}/telegram/webhook", json=update, headers=headers) as posted:
+                assert posted.status == 200
+
+    await asyncio.wait_for(adapter.settled(), 5)
+
+    # (the fake also records the attempt refused with 429)
+    assert bot_api.sent_texts(GROUP["id"])[-2:] == ["done: sla 4", "done: plan"]
 
 
 async def test_webhook_route_can_be_served_by_another_http_server(
@@ -363,7 +414,7 @@ async def test_webhook_route_can_be_served_by_another_http_server(
         }
     )
     adapter = TelegramAdapter(settings)
-    adapter.add_webhook_route(ops)
+    assert adapter.mount(ops.router)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from adapters.slack_format import (
     LABEL_LIMIT,
     SECTION_LIMIT,
-    default_buttons,
     done_line,
     escape_mrkdwn,
     mentions_bot,
@@ -17,7 +16,7 @@ from adapters.slack_format import (
     plain_text,
     pressed_blocks,
 )
-from bot.desk.domain import Button, Destination, Outbound
+from bot.desk.domain import Button
 
 
 def test_broadcast_and_mentions_in_bot_text_cannot_ping_anyone() -> None:
@@ -92,13 +91,3 @@ def test_a_pressed_message_keeps_its_text_and_loses_its_buttons() -> None:
 def test_done_line_for_take_and_for_any_other_button() -> None:
     assert done_line("Take", "Erin") == "Taken by Erin"
     assert done_line("Escalate", "Erin") == "Escalate: pressed by Erin"
-
-
-def test_a_page_gets_an_acknowledge_button_and_triage_a_take_button() -> None:
-    page = Outbound(Destination("slack", "U0DAVE"), "P1", kind="page", extra={"page": "3"})
-    triage = Outbound(Destination("slack", "C0T"), "new", kind="triage", ticket_id=8)
-    own = Outbound(Destination("slack", "C0T"), "x", kind="page", buttons=(Button("Go", "go"),))
-    assert default_buttons(page) == (Button("Acknowledge", "ack 3"),)
-    assert default_buttons(triage) == (Button("Take", "ticket assign 8"),)
-    assert default_buttons(own) == (Button("Go", "go"),)
-    assert default_buttons(Outbound(Destination("slack", "C0T"), "warn", kind="warning")) == ()

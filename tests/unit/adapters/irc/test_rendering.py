@@ -8,14 +8,15 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters.irc_lines import (
+from adapters.irc.rendering import (
+    button_hint,
     read_addressing,
     relayed_overhead,
     render_lines,
     sanitize_outgoing,
     split_text,
-    strip_formatting,
 )
+from bot.desk.domain import Button
 
 WS = re.compile(r"\s+")
 
@@ -71,10 +72,16 @@ def test_relay_overhead_counts_the_servers_prefix_and_crlf() -> None:
 
 
 def test_formatting_codes_are_stripped_from_what_people_type() -> None:
-    assert strip_formatting("\x02!ticket\x02 \x0304,12open\x03 \x1dP1\x1d \x0fdown") == (
-        "!ticket open P1 down"
-    )
-    assert strip_formatting("\x04ff00ff,000000red\x16") == "red"
+    """The desk's one cleaner reads the line: colours (also hex ones) never reach the router."""
+    line = "\x02!ticket\x02 \x0304,12open\x03 \x1dP1\x1d \x0fdown"
+    assert read_addressing(line, prefix="!", nicks=(), private=False).text == "ticket open P1 down"
+    assert read_addressing("\x04ff00ff,000000red\x16", prefix="!", nicks=(), private=True).text == "red"
+
+
+def test_the_bots_nick_is_recognised_under_irc_casemapping() -> None:
+    """`[Bot]` and `{bot}` are one nick on IRC (RFC 1459), as the server sees it."""
+    said = read_addressing("{bot}: ack 3", prefix="!", nicks=("[Bot]",), private=False)
+    assert (said.addressed, said.text) == (True, "ack 3")
 
 
 def test_commands_are_recognised_by_prefix_nick_or_private_message() -> None:
@@ -92,9 +99,6 @@ def test_commands_are_recognised_by_prefix_nick_or_private_message() -> None:
 
 def test_buttons_become_command_hints_unless_the_text_already_names_them() -> None:
     """IRC shows no buttons: a triage post says how to take the ticket; a page already says !ack N."""
-    from adapters.irc import button_hint
-    from bot.desk.domain import Button
-
     assert button_hint((Button("Take", "ticket assign 12"),), "!", "New ticket #12") == " (take: !ticket assign 12)"
     assert button_hint((Button("Acknowledge", "ack 3"),), "!", "Page 3 ... reply !ack 3") == ""
     assert button_hint((), "!", "x") == ""

@@ -1,11 +1,17 @@
-"""Text in and out of IRC: what a person typed (formatting stripped, the bot's address
-recognised) and what the bot says (control characters removed, split so every line the
-server relays fits its 512-byte limit without breaking a UTF-8 character)."""
+"""Rendering: text in and out of IRC. What a person typed (cleaned by the desk's one cleaner,
+the bot's address recognised) and what the bot says (control characters removed, split so
+every line the server relays fits its 512-byte limit without breaking a UTF-8 character;
+buttons named as commands, since IRC has none)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from bot.desk.domain import Button
+from bot.desk.handles import irc_fold
+from bot.desk.text import clean_line
 
 IRC_LINE_BYTES = 512
 """RFC 1459 line limit, CR LF included, as the server relays it (IRCv3 tags not counted)."""
@@ -16,28 +22,18 @@ ASSUMED_USER = "~" + "u" * 10
 ASSUMED_HOST = "h" * 63
 """Conservative host (a 63-byte cloak) assumed until the bot has seen its own hostmask."""
 
-# Incoming formatting: bold, italics, underline, strike, monospace, reverse, reset, and
-# colours \x03FG[,BG] (1-2 digits each) or hex colours \x04RRGGBB[,RRGGBB].
-_FORMATTING = re.compile(
-    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?"
-    r"|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
-    r"|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
-)
-# Every other C0 control and DEL: never useful in a chat line, dangerous on the wire.
+# Every C0 control but TAB, and DEL: never useful in a chat line, dangerous on the wire.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def strip_formatting(text: str) -> str:
-    """What a person typed, without colours/bold and control characters, so that
-    `\\x02!ticket\\x02 open` is the command `ticket open`."""
-    text = _FORMATTING.sub("", text)
-    return _CONTROL.sub("", text.replace("\t", " "))
-
-
 def sanitize_outgoing(text: str) -> str:
     """One outgoing line: CR, LF, NUL and every other control character removed (tabs
-    become spaces), so no text can ever end the line and inject a raw IRC command."""
+    become spaces), so no text can ever end the line and inject a raw IRC command.
+
+    A wire guard, not a second chat-text cleaner (that is the desk's `clean_line`, for what
+    people type): it runs on the bot's own text after the line breaks it meant were split off
+    (`render_lines`), drops nothing visible and never collapses or trims spaces."""
     return _CONTROL.sub("", text.replace("\t", " "))
 
 
@@ -104,21 +100,27 @@ class Addressing:
 
 def read_addressing(text: str, *, prefix: str, nicks: tuple[str, ...], private: bool) -> Addressing:
     """`!cmd` (configurable prefix) or `<nick>: cmd` / `<nick>, cmd` in a channel; anything
-    in a private message. Formatting is stripped first; non-commands come back as chat."""
-    line = strip_formatting(text).strip()
+    in a private message. The desk's `clean_line` cleans the line first (formatting, control
+    characters); the nick compares under IRC casemapping; non-commands come back as chat."""
+    line = clean_line(text)
     if prefix and line.startswith(prefix):
         command = line[len(prefix) :].strip()
         if command:
             return Addressing(True, command)
-    lowered = line.casefold()
     for nick in nicks:
         if not nick:
             continue
-        head = nick.casefold()
-        if lowered.startswith(head) and line[len(nick) : len(nick) + 1] in (":", ","):
+        if irc_fold(line[: len(nick)]) == irc_fold(nick) and line[len(nick) : len(nick) + 1] in (":", ","):
             command = line[len(nick) + 1 :].strip()
             if command:
                 return Addressing(True, command)
     if private:
         return Addressing(bool(line), line)
     return Addressing(False, line)
+
+
+def button_hint(buttons: Sequence[Button], prefix: str, text: str) -> str:
+    """IRC has no buttons: name what they would do as commands (`take: !ticket assign 12`),
+    unless the text already says it (pages carry `!ack N`)."""
+    hints = [f"{b.label.lower()}: {prefix}{b.command}" for b in buttons if f"{prefix}{b.command}" not in text]
+    return f" ({'; '.join(hints)})" if hints else ""

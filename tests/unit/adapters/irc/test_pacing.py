@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapters.irc_flood import PersonRateLimit, TokenBucket, Verdict
+from adapters.irc.pacing import PersonRateLimit, TokenBucket, Verdict
 
 
 def test_bucket_allows_a_burst_then_paces_at_the_rate() -> None:
