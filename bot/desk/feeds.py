@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from icalendar import Calendar, Event
 
@@ -59,6 +59,9 @@ def ical_feed(title: str, items: Iterable[FeedShift], now: datetime, *, personal
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", title)
+    # Subscribed calendars poll; an hour keeps a swap or an override visible the same day.
+    cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT1H")
     stamp = as_utc(now).replace(microsecond=0)
     for item in items:
         shift = item.shift

@@ -68,6 +68,8 @@ def test_feed_parses_back_with_the_same_shifts_and_tokens_are_per_name() -> None
     events = [(str(e["summary"]), e.decoded("dtstart"), e.decoded("dtend")) for e in cal.walk("VEVENT")]
     assert events == [(f"On call: primary — {s.person.title()}", s.start, s.end) for s in shifts]
     assert len({str(e["uid"]) for e in cal.walk("VEVENT")}) == 3
+    assert (str(cal["version"]), str(cal["x-published-ttl"])) == ("2.0", "PT1H")
+    assert b"REFRESH-INTERVAL;VALUE=DURATION:PT1H" in data
     secret = "s" * 20
     assert token_matches(secret, "person", "erin", feed_token(secret, "person", "erin"))
     assert not token_matches(secret, "person", "dave", feed_token(secret, "person", "erin"))
