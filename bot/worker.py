@@ -58,6 +58,7 @@ class Worker:
         self._stopping = False
         self.lag_seconds = 0.0
         self.on_delivered: Callable[[Outbound], None] | None = None
+        self._seeded_for: Settings | None = None
 
     def poke(self) -> None:
         self.wake.set()
@@ -93,6 +94,8 @@ class Worker:
 
     async def run_once(self) -> int:
         """Perform every due timer, then deliver pending messages; returns the work done."""
+        if self._seeded_for is not self.config:
+            await self._seed()
         done = 0
         while True:
             n = await self._timers_pass()
@@ -104,6 +107,19 @@ class Worker:
         while delivered := await self.deliver_pending():  # a batch at a time, until none is left
             done += delivered
         return done
+
+    async def _seed(self) -> None:
+        """Let every seed schedule its first timer (at start, and for a reloaded config)."""
+        config = self.config
+        async with self.uow_factory() as uow:
+            ctx = CommandContext(
+                SYSTEM, _system_message(), uow, config, self.clock, self.clock.now(), self.services, self.registry,
+                self.hooks,
+            )
+            for seed in self.hooks.seed_timers:
+                await seed(ctx)
+            await uow.commit()
+        self._seeded_for = config
 
     async def _timers_pass(self) -> int:
         now = self.clock.now()

@@ -18,6 +18,16 @@ if [ -z "${ERGO_BIN:-}" ] && [ -f scripts/get_ergochat.sh ]; then
   fi
 fi
 
+# Prometheus Alertmanager + amtool (Debian prometheus-alertmanager) for the alert intake tests.
+if [ -z "${ALERTMANAGER_BIN:-}" ] && [ -f scripts/get_alertmanager.sh ]; then
+  if bash scripts/get_alertmanager.sh .cache/alertmanager-root >/dev/null 2>&1; then
+    export ALERTMANAGER_BIN="$PWD/.cache/alertmanager-root/usr/bin/prometheus-alertmanager"
+    export AMTOOL_BIN="$PWD/.cache/alertmanager-root/usr/bin/amtool"
+  else
+    echo "note: could not fetch Prometheus Alertmanager; alert intake tests will skip (fail under CI=true)" >&2
+  fi
+fi
+
 if [ -z "${SUPPORTBOT_TEST_PG:-}" ]; then
   if .venv/bin/python - <<'PY' 2>/dev/null
 import psycopg

@@ -262,6 +262,9 @@ class Page(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     exhausted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Whom it escalates to: None = [oncall.escalation]; "rotation:NAME" = that rotation alone
+    # (an [alerts.*] integration with `rotation`).
+    policy: Mapped[str | None] = mapped_column(String(120), nullable=True)
 
     @property
     def escalating(self) -> bool:
@@ -288,6 +291,51 @@ class PageNotification(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
     __table_args__ = (UniqueConstraint("page_id", "step", name="uq_page_notifications_page_id_step"),)
+
+
+# --- alerts from monitoring (issue 19: commands/alerts.py, storage/alerts.py) ----------------------
+
+
+class Alert(Base):
+    """An alert from an `[alerts.<integration>]` source. Repeated triggers of its dedup key
+    count here (`count`); a flap re-opens it (`flaps`). It pages through `page_id` and, for an
+    integration with an org, has a ticket."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    integration: Mapped[str] = mapped_column(String(100))
+    dedup_key: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(40), default="")
+    priority: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text, default="")
+    link: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(20), index=True)  # bot.desk.alerts.AlertState
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    flaps: Mapped[int] = mapped_column(Integer, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    page_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    ticket_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (Index("ix_alerts_integration_dedup_key", "integration", "dedup_key"),)
+
+
+class AlertKey(Base):
+    """The alert last stored under an integration's dedup key. Its row is locked while an
+    event for the key is handled, so two instances receiving the same alert page once."""
+
+    __tablename__ = "alert_keys"
+
+    integration: Mapped[str] = mapped_column(String(100), primary_key=True)
+    dedup_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 # --- billing and entitlements (issue 5: commands/billing.py, storage/billing.py) -----------------

@@ -23,11 +23,11 @@ class PagingRepository:
         self.db = db
 
     async def open_page(self, ticket_id: int | None, summary: str, created_by: str, now: datetime,
-                        due_at: datetime) -> Page | None:
+                        due_at: datetime, *, policy: str | None = None) -> Page | None:
         """A new page; for a ticket that already has one, None (the unique ticket_id decides,
         also between two instances racing)."""
         values = dict(ticket_id=ticket_id, summary=summary, created_at=now, created_by=created_by,
-                      step=0, due_at=due_at)
+                      step=0, due_at=due_at, policy=policy)
         if ticket_id is None:
             page = Page(**values)
             self.session.add(page)

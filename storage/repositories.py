@@ -170,7 +170,13 @@ class OutboxRepository:
         self.db = db
 
     async def add(self, message: Outbound, now: datetime) -> int:
-        row = OutboxMessage(
+        row = self._row(message, now)
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    def _row(self, message: Outbound, now: datetime) -> OutboxMessage:
+        return OutboxMessage(
             created_at=now,
             network=message.destination.network,
             target=message.destination.target,
@@ -183,9 +189,13 @@ class OutboxRepository:
             attempts=0,
             error="",
         )
-        self.session.add(row)
-        await self.session.flush()
-        return row.id
+
+    async def add_all(self, messages: Iterable[Outbound], now: datetime) -> None:
+        """Several messages in one flush (one multi-row INSERT): the alert intake's batches."""
+        rows = [self._row(message, now) for message in messages]
+        if rows:
+            self.session.add_all(rows)
+            await self.session.flush()
 
     async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50) -> Sequence[OutboxMessage]:
         stmt = (

@@ -350,6 +350,31 @@ class Schedule:
             t = _stretch_at(rot, t, ovs).end
         return None
 
+    def shifts_between(
+        self, rotation: str | Rotation, start: datetime, end: datetime, overrides: Iterable[Override] = ()
+    ) -> list[Shift]:
+        """Every shift (merged, overrides included) overlapping [start, end), in order: what
+        `oncall week` lists and the calendar feeds contain. Each shift's `is_override` tells
+        whether an override put its person there when it starts."""
+        rot, ovs = self._resolve(rotation, overrides)
+        start, end = as_utc(start), as_utc(end)
+        shifts: list[Shift] = []
+        shift = _merged_shift(rot, start, ovs) or self.next_shift(rot, start, ovs)
+        while shift is not None and shift.start < end:
+            shifts.append(shift)
+            following = self.next_shift(rot, shift.start, ovs)
+            if following is None or following.start <= shift.start:
+                break
+            shift = following
+        return shifts
+
+    def next_handoff(
+        self, rotation: str | Rotation, after: datetime, overrides: Iterable[Override] = ()
+    ) -> Shift | None:
+        """The first shift starting after `after`: when the next hand-off notice is due."""
+        rot, ovs = self._resolve(rotation, overrides)
+        return self.next_shift(rot, after, ovs)
+
     def status(
         self, rotation: str | Rotation, at: datetime, overrides: Iterable[Override] = ()
     ) -> OnCallStatus:

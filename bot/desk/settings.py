@@ -195,8 +195,62 @@ class DeskSection(Protocol):
     def worker_poll_seconds(self) -> float: ...
 
 
+class AlertSource(Protocol):
+    """One `[alerts.NAME]` section: a monitoring source posting to the alert intake."""
+
+    @property
+    def format(self) -> Literal["alertmanager", "events"]: ...
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def rotation(self) -> str | None: ...
+
+    @property
+    def org(self) -> str | None: ...
+
+    @property
+    def severity(self) -> Mapping[str, str]: ...
+
+    @property
+    def default_priority(self) -> str: ...
+
+    @property
+    def flap_window(self) -> str: ...
+
+    @property
+    def max_body_kb(self) -> int: ...
+
+
+class FeedsEntry(Protocol):
+    """`[oncall.feeds]`: where the on-call calendar feeds are served and what signs their URLs."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def secret(self) -> str: ...
+
+    @property
+    def weeks(self) -> int: ...
+
+
+class OncallSection(Protocol):
+    """The `[oncall]` keys read beside the schedule and policy the runtime builds."""
+
+    @property
+    def feeds(self) -> FeedsEntry | None: ...
+
+
 class Settings(Protocol):
     """The whole of bot.toml as the desk sees it."""
+
+    @property
+    def alerts(self) -> Mapping[str, AlertSource]: ...
+
+    @property
+    def oncall(self) -> OncallSection: ...
 
     @property
     def bot(self) -> DeskSection: ...

@@ -87,11 +87,37 @@ class PageRecord(Protocol):
     resolved_at: datetime | None
     resolved_by: str | None
     exhausted_at: datetime | None
+    policy: str | None  # None: [oncall.escalation]; "rotation:NAME": that rotation alone
 
     @property
     def escalating(self) -> bool:
         """Still walking the escalation policy: neither acknowledged, resolved nor exhausted."""
         ...
+
+
+class AlertRecord(Protocol):
+    """An alert from a monitoring source (`[alerts.NAME]`), counted per dedup key."""
+
+    id: int
+    integration: str
+    dedup_key: str
+    summary: str
+    severity: str
+    priority: int
+    source: str
+    link: str
+    details: dict[str, Any]
+    state: str
+    count: int
+    flaps: int
+    first_at: datetime
+    last_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    resolved_at: datetime | None
+    resolved_by: str | None
+    page_id: int | None
+    ticket_id: int | None
 
 
 class OncallOverrideRecord(Protocol):

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from bot.desk.domain import Outbound
 from bot.ports.records import (
+    AlertRecord,
     AssistCardRecord,
     AssistLineRecord,
     BillingAccountRecord,
@@ -118,6 +119,10 @@ class TimerStore(Protocol):
 
 class OutboxStore(Protocol):
     """Messages to networks, written in the command's transaction and delivered after it."""
+
+    async def add_all(self, messages: Iterable[Outbound], now: datetime) -> None:
+        """Several messages in one flush (one multi-row INSERT)."""
+        ...
 
     async def add(self, message: Outbound, now: datetime) -> int:
         """Queue one message; returns its row id."""
@@ -309,7 +314,8 @@ class PagingStore(Protocol):
         ...
 
     async def open_page(
-        self, ticket_id: int | None, summary: str, created_by: str, now: datetime, due_at: datetime
+        self, ticket_id: int | None, summary: str, created_by: str, now: datetime, due_at: datetime,
+        *, policy: str | None = None,
     ) -> PageRecord | None:
         """A new page; for a ticket that already has one, None (the unique ticket id decides,
         so two instances never page twice)."""
@@ -360,6 +366,43 @@ class AssistStore(Protocol):
         ...
 
 
+class AlertStore(Protocol):
+    """Alerts from monitoring and the per-key rows that serialise events for one dedup key."""
+
+    async def lock_keys(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int | None]:
+        """(integration, dedup_key) -> the alert last stored under it; the keys' rows are
+        created if new and locked (in sorted order) until the transaction ends."""
+        ...
+
+    async def lock_key(self, integration: str, dedup_key: str) -> int | None:
+        """One key of `lock_keys`."""
+        ...
+
+    async def point_key(self, integration: str, dedup_key: str, alert_id: int) -> None:
+        """From now on the key means this alert."""
+        ...
+
+    async def add(self, **fields: Any) -> AlertRecord:
+        """Store a new alert."""
+        ...
+
+    async def get(self, alert_id: int, *, for_update: bool = False) -> AlertRecord | None:
+        """One alert."""
+        ...
+
+    async def for_page(self, page_id: int) -> AlertRecord | None:
+        """The alert a page was opened for, if any."""
+        ...
+
+    async def listing(self, *, open_only: bool, limit: int = 50) -> Sequence[AlertRecord]:
+        """Newest first."""
+        ...
+
+    async def count(self, *, open_only: bool) -> int:
+        """How many alerts (open ones, or all)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: every repository on one session. Leaving the block without commit()
     rolls everything back, so a failed command changes nothing."""
@@ -387,6 +430,9 @@ class UnitOfWork(Protocol):
 
     @property
     def assist(self) -> AssistStore: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
 
 
     async def commit(self) -> None:

@@ -6,25 +6,28 @@ import asyncio
 import contextlib
 import importlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from bot.areas import Desk
+from bot.desk.alerts import AlertEvent
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
+from bot.identity import Caller
 from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
-from bot.router import REQUEST_ID, Router, new_request_id
+from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services
 from bot.runtime.metrics import DeskMetrics
-from bot.worker import Worker
+from bot.worker import SYSTEM, Worker
 from commands import assist, billing, general, oncall, sla, tickets
 
 log = logging.getLogger("supportbot")
+T = TypeVar("T")
 
 # The command areas this desk serves, in the order their hooks run (tickets first: the others
 # react to its events). Adding an area is adding it here.
@@ -40,6 +43,8 @@ RESTARTING_REPLY = "supportbot is restarting; please send that again in a minute
 # pool (5 + 10 overflow) so that a burst (2,000 webhooks) queues instead of timing out on a
 # connection and losing commands; the adapters and the worker keep connections of their own.
 MAX_CONCURRENT_COMMANDS = 8
+MAX_ALERT_BATCH = 100  # alert intake requests stored in one transaction during a burst
+AlertRequest = tuple[str, Sequence[AlertEvent], "asyncio.Future[Sequence[Any]]"]
 
 # network -> (module, settings model, adapter class)
 NETWORK_ADAPTERS = {
@@ -160,6 +165,11 @@ class App:
         self._idle = asyncio.Event()
         self._idle.set()
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_COMMANDS)
+        # Intake work (a burst of webhooks) takes turns too: on SQLite one at a time, since
+        # concurrent writers only wait in SQLite's sleeping busy handler.
+        self._alert_queue: list[AlertRequest] = []
+        self._alert_turn = asyncio.Lock()
+        self._system_turns = asyncio.Semaphore(1 if getattr(db, "is_sqlite", False) else MAX_CONCURRENT_COMMANDS)
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
         self.worker.poke()
@@ -201,6 +211,65 @@ class App:
         self.config = config
         self.router.reconfigure(config)
         self.worker.config = config
+
+    async def as_system(self, work: Callable[[CommandContext], Awaitable[T]], caller: Caller | None = None) -> T:
+        """Run `work` in one transaction as the bot itself (or `caller`: an alert
+        integration), like a timer: what it queues goes to the outbox on commit, and the
+        worker is woken to take the timers it scheduled and deliver at once."""
+        message = InboundMessage(network="system", sender="supportbot", text="")
+        uow_factory: Callable[[], Any] = self.uow_factory
+        async with self._system_turns, uow_factory() as uow:
+            now = self.clock.now()
+            ctx = CommandContext(caller or SYSTEM, message, uow, self.config, self.clock, now, self.services,
+                                 self.registry, self.desk.hooks)
+            result = await work(ctx)
+            await uow.outbox.add_all(ctx.outbound, now)
+            await uow.commit()
+        if ctx.outbound:
+            for listener in self.worker.listeners:
+                await listener(ctx.outbound)
+        self.worker.poke()
+        return result
+
+    async def receive_alerts(self, integration: str, events: Sequence[AlertEvent]) -> Sequence[Any]:
+        """Events from the `[alerts.<integration>]` intake, handled as that integration.
+
+        Group commit: requests arriving while a batch is being stored wait and go together in
+        the next transaction (at most MAX_ALERT_BATCH), so a burst of webhooks costs a few
+        transactions instead of one each. A batch that fails is retried request by request,
+        so a bad request fails alone."""
+        done: asyncio.Future[Sequence[Any]] = asyncio.get_running_loop().create_future()
+        self._alert_queue.append((integration, events, done))
+        while not done.done():
+            async with self._alert_turn:
+                if not done.done():
+                    batch = self._alert_queue[:MAX_ALERT_BATCH]
+                    del self._alert_queue[:MAX_ALERT_BATCH]
+                    await self._receive_batch(batch)
+        return await done
+
+    async def _receive_batch(self, batch: list[AlertRequest]) -> None:
+        from commands.oncall.alerts import receive_batch as receive
+
+        requests = [(integration, events) for integration, events, _ in batch]
+        try:
+            results: Sequence[Sequence[Any]] = await self.as_system(lambda ctx: receive(ctx, requests))
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][2].set_exception(exc)
+                return
+            for item in batch:
+                await self._receive_batch([item])
+            return
+        for (_, _, done), result in zip(batch, results, strict=True):
+            done.set_result(result)
+
+    async def calendar_feed(self, kind: str, name: str, token: str) -> bytes | None:
+        """The iCalendar text of a rotation's or a person's shifts, when `token` is theirs."""
+        from commands.oncall.shifts import feed
+
+        result: bytes | None = await self.as_system(lambda ctx: feed(ctx, kind, name, token))
+        return result
 
     async def stop_adapter(self, network: str) -> None:
         adapter = self.adapters.pop(network, None)

@@ -305,9 +305,74 @@ class EscalationConfig(Strict):
         return value
 
 
+class FeedsConfig(Strict):
+    """`[oncall.feeds]`: iCalendar feeds of the rotations and of each person's shifts, at
+    secret URLs under `base_url` (the public address of `[bot] http`)."""
+
+    base_url: str
+    secret: str = Field(min_length=16)
+    weeks: int = Field(default=8, ge=1, le=52)  # how far ahead a feed lists shifts
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"'{value}' is not an http(s) URL (e.g. \"https://bot.example.net\")")
+        return value.rstrip("/")
+
+
 class OncallConfig(Strict):
     rotations: dict[str, RotationConfig] = Field(default_factory=dict)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    feeds: FeedsConfig | None = None
+
+
+DEFAULT_SEVERITIES = {"critical": "P1", "page": "P1", "error": "P2", "warning": "P3", "info": "P4"}
+
+
+class AlertIntegrationConfig(Strict):
+    """`[alerts.<name>]`: one monitoring source posting to `/alerts/<key>` on `[bot] http`."""
+
+    format: Literal["alertmanager", "events"]
+    key: str
+    rotation: str | None = None  # None: the [oncall.escalation] policy
+    org: str | None = None  # an alert opens a ticket for this org (its plan's rules apply)
+    severity: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+    default_priority: str = "P2"
+    flap_window: str = "10m"
+    max_body_kb: int = Field(default=1024, ge=1, le=10240)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value):
+            raise ValueError("a secret of at least 16 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`)")
+        return value
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, value: dict[str, str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for sev, prio in value.items():
+            try:
+                out[sev.lower()] = _priority_key(prio).label
+            except Exception:
+                raise ValueError(f"severity {sev}: '{prio}' is not a priority: use P1-P4") from None
+        return out
+
+    @field_validator("default_priority")
+    @classmethod
+    def _default_priority(cls, value: str) -> str:
+        try:
+            return _priority_key(value).label
+        except Exception:
+            raise ValueError(f"'{value}' is not a priority: use P1-P4") from None
+
+    @field_validator("flap_window")
+    @classmethod
+    def _flap_window(cls, value: str) -> str:
+        parse_delay(value)
+        return value
 
 
 class ConsoleSettings(Strict):
@@ -379,6 +444,7 @@ class Config(Strict):
     orgs: dict[str, OrgConfig] = Field(default_factory=dict)
     people: dict[str, PersonConfig] = Field(default_factory=dict)
     oncall: OncallConfig = Field(default_factory=OncallConfig)
+    alerts: dict[str, AlertIntegrationConfig] = Field(default_factory=dict)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
 
     # Where the file was read from; relative SQLite paths are resolved against its folder.
@@ -446,6 +512,20 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
             problems.append((f"{lkey}.person", f"a person defined in [people], got '{level.person}'"))
         if level.calendar is not None and level.calendar not in cals:
             problems.append((f"{lkey}.calendar", f"a calendar defined in [calendars], got '{level.calendar}'"))
+    keys: dict[str, str] = {}
+    for name, alert in cfg.alerts.items():
+        akey = f"alerts.{name}"
+        if alert.rotation is not None and alert.rotation not in cfg.oncall.rotations:
+            problems.append((f"{akey}.rotation", f"a rotation defined in [oncall.rotations], got '{alert.rotation}'"))
+        if alert.org is not None and alert.org not in cfg.orgs:
+            problems.append((f"{akey}.org", f"an org defined in [orgs], got '{alert.org}'"))
+        if alert.key in keys:
+            problems.append((f"{akey}.key", f"a key not already used by [alerts.{keys[alert.key]}]"))
+        keys[alert.key] = name
+        if cfg.bot.http is None:
+            problems.append(("bot.http", f"an address (HOST:PORT): [alerts.{name}] is received there"))
+    if cfg.oncall.feeds is not None and cfg.bot.http is None:
+        problems.append(("bot.http", "an address (HOST:PORT): [oncall.feeds] are served there"))
     channel_owner: dict[str, str] = {}
     for name, org in cfg.orgs.items():
         for ch in org.channels:

@@ -30,6 +30,7 @@ from bot.runtime.bootstrap import (
 )
 from bot.runtime.config import Config, database_url, load_config
 from bot.runtime.health import OpsServer, Readiness
+from bot.runtime.intake import Intake
 from bot.runtime.leadership import Leadership, LeadershipLock
 from bot.runtime.logs import secret_filter, secrets_in_config_file, secrets_in_database_url, secrets_in_settings
 from bot.runtime.metrics import CONTENT_TYPE
@@ -51,6 +52,9 @@ def register_secrets(config: Config, settings: dict[str, BaseModel], path: str |
         secrets_in_settings(settings.values())
         | secrets_in_config_file(path)
         | secrets_in_database_url(config.bot.database)
+        # alert intake keys and the calendar feed secret, also when written inline
+        | {alert.key for alert in config.alerts.values()}
+        | ({config.oncall.feeds.secret} if config.oncall.feeds is not None else set())
     )
 
 
@@ -83,6 +87,9 @@ class Instance:
         cfg = app.config
         if cfg.bot.http:
             self.http = OpsServer(cfg.bot.http, readiness=self.readiness, metrics=self.metrics_page)
+            # Alert intake and calendar feeds: routes for every key and feed of the current
+            # configuration (a reload that adds an [alerts.*] section works at once).
+            Intake(lambda: self.app.config, app.receive_alerts, app.calendar_feed).mount(self.http.web_app)
         webhook_adapters = []
         for network, settings in self.webhooks.items():
             adapter = make_adapter(network, settings, self.clock)

@@ -7,13 +7,16 @@ handler locks the page row, checks that the page still waits for exactly that st
 out every step due now, records them (page_notifications: unique per page and step) and
 schedules the next timer, all in the worker's transaction: a restart, a crash or a second
 instance never loses, doubles or reorders a step.
+
+This package is the on-call area: `alerts` (alerts from monitoring) and `shifts` (hand-off
+notices, `oncall week`, calendar feeds) are its modules.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import converters
@@ -21,7 +24,7 @@ from bot.areas import Area
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.oncall import Override, Schedule, parse_override_window
-from bot.desk.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
+from bot.desk.paging import EscalationLevel, EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
@@ -33,6 +36,7 @@ AREA = Area("oncall")
 log = logging.getLogger("supportbot.paging")
 
 TIMER_KIND = "page"
+HANDOFF_TIMER = "handoff"  # rotation hand-off notices (commands/oncall/shifts.py)
 MAX_PAGE_TEXT = 500
 _PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
 
@@ -43,6 +47,26 @@ _PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
 def _policy(ctx: CommandContext) -> EscalationPolicy:
     policy: EscalationPolicy = ctx.services.escalation_policy
     return policy
+
+
+ROTATION_POLICY = "rotation:"
+
+
+def policy_of(ctx: CommandContext, page: PageRecord) -> EscalationPolicy:
+    """The policy a page walks: [oncall.escalation], or (page.policy "rotation:NAME", an
+    [alerts.*] integration's `rotation`) that rotation alone, repeated like the default
+    policy, with the default policy's wait after the last level (10 minutes if it has none)."""
+    default = _policy(ctx)
+    if not page.policy or not page.policy.startswith(ROTATION_POLICY):
+        return default
+    wait = default.wait_after_last or timedelta(minutes=10)
+    level = EscalationLevel(rotation=page.policy.removeprefix(ROTATION_POLICY))
+    return EscalationPolicy((level,), default.repeat, wait)
+
+
+async def schedule_handoff(ctx: CommandContext, rotation: str, at: datetime) -> None:
+    """A hand-off notice timer for `rotation` at `at` (one row per instant)."""
+    await ctx.uow.timers.schedule(HANDOFF_TIMER, rotation, at.astimezone(UTC).isoformat(), at)
 
 
 def _schedule(ctx: CommandContext) -> Schedule:
@@ -88,15 +112,43 @@ def parse_page_ref(text: str) -> int:
     return int(m.group(1))
 
 
-async def start_page(ctx: CommandContext, ticket: TicketRecord | None, summary: str) -> PageRecord | None:
-    """Open a page and its first escalation timer; None if the ticket already has a page."""
-    due = ctx.now + _policy(ctx).delay_before(0)
+async def start_page(
+    ctx: CommandContext,
+    ticket: TicketRecord | None,
+    summary: str,
+    *,
+    policy: str | None = None,
+    not_before: datetime | None = None,
+    created_by: str | None = None,
+    walk_now: bool | None = False,
+) -> PageRecord | None:
+    """Open a page and its first escalation timer; None if the ticket already has a page.
+    `policy`: see `policy_of`; `not_before`: the first step waits until then (an alert for an
+    org whose plan has no cover at this hour). `walk_now`: when the first step is due at once,
+    take it in this transaction (the alert intake: the page is in the outbox when the webhook
+    is answered, without a round through the timer worker); None: the caller calls
+    `begin_escalation` itself (once the ticket's due times exist)."""
+    start = max(ctx.now, not_before) if not_before is not None else ctx.now
+    due = start + (_policy(ctx).delay_before(0) if policy is None else timedelta(0))
     page: PageRecord | None = await ctx.uow.paging.open_page(
-        ticket.id if ticket is not None else None, summary, ctx.caller.ident, ctx.now, due
+        ticket.id if ticket is not None else None, summary, created_by or ctx.caller.ident, ctx.now, due,
+        policy=policy,
     )
-    if page is not None:
+    if page is None:
+        return None
+    if walk_now and due <= ctx.now:
+        await walk(ctx, page)
+    elif walk_now is not None:
         await ctx.uow.timers.schedule(TIMER_KIND, str(page.id), str(page.step), due)
     return page
+
+
+async def begin_escalation(ctx: CommandContext, page: PageRecord) -> None:
+    """For a page opened with walk_now=None: its first step now if due, else its timer."""
+    if page.due_at is not None and page.due_at <= ctx.now:
+        await walk(ctx, page)
+    else:
+        await ctx.uow.timers.schedule(TIMER_KIND, str(page.id), str(page.step), page.due_at or ctx.now)
 
 
 async def load_page(ctx: CommandContext, page_id: int) -> PageRecord:
@@ -144,7 +196,7 @@ def due_times(ctx: CommandContext, ticket: TicketRecord) -> str:
 
 def page_text(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Notify) -> str:
     """What the paged person reads: the ticket, org, plan, priority, due times, and how to acknowledge."""
-    policy = _policy(ctx)
+    policy = policy_of(ctx, page)
     level = policy.levels[action.level]
     target = f"on call for {level.rotation}" if level.rotation is not None else "named in the policy"
     repeat = f", repeat {action.cycle} of {policy.repeat}" if action.cycle else ""
@@ -176,7 +228,7 @@ async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | N
         page, "notified", ctx.now, step=action.step, level=action.level, cycle=action.cycle,
         person=action.person, rotation=action.rotation, networks=",".join(networks), detail=note,
     )
-    policy = _policy(ctx)
+    policy = policy_of(ctx, page)
     why = f"on call for {action.rotation}" if action.rotation is not None else "named in the policy"
     repeat = f", repeat {action.cycle}" if action.cycle else ""
     line = (
@@ -188,7 +240,7 @@ async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | N
 
 
 async def skip(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Skip) -> None:
-    level = _policy(ctx).levels[action.level]
+    level = policy_of(ctx, page).levels[action.level]
     await ctx.uow.paging.record(
         page, "skipped", ctx.now, step=action.step, level=action.level, cycle=action.cycle,
         person=level.person, rotation=level.rotation, detail=action.reason.value,
@@ -203,7 +255,7 @@ async def skip(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | Non
 async def nobody_answered(
     ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Exhausted
 ) -> None:
-    policy = _policy(ctx)
+    policy = policy_of(ctx, page)
     await ctx.uow.paging.record(page, "exhausted", ctx.now, step=action.step, detail="nobody answered")
     people = sorted({name_of(ctx, p) for p in await ctx.uow.paging.notified_people(page.id)})
     walks = policy.repeat + 1
@@ -223,8 +275,14 @@ async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
     if page is None or not page.escalating or str(page.step) != timer.key:
         # Acknowledged, resolved, or this step was already taken: the timer is stale.
         return None
+    return await walk(ctx, page)
+
+
+async def walk(ctx: CommandContext, page: PageRecord) -> datetime | None:
+    """Take every escalation step of `page` due now and schedule the timer of the next one;
+    the page's due time when nothing is due yet."""
     state = PageState(page.created_at, page.step, page.due_at)
-    actions, after = advance(_policy(ctx), _schedule(ctx), await overrides_in_force(ctx), state, ctx.now)
+    actions, after = advance(policy_of(ctx, page), _schedule(ctx), await overrides_in_force(ctx), state, ctx.now)
     if not actions:
         return page.due_at  # fired early (a timer moved by hand): keep it for the due time
     ticket = await ctx.uow.tickets.get(page.ticket_id) if page.ticket_id is not None else None
@@ -358,6 +416,9 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
         ctx.uow.paging.new_override(rotation=rotation, person=person, start_at=start, end_at=end, created_at=ctx.now,
                        created_by=ctx.caller.ident)
     )
+    # Who is on call changes at both ends of the override: hand-off notices then.
+    await schedule_handoff(ctx, rotation, start)
+    await schedule_handoff(ctx, rotation, end)
     until = format_instant(end, rot.timezone)
     ctx.triage(f"On-call override by {ctx.caller.name}: {cfg.name} covers {rotation} until {until}", kind="notice")
     status = _schedule(ctx).status(rot, ctx.now, await overrides_in_force(ctx))
@@ -442,3 +503,7 @@ async def page_resolve(ctx: CommandContext, page: str) -> Reply:
     ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
                kind="notice")
     return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)
+
+
+# The area's other modules declare their commands, timers and hooks on AREA when imported.
+from commands.oncall import alerts, shifts  # noqa: E402, F401

@@ -1,0 +1,319 @@
+"""Alerts from monitoring (`[alerts.<name>]`): what an intake event does, in one transaction,
+and the `alerts` / `alert <id>` commands.
+
+Part of the on-call area. The HTTP intake (bot/runtime/intake.py) parses a request into
+bot.desk.alerts.AlertEvent values and hands them to `receive`, which runs as the integration
+(a system caller) in a unit of work. Each event locks its dedup key's row first, so two
+instances receiving the same alert at the same moment store one alert and page once;
+bot.desk.alerts.decide says what the event does.
+
+An alert pages through the escalation policy (or the integration's `rotation`). With an
+`org`, the alert opens a ticket for it at the priority its severity maps to, and the org's
+plan decides: a priority outside the plan's `page_on` opens the ticket without paging, and
+outside the hours of the plan's calendar for that priority (its out-of-hours rule: a
+`calendars = { P1 = "24x7" }` plan has cover) the page waits for the calendar to open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot import converters
+from bot.desk.alerts import AlertAction, AlertEvent, AlertState, Outcome, StoredAlert, decide, priority_for
+from bot.desk.domain import Priority, Reply, Role, TicketState
+from bot.desk.errors import NotFound, SupportbotError, UserError
+from bot.desk.paging import parse_delay
+from bot.desk.timefmt import format_instant
+from bot.identity import Caller
+from bot.router import STAFF, Arg, CommandContext
+from bot.ticketing import record
+from commands.oncall import AREA, ROTATION_POLICY, begin_escalation, name_of, page_status, page_tz, start_page
+
+log = logging.getLogger("supportbot.alerts")
+
+LIST_LIMIT = 30
+
+
+def caller_for(integration: str) -> Caller:
+    """Who an integration's events act as: recorded on pages, tickets and alerts."""
+    return Caller(None, f"alerts/{integration}", Role.ADMIN, None, "alerts", integration, None)
+
+
+def source_name(integration: str) -> str:
+    return f"alerts/{integration}"
+
+
+@dataclass(frozen=True)
+class Received:
+    """What one event did, for the intake's answer."""
+
+    dedup_key: str
+    outcome: Outcome
+    alert_id: int | None
+
+
+# --- state -----------------------------------------------------------------------------------------
+
+
+def state_of(alert: Any, page: Any) -> AlertState:
+    """Acknowledging the alert's page (`ack N`, the Acknowledge button) acknowledges the alert."""
+    if alert.state == AlertState.RESOLVED.value:
+        return AlertState.RESOLVED
+    if alert.acknowledged_at is not None or (
+        page is not None and page.acknowledged_at is not None and page.resolved_at is None
+    ):
+        return AlertState.ACKNOWLEDGED
+    return AlertState.TRIGGERED
+
+
+def alert_label(alert: Any) -> str:
+    return f"Alert {alert.id} [P{alert.priority}] {alert.summary}"
+
+
+# --- receiving -------------------------------------------------------------------------------------
+
+
+async def receive(ctx: CommandContext, integration: str, events: Sequence[AlertEvent]) -> list[Received]:
+    cfg = ctx.config.alerts[integration]
+    window = parse_delay(cfg.flap_window)
+    results = []
+    for event in events:
+        alert_id = await ctx.uow.alerts.lock_key(integration, event.dedup_key)
+        alert: Any = await ctx.uow.alerts.get(alert_id) if alert_id is not None else None
+        page: Any = None
+        if alert is not None and alert.page_id is not None:
+            page = await ctx.uow.paging.get(alert.page_id, for_update=True)
+        stored = StoredAlert(state_of(alert, page), alert.resolved_at) if alert is not None else None
+        outcome = decide(stored, event.action, ctx.now, window)
+        if outcome is Outcome.NEW:
+            alert = await open_alert(ctx, integration, cfg, event)
+            await ctx.uow.alerts.point_key(integration, event.dedup_key, alert.id)
+        elif alert is not None and outcome is Outcome.REPEAT:
+            alert.count += 1
+            alert.last_at = ctx.now
+        elif alert is not None and outcome is Outcome.REOPEN:
+            await reopen(ctx, alert, page)
+        elif alert is not None and outcome is Outcome.ACKNOWLEDGE:
+            await acknowledge(ctx, integration, alert, page)
+        elif alert is not None and outcome is Outcome.RESOLVE:
+            await resolve(ctx, integration, alert, page)
+        results.append(Received(event.dedup_key, outcome, alert.id if alert is not None else None))
+    return results
+
+
+async def receive_batch(
+    ctx: CommandContext, requests: Sequence[tuple[str, Sequence[AlertEvent]]]
+) -> list[list[Received]]:
+    """Several intake requests in one transaction, each as its integration, in arrival order.
+    Every key is locked first, in sorted order, so two instances storing overlapping batches
+    wait for each other instead of deadlocking."""
+    await ctx.uow.alerts.lock_keys([(i, e.dedup_key) for i, events in requests for e in events])
+    return [await receive(replace(ctx, caller=caller_for(integration)), integration, events)
+            for integration, events in requests]
+
+
+async def open_alert(ctx: CommandContext, integration: str, cfg: Any, event: AlertEvent) -> Any:
+    priority = priority_for(event.severity, cfg.severity, cfg.default_priority)
+    alert = await ctx.uow.alerts.add(
+        integration=integration, dedup_key=event.dedup_key, summary=event.summary, severity=event.severity,
+        priority=int(priority), source=event.source, link=event.link, details=dict(event.details),
+        state=AlertState.TRIGGERED.value, count=1, flaps=0, first_at=ctx.now, last_at=ctx.now,
+    )
+    policy = f"{ROTATION_POLICY}{cfg.rotation}" if cfg.rotation is not None else None
+    summary = f"{alert_label(alert)}" + (f" ({event.source})" if event.source else "")
+    if cfg.org is None:
+        page = await start_page(ctx, None, summary, policy=policy, created_by=source_name(integration),
+                                walk_now=True)
+        alert.page_id = page.id if page is not None else None
+        ctx.triage(f"{summary}: from {source_name(integration)}; paging on-call (page {alert.page_id})",
+                   kind="notice")
+        return alert
+    ticket = await open_ticket(ctx, integration, cfg.org, alert, priority)
+    if ticket is None:
+        return alert
+    plan = ctx.config.plan_of_org(cfg.org)
+    if priority.label not in plan.page_on:
+        ctx.triage(f"{summary}: ticket #{ticket.id} opened; the {plan.name or cfg.org} plan pages only for "
+                   f"{', '.join(plan.page_on) or 'nothing'}", ticket_id=ticket.id, kind="notice")
+        await record_opened(ctx, ticket, alert, priority)
+        return alert
+    calendars = ctx.services.calendars
+    calendar = calendars.get(plan.calendars.get(priority.label, plan.calendar))
+    not_before = None
+    if calendar is not None and not calendar.is_open(ctx.now):
+        not_before = calendar.next_open(ctx.now)
+    # The page first: the ticket's "opened" event then finds it and does not page again.
+    page = await start_page(ctx, ticket, summary, policy=policy, not_before=not_before,
+                            created_by=source_name(integration), walk_now=None)
+    alert.page_id = page.id if page is not None else None
+    await record_opened(ctx, ticket, alert, priority)
+    if page is not None:
+        await begin_escalation(ctx, page)  # after "opened": the page shows the ticket's due times
+    when = ""
+    if not_before is not None:
+        when = (f"; outside the plan's hours for {priority.label}, on-call is paged when they open "
+                f"({format_instant(not_before, ctx.config.plan_timezone(plan))})")
+    ctx.triage(f"{summary}: ticket #{ticket.id} opened for {ctx.config.orgs[cfg.org].name}, page {alert.page_id}"
+               f"{when}", ticket_id=ticket.id, kind="notice")
+    return alert
+
+
+async def open_ticket(ctx: CommandContext, integration: str, org: str, alert: Any,
+                      priority: Priority) -> Any:
+    plan_name = ctx.config.orgs[org].plan
+    options: dict[str, Any] = {"over_quota": False, "test_system": False, "priority": priority, "opened_at": ctx.now}
+    try:
+        for check in ctx.hooks.before_open:
+            await check(ctx, org, plan_name, options)
+    except SupportbotError as exc:
+        ctx.triage(f"{alert_label(alert)}: no ticket opened for {org}: {exc}", kind="notice")
+        return None
+    ticket = ctx.uow.tickets.new(
+        org=org, plan=plan_name, summary=alert.summary[:500], priority=int(priority),
+        state=TicketState.OPEN.value, opened_by=source_name(integration), origin_network="alerts",
+        origin_channel=None, test_system=False, accept_assessment=False, over_quota=bool(options["over_quota"]),
+        opened_at=ctx.now, updated_at=ctx.now, sla_paused=False,
+    )
+    await ctx.uow.tickets.add(ticket)
+    alert.ticket_id = ticket.id
+    return ticket
+
+
+async def record_opened(ctx: CommandContext, ticket: Any, alert: Any, priority: Priority) -> None:
+    text = alert.summary + (f" (source: {alert.source})" if alert.source else "")
+    await record(ctx, ticket, "opened", text=text, priority=priority,
+                 reason=f"alert {alert.id} from {alert.integration}", data={"alert": alert.id})
+
+
+async def reopen(ctx: CommandContext, alert: Any, page: Any) -> None:
+    """A flap: the same alert is open again and counted; nobody is paged anew."""
+    resolved_at = alert.resolved_at
+    alert.state, alert.resolved_at, alert.resolved_by = AlertState.TRIGGERED.value, None, None
+    alert.acknowledged_at = alert.acknowledged_by = None
+    alert.flaps += 1
+    alert.count += 1
+    alert.last_at = ctx.now
+    ago = ""
+    if resolved_at is not None:
+        ago = f" {max(0, int((ctx.now - resolved_at).total_seconds() // 60))} min after it resolved"
+    about = f" (page {page.id} is not sent again)" if page is not None else ""
+    ctx.triage(f"{alert_label(alert)}: fired again{ago} — flapping ({alert.flaps} "
+               f"time{'s' if alert.flaps != 1 else ''}); re-opened{about}", ticket_id=alert.ticket_id, kind="notice")
+
+
+async def acknowledge(ctx: CommandContext, integration: str, alert: Any, page: Any) -> None:
+    who = source_name(integration)
+    alert.acknowledged_at, alert.acknowledged_by = ctx.now, who
+    if page is not None and page.escalating:
+        page.acknowledged_at, page.acknowledged_by = ctx.now, who
+        await ctx.uow.paging.record(page, "acknowledged", ctx.now, person=who, networks="alerts")
+    about = f"; page {page.id} stops escalating" if page is not None else ""
+    ctx.triage(f"{alert_label(alert)}: acknowledged by its source {who}{about}", ticket_id=alert.ticket_id,
+               kind="notice")
+
+
+async def resolve(ctx: CommandContext, integration: str, alert: Any, page: Any) -> None:
+    """The source says the alert cleared: the alert and its page are resolved, the people
+    paged are told, and the alert's ticket gets a note."""
+    who = source_name(integration)
+    alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, ctx.now, who
+    alert.last_at = ctx.now
+    ticket = await ctx.uow.tickets.get(alert.ticket_id, for_update=True) if alert.ticket_id is not None else None
+    tz = page_tz(ctx, ticket)
+    cleared = f"{alert_label(alert)} cleared at {format_instant(ctx.now, tz)} (resolved by {who})"
+    if page is not None and page.resolved_at is None:
+        page.resolved_at, page.resolved_by = ctx.now, who
+        await ctx.uow.paging.record(page, "resolved", ctx.now, person=who, detail=f"alert {alert.id} resolved")
+        for person in sorted(await ctx.uow.paging.notified_people(page.id)):
+            ctx.notify_person(person, f"Page {page.id} resolved: {cleared}. Nothing more to do for it.",
+                              kind="notice", ticket_id=alert.ticket_id, extra={"page": str(page.id)})
+    if ticket is not None:
+        await record(ctx, ticket, "note", text=f"{cleared}.", public=False)
+    about = f"; page {page.id} resolved" if page is not None else ""
+    ctx.triage(f"{cleared}{about}", ticket_id=alert.ticket_id, kind="notice")
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+def describe(ctx: CommandContext, alert: Any, page: Any, tz: str) -> str:
+    state = state_of(alert, page)
+    times = "once" if alert.count == 1 else f"{alert.count} times"
+    flaps = f", flapped {alert.flaps}x" if alert.flaps else ""
+    where = []
+    if alert.page_id is not None:
+        where.append(f"page {alert.page_id}")
+    if alert.ticket_id is not None:
+        where.append(f"ticket #{alert.ticket_id}")
+    return (f"Alert {alert.id} [P{alert.priority} {state.value}] {alert.integration}: {alert.summary} — fired {times}"
+            f"{flaps}, last {format_instant(alert.last_at, tz)}" + (f" ({', '.join(where)})" if where else ""))
+
+
+@AREA.command(
+    "alerts",
+    Arg("which", converters.choice("open", "all"), display="[open|all]", optional=True),
+    roles=STAFF,
+    summary="alerts from monitoring: the open ones (default) or all, newest first",
+    examples=("alerts", "alerts all"),
+    read_only=True,
+)
+async def alerts(ctx: CommandContext, which: str | None) -> Reply:
+    open_only = which != "all"
+    rows = await ctx.uow.alerts.listing(open_only=open_only, limit=LIST_LIMIT)
+    if not rows:
+        return Reply("No open alerts." if open_only else "No alerts yet.")
+    tz = page_tz(ctx, None)
+    lines = []
+    for alert in rows:
+        page = await ctx.uow.paging.get(alert.page_id) if alert.page_id is not None else None
+        lines.append(describe(ctx, alert, page, tz))
+    total = await ctx.uow.alerts.count(open_only=open_only)
+    if total > len(rows):
+        lines.append(f"… and {total - len(rows)} more")
+    return Reply("\n".join(lines))
+
+
+def alert_id(ctx: Any, word: str) -> int:
+    text = word.lstrip("#")
+    if not text.isdigit() or not 0 < int(text) < 2**31:
+        raise UserError(f"'{word[:40]}' is not an alert number")
+    return int(text)
+
+
+@AREA.command(
+    "alert",
+    Arg("id", alert_id, display="<id>"),
+    roles=STAFF,
+    summary="one alert: its source, how often it fired, its page and ticket",
+    examples=("alert 3",),
+    read_only=True,
+)
+async def alert_show(ctx: CommandContext, id: int) -> Reply:
+    alert: Any = await ctx.uow.alerts.get(id)
+    if alert is None:
+        raise NotFound(f"There is no alert {id}.")
+    page = await ctx.uow.paging.get(alert.page_id) if alert.page_id is not None else None
+    ticket = await ctx.uow.tickets.get(alert.ticket_id) if alert.ticket_id is not None else None
+    tz = page_tz(ctx, ticket)
+    lines = [describe(ctx, alert, page, tz)]
+    lines.append(f"  source: {alert.source or '-'}; severity {alert.severity or '-'}; key {alert.dedup_key}")
+    lines.append(f"  first fired {format_instant(alert.first_at, tz)}")
+    if alert.acknowledged_at is not None:
+        by = name_of(ctx, alert.acknowledged_by)
+        lines.append(f"  acknowledged by {by} {format_instant(alert.acknowledged_at, tz)}")
+    if alert.resolved_at is not None:
+        lines.append(f"  resolved by {alert.resolved_by} {format_instant(alert.resolved_at, tz)}")
+    if page is not None:
+        lines.append(f"  page {page.id}: {page_status(ctx, page, tz)}")
+    if alert.link:
+        lines.append(f"  link: {alert.link}")
+    if alert.details:
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(alert.details.items()))
+        lines.append(f"  details: {shown[:400]}")
+    return Reply("\n".join(lines), ticket_id=alert.ticket_id)
+
+
+__all__ = ["AlertAction", "Received", "caller_for", "receive"]
