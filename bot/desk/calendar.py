@@ -137,6 +137,8 @@ class BusinessCalendar:
         if both:
             raise ValueError(f"{min(both).isoformat()} is listed as both closed and open")
         self.standard_hours, self.standard_day_seconds = self._standard_day()
+        # A business week (`1w` in an SLA target): the weekly opening hours, holidays aside.
+        self.standard_week_seconds = sum(b - a for day in self.weekly.values() for a, b in day)
         if not self.standard_hours:
             raise ValueError(f"calendar '{name}' has no opening hours on any weekday")
         self.holiday_region = holidays
