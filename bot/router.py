@@ -114,6 +114,18 @@ class Keyword:
 
 Param = Arg | Text | Flag | Option | Keyword
 
+
+@dataclass(frozen=True)
+class Example:
+    """A line `help` shows that is also a test (Sopel's @example): run as `role` (None: the least
+    role the command allows) on the seeded desk of tests/unit/commands, it gets no error reply."""
+
+    line: str
+    role: Role | None = None
+
+    def __str__(self) -> str:
+        return self.line
+
 Handler = Callable[..., Awaitable[list[Reply] | Reply | str | None]]
 
 
@@ -123,7 +135,7 @@ class CommandSpec:
     params: tuple[Param, ...]
     roles: frozenset[Role]
     summary: str
-    examples: tuple[str, ...]
+    examples: tuple[Example, ...]
     handler: Handler
     read_only: bool = False
     syntax_override: str = ""
@@ -175,7 +187,7 @@ class CommandRegistry:
         *params: Param,
         roles: frozenset[Role] = EVERYONE,
         summary: str,
-        examples: Sequence[str] = (),
+        examples: Sequence[str | Example] = (),
         read_only: bool = False,
         syntax: str = "",
         needs_db: bool = True,
@@ -185,8 +197,9 @@ class CommandRegistry:
                 raise ValueError(f"command {name!r} declared twice")
             if not needs_db and not read_only:
                 raise ValueError(f"command {name!r}: only read_only commands may skip the database")
+            shown = tuple(e if isinstance(e, Example) else Example(e) for e in examples)
             self.commands[name] = CommandSpec(
-                name, tuple(params), frozenset(roles), summary, tuple(examples), fn, read_only, syntax, needs_db
+                name, tuple(params), frozenset(roles), summary, shown, fn, read_only, syntax, needs_db
             )
             return fn
 

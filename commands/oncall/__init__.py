@@ -29,7 +29,7 @@ from bot.desk.paging import EscalationLevel, EscalationPolicy, Exhausted, Notify
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
-from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
+from bot.router import EVERYONE, STAFF, Arg, CommandContext, Example, Text
 from bot.ticketing import load_ticket, tz_of
 
 AREA = Area("oncall")
@@ -459,7 +459,7 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
     Text("page"),
     roles=EVERYONE,
     summary="acknowledge a page: its escalation stops (anyone it was sent to, or any agent)",
-    examples=("ack 3", "ack page 3"),
+    examples=(Example("ack 3", Role.AGENT), Example("ack page 3", Role.AGENT)),
 )
 async def ack(ctx: CommandContext, page: str) -> Reply:
     page_id = parse_page_ref(page)
