@@ -69,6 +69,7 @@ def follow_up_now(line_count: int, shown_lines: int, shown_at: datetime, now: da
 
 
 def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut (cards show long lines short)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

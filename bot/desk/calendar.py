@@ -59,6 +59,7 @@ class OpenStretch:
 
     @property
     def seconds(self) -> int:
+        """Length of the stretch in whole seconds."""
         return round((self.end - self.start).total_seconds())
 
 
@@ -428,6 +429,8 @@ class BusinessCalendar:
         return math.floor(pb) - math.floor(pa)
 
     def is_open(self, t: datetime) -> bool:
+        """Whether business time runs at the aware instant `t` (holidays and extra dates
+        included); a naive datetime is a ValueError."""
         if t.tzinfo is None:
             raise ValueError("naive datetime: business time needs a timezone-aware instant")
         ts = t.timestamp()

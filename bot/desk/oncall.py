@@ -121,6 +121,7 @@ class Rotation:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The rotation's time zone, where its hand-offs are read."""
         return _zone(self.timezone)
 
     @property
@@ -134,6 +135,7 @@ class Rotation:
         return _to_utc(self.first_handoff + k * self.length, self.zone)
 
     def member_of_shift(self, k: int) -> str:
+        """Who takes shift number `k`: members in turn, starting again after the last."""
         return self.members[k % len(self.members)]
 
     def shift_index(self, at: datetime) -> int:
@@ -176,6 +178,7 @@ class Override:
             raise ValueError("an override must end after it starts")
 
     def covers(self, at: datetime) -> bool:
+        """Whether the override is in force at `at` (start included, end excluded)."""
         return self.start <= at < self.end
 
     @property
@@ -326,6 +329,8 @@ class Schedule:
     def status(
         self, rotation: str | Rotation, at: datetime, overrides: Iterable[Override] = ()
     ) -> OnCallStatus:
+        """Who is on call for `rotation` at `at` and who is next, overrides applied: what
+        `oncall` shows."""
         rot, ovs = self._resolve(rotation, overrides)
         return OnCallStatus(rot, self.on_call(rot, at, ovs), self.next_shift(rot, at, ovs))
 

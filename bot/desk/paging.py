@@ -44,7 +44,9 @@ def parse_delay(text: str) -> timedelta:
 class OpenCalendar(Protocol):
     """Anything that knows whether an instant falls in its opening hours (a business calendar)."""
 
-    def is_open(self, at: datetime) -> bool: ...
+    def is_open(self, at: datetime) -> bool:
+        """Whether the calendar is open at the aware instant `at`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class EscalationPolicy:
 
     @property
     def wait_after_last(self) -> timedelta:
+        """How long the last level has to acknowledge: `final_wait`, else the longest
+        level delay."""
         if self.final_wait is not None:
             return self.final_wait
         return max((level.after for level in self.levels), default=timedelta(0))
@@ -171,6 +175,8 @@ class PageState:
 
 
 class SkipReason(enum.StrEnum):
+    """Why a level notified nobody; the page passes to the next level at once."""
+
     NOBODY_ON_CALL = "nobody is on call"
     CALENDAR_CLOSED = "outside the level's calendar hours"
     UNKNOWN_ROTATION = "no such rotation"
