@@ -115,6 +115,9 @@ class Keyword:
 Param = Arg | Text | Flag | Option | Keyword
 
 
+ROLE_ORDER = (Role.CUSTOMER, Role.AGENT, Role.ADMIN)  # each may do what the one before may
+
+
 @dataclass(frozen=True)
 class Example:
     """A line `help` shows that is also a test (Sopel's @example): run as `role` (None: the least
@@ -156,6 +159,21 @@ class CommandSpec:
         ]
         pos = [p.syntax() for p in self.params if isinstance(p, (Arg, Keyword, Text))]
         return " ".join([self.name, *pos, *opts]).strip()
+
+    def role_of(self, example: Example) -> Role:
+        """Who an example is for: its own role, else the least role that the command and every
+        --option in it allow. help shows it to that role and above; the example tests run it so."""
+        if example.role is not None:
+            return example.role
+        used = {word[2:] for word in example.line.split() if word.startswith("--")}
+        allowed = set(self.roles).intersection(
+            *(p.roles for p in self.params if isinstance(p, (Flag, Option)) and p.name in used)
+        )
+        return next((r for r in ROLE_ORDER if r in allowed), Role.ADMIN)
+
+    def examples_for(self, role: Role) -> list[Example]:
+        """The examples `role` may run as written (an agent sees the customers' too)."""
+        return [e for e in self.examples if ROLE_ORDER.index(self.role_of(e)) <= ROLE_ORDER.index(role)]
 
     def who(self) -> str:
         if self.roles == EVERYONE:

@@ -15,7 +15,7 @@ import pytest
 
 from bot.desk.clock import FixedClock
 from bot.desk.domain import Role
-from bot.router import CommandSpec, Example, Flag, Option
+from bot.router import CommandSpec, Example
 from bot.runtime.bootstrap import build_desk, open_app
 from tests.conftest import Session, config_with
 
@@ -53,15 +53,6 @@ STAGES: dict[str, Stage] = {
 
 def cases() -> list[tuple[CommandSpec, Example]]:
     return [(spec, ex) for _, spec in sorted(REGISTRY.commands.items()) for ex in spec.examples]
-
-
-def declared_role(spec: CommandSpec, example: Example) -> Role:
-    """The example's own role, else the least role the command and every --option it uses allow."""
-    if example.role is not None:
-        return example.role
-    used = {w[2:] for w in example.line.split() if w.startswith("--")}
-    allowed = [set(p.roles) for p in spec.params if isinstance(p, (Flag, Option)) and p.name in used]
-    return next(r for r in (Role.CUSTOMER, Role.AGENT, Role.ADMIN) if r in spec.roles.intersection(*allowed))
 
 
 async def seed(path: Path, org: str) -> None:
@@ -112,7 +103,7 @@ async def staged_desk(request: pytest.FixtureRequest, seeded: dict[str, Path], t
 
 
 def speaker(spec: CommandSpec, example: Example, stage: Stage) -> str:
-    role = declared_role(spec, example)
+    role = spec.role_of(example)
     if role is Role.CUSTOMER:
         customer = CUSTOMER_OF[stage.org]
         assert customer is not None, f"{spec.name}: no customer in {stage.org}; declare the example for agents"
@@ -137,8 +128,18 @@ async def test_every_declared_example_runs_without_an_error(
     replies = await desk.say(who, example.line)
     assert replies, f"{who}: {example.line!r} got no reply"
     errors = [r.text for r in replies if r.kind == "error"]
-    assert errors == [], f"{who} ({declared_role(spec, example)}): {example.line!r}"
+    assert errors == [], f"{who} ({spec.role_of(example)}): {example.line!r}"
 
 
 def test_every_command_declares_an_example() -> None:
     assert [name for name, spec in REGISTRY.commands.items() if not spec.examples] == []
+
+
+async def test_help_shows_each_role_the_examples_it_may_run(desk: Session) -> None:
+    customer = await desk.text("alice", "help ticket open")
+    agent = await desk.text("agnes", "help ticket open")
+    shown = [line for line in customer.splitlines() if line.startswith("  e.g. ")]
+    assert shown == ["  e.g. ticket open P2 mail queue stuck since 14:00"]  # --for and --from are agents'
+    assert "e.g. ticket open --for acme P1 outage reported by phone" in agent
+    assert "e.g. plan globex" not in await desk.text("alice", "help plan")
+    assert "e.g. plan globex" in await desk.text("root", "help plan")
