@@ -1,7 +1,7 @@
 """models match the migrations: SQLite money columns are whole cents (BIGINT), as storage.models.Money stores them
 
 Revision ID: i14_models_match
-Revises: 0005_single_head
+Revises: i19_alerts
 Create Date: 2026-11-29 11:00:00
 
 0002_billing declared `amount` NUMERIC(14,2) on every database, while Money has always bound
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i14_models_match"
-down_revision = "0005_single_head"
+down_revision = "i19_alerts"
 branch_labels = None
 depends_on = None
 

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.desk.alerts import AlertAction, AlertEvent
 from bot.desk.clock import FixedClock
 from bot.desk.domain import Role
 from bot.router import CommandSpec, Example
 from bot.runtime.bootstrap import build_desk, open_app
+from bot.runtime.config import Config
 from tests.conftest import Session, config_with
 
 REGISTRY = build_desk().registry  # every area the runtime serves, so a new area is tested too
@@ -24,6 +26,23 @@ SEEDED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday: open on ever
 # The customer who speaks for each org of the shipped bot.toml (hooli has none: an agent opens its tickets).
 CUSTOMER_OF = {"acme": "alice", "globex": "bob", "initech": "carol", "umbrella": "umberto", "hooli": None}
 SPEAKER_OF = {Role.AGENT: "agnes", Role.ADMIN: "root"}
+# The shipped bot.toml with what some examples need that it leaves commented out: the HTTP
+# address, calendar feeds, and a monitoring source whose alerts page on-call.
+ENABLE = {'# http = "127.0.0.1:8080"': 'http = "127.0.0.1:8080"'}
+EXTRA = """
+[oncall.feeds]
+base_url = "https://bot.example.net"
+secret = "feed-secret-0123456789"
+
+[alerts.scripts]
+format = "events"
+key = "alerts-key-0123456789"
+rotation = "primary"
+"""
+
+
+def desk_config(path: Path) -> Config:
+    return config_with(f"sqlite:///{path}", EXTRA, ENABLE)
 
 
 @dataclass(frozen=True)
@@ -56,9 +75,9 @@ def cases() -> list[tuple[CommandSpec, Example]]:
 
 
 async def seed(path: Path, org: str) -> None:
-    """The common seed: tickets #1..#12 (#12 for `org`), assist cards 1..3 and pages 1..3."""
+    """The common seed: tickets #1..#12 (#12 for `org`), assist cards 1..3, pages 1..3, alerts 1..3."""
     clock = FixedClock(SEEDED_AT - timedelta(hours=1))
-    app = await open_app(config_with(f"sqlite:///{path}"), clock, upgrade=True)
+    app = await open_app(desk_config(path), clock, upgrade=True)
     desk = Session(app)
     try:
         for n in range(1, 12):
@@ -74,6 +93,8 @@ async def seed(path: Path, org: str) -> None:
         for n in range(1, 4):
             paged = await desk.text("agnes", f"page database replication stopped on db{n}")
             assert paged.startswith(f"Page {n} opened"), paged
+        for n in range(1, 4):  # after tickets and pages, so their numbers above stay as the examples say
+            await app.receive_alerts("scripts", [AlertEvent(AlertAction.TRIGGER, f"db{n}", summary=f"db{n} down")])
     finally:
         await app.close()
 
@@ -95,7 +116,7 @@ async def staged_desk(request: pytest.FixtureRequest, seeded: dict[str, Path], t
         seeded[stage.org] = template
     copy = tmp_path / "desk.db"
     shutil.copy(seeded[stage.org], copy)
-    app = await open_app(config_with(f"sqlite:///{copy}"), FixedClock(SEEDED_AT), upgrade=False)
+    app = await open_app(desk_config(copy), FixedClock(SEEDED_AT), upgrade=False)
     try:
         yield Session(app), stage, spec
     finally:

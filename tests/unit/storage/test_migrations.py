@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, pool, select, text
 
 from storage import schema
@@ -65,9 +66,11 @@ def test_upgrade_builds_what_the_models_declare_and_downgrade_removes_it(db_url:
 
 
 def test_money_written_before_i14_reads_the_same_after_it(db_url: str) -> None:
-    """i14_models_match retypes SQLite's money columns to the whole cents they always held."""
+    """i14_models_match retypes SQLite's money columns to the whole cents they always held (and back)."""
     config = schema.alembic_config(db_url)
-    command.upgrade(config, "0005_single_head")
+    before = ScriptDirectory.from_config(config).get_revision("i14_models_match").down_revision
+    assert isinstance(before, str)
+    command.upgrade(config, before)
     sqlite = db_url.startswith("sqlite")
     engine = _engine(db_url)
     try:
@@ -80,7 +83,7 @@ def test_money_written_before_i14_reads_the_same_after_it(db_url: str) -> None:
         command.upgrade(config, "head")
         with engine.connect() as conn:
             assert conn.execute(select(BillingAccount.amount)).scalar_one() == Decimal("12.50")
-        command.downgrade(config, "0005_single_head")
+        command.downgrade(config, before)
         with engine.connect() as conn:
             assert conn.execute(select(BillingAccount.amount)).scalar_one() == Decimal("12.50")
     finally:
