@@ -114,6 +114,21 @@ class Keyword:
 
 Param = Arg | Text | Flag | Option | Keyword
 
+
+ROLE_ORDER = (Role.CUSTOMER, Role.AGENT, Role.ADMIN)  # each may do what the one before may
+
+
+@dataclass(frozen=True)
+class Example:
+    """A line `help` shows that is also a test (Sopel's @example): run as `role` (None: the least
+    role the command allows) on the seeded desk of tests/unit/commands, it gets no error reply."""
+
+    line: str
+    role: Role | None = None
+
+    def __str__(self) -> str:
+        return self.line
+
 Handler = Callable[..., Awaitable[list[Reply] | Reply | str | None]]
 
 
@@ -123,7 +138,7 @@ class CommandSpec:
     params: tuple[Param, ...]
     roles: frozenset[Role]
     summary: str
-    examples: tuple[str, ...]
+    examples: tuple[Example, ...]
     handler: Handler
     read_only: bool = False
     syntax_override: str = ""
@@ -144,6 +159,21 @@ class CommandSpec:
         ]
         pos = [p.syntax() for p in self.params if isinstance(p, (Arg, Keyword, Text))]
         return " ".join([self.name, *pos, *opts]).strip()
+
+    def role_of(self, example: Example) -> Role:
+        """Who an example is for: its own role, else the least role that the command and every
+        --option in it allow. help shows it to that role and above; the example tests run it so."""
+        if example.role is not None:
+            return example.role
+        used = {word[2:] for word in example.line.split() if word.startswith("--")}
+        allowed = set(self.roles).intersection(
+            *(p.roles for p in self.params if isinstance(p, (Flag, Option)) and p.name in used)
+        )
+        return next((r for r in ROLE_ORDER if r in allowed), Role.ADMIN)
+
+    def examples_for(self, role: Role) -> list[Example]:
+        """The examples `role` may run as written (an agent sees the customers' too)."""
+        return [e for e in self.examples if ROLE_ORDER.index(self.role_of(e)) <= ROLE_ORDER.index(role)]
 
     def who(self) -> str:
         if self.roles == EVERYONE:
@@ -175,7 +205,7 @@ class CommandRegistry:
         *params: Param,
         roles: frozenset[Role] = EVERYONE,
         summary: str,
-        examples: Sequence[str] = (),
+        examples: Sequence[str | Example] = (),
         read_only: bool = False,
         syntax: str = "",
         needs_db: bool = True,
@@ -185,8 +215,9 @@ class CommandRegistry:
                 raise ValueError(f"command {name!r} declared twice")
             if not needs_db and not read_only:
                 raise ValueError(f"command {name!r}: only read_only commands may skip the database")
+            shown = tuple(e if isinstance(e, Example) else Example(e) for e in examples)
             self.commands[name] = CommandSpec(
-                name, tuple(params), frozenset(roles), summary, tuple(examples), fn, read_only, syntax, needs_db
+                name, tuple(params), frozenset(roles), summary, shown, fn, read_only, syntax, needs_db
             )
             return fn
 

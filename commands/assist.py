@@ -23,12 +23,12 @@ from bot.desk.assist import (
     excerpt,
     follow_up_now,
     joins,
-    parse_window,
     shorten,
     stamp,
     transcript,
 )
 from bot.desk.domain import Button, Destination, Priority, Reply, TicketState
+from bot.desk.durations import parse_wall_duration
 from bot.desk.errors import Conflict, NotFound, UserError
 from bot.desk.timefmt import format_instant, when
 from bot.identity import Caller
@@ -242,7 +242,7 @@ async def chat(ctx: CommandContext, text: str) -> Reply | None:
     lines = chat_lines(ctx.message.text, text)
     if not lines:
         return None
-    window = parse_window(ctx.config.bot.assist_window)
+    window = parse_wall_duration(ctx.config.bot.assist_window)
     card = await ctx.uow.assist.latest_card(caller.ident, caller.org)
     if card is not None and joins(card.last_line_at, card.ticket_id is not None, at, window):
         await ctx.uow.assist.add_lines(card, [(at, line) for line in lines])

@@ -45,7 +45,7 @@ from bot.ports.records import (
     TicketEventRecord,
     TicketRecord,
 )
-from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Flag, Keyword, Text
+from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Example, Flag, Keyword, Text
 from bot.ticketing import load_ticket, origin_destination, record, shown_privately, tell_triage
 
 AREA = Area("billing")
@@ -651,7 +651,7 @@ def ledger_line(row: LedgerEntryRecord, tz: str) -> str:
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
     summary="the prepaid deposit of a per-minute plan: balance and recent ledger",
-    examples=("deposit", "deposit umbrella"),
+    examples=("deposit", Example("deposit umbrella", Role.AGENT)),
     read_only=True,
 )
 async def deposit(ctx: CommandContext, org: str | None) -> Reply:
@@ -707,7 +707,7 @@ def _credits_ticket(ctx: CommandContext, ticket: TicketRecord) -> None:
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
     summary="credit balance, recent ledger and assessments waiting for confirmation",
-    examples=("credits", "credits initech"),
+    examples=("credits", Example("credits initech", Role.AGENT)),
     read_only=True,
 )
 async def credits(ctx: CommandContext, org: str | None) -> Reply:
@@ -882,7 +882,7 @@ def _calendar(ctx: CommandContext, plan: PlanTerms) -> str:
     Arg("org", converters.org, display="[ORG]", optional=True),
     roles=EVERYONE,
     summary="your plan: calendar, targets, priority rule, channels, quota used, credit or deposit balance",
-    examples=("plan", "plan globex"),
+    examples=("plan", Example("plan globex", Role.AGENT)),
     read_only=True,
 )
 async def plan_(ctx: CommandContext, org: str | None) -> Reply:

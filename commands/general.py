@@ -27,7 +27,7 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
         spec, _ = registry.find(words)
         if spec is not None:
             lines = [f"{spec.syntax_for(role)} — {spec.summary} ({spec.who()})"]
-            lines += [f"  e.g. {ex}" for ex in spec.examples]
+            lines += [f"  e.g. {ex}" for ex in spec.examples_for(role)]
             return Reply("\n".join(lines))
         group = [s for s in registry.group(words[0]) if role_allows(s.roles, role)]
         if group:

@@ -41,18 +41,23 @@ MAX_DETAIL_VALUE = 500
 
 
 class AlertAction(enum.StrEnum):
+    """What a monitoring source says of one alert (the Events v2 actions; Alertmanager's firing/resolved map here)."""
+
     TRIGGER = "trigger"
     ACKNOWLEDGE = "acknowledge"
     RESOLVE = "resolve"
 
 
 class AlertState(enum.StrEnum):
+    """Where an alert stands: triggered (paging), acknowledged by a person, or resolved."""
+
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
 
     @property
     def is_open(self) -> bool:
+        """True until the alert is resolved: a trigger for its key counts as a repeat, not a new alert."""
         return self is not AlertState.RESOLVED
 
 
@@ -185,6 +190,8 @@ def priority_for(severity: str, severities: Mapping[str, str], default: str) -> 
 
 
 class Outcome(enum.StrEnum):
+    """What one event does to the desk: a new alert and a page, a repeat, a flap reopened, an ack or a resolve."""
+
     NEW = "new"  # open an alert and page
     REPEAT = "repeat"  # count it; no page
     REOPEN = "reopen"  # a flap: the same alert is open again; no new page

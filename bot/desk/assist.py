@@ -20,8 +20,6 @@ SUMMARY_SHOWN = 80  # a ticket opened from a card is summarised by its first lin
 FOLLOW_UP_BURST = 5  # every line up to this many on a card gets its own follow-up ...
 FOLLOW_UP_EVERY = timedelta(minutes=1)  # ... after that at most one follow-up a minute
 
-_WINDOW = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
 
@@ -36,14 +34,6 @@ class Line(Protocol):
 
 
 L = TypeVar("L", bound=Line)
-
-
-def parse_window(text: str) -> timedelta:
-    """`assist_window` ("10m", "1h"); bot.runtime.config validated the form already."""
-    m = _WINDOW.match(text)
-    if not m:
-        raise ValueError(f"'{text}' is not a duration: use Nm or Nh (e.g. \"10m\")")
-    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
 def card_number(_ctx: Any, word: str) -> int:
@@ -79,6 +69,7 @@ def follow_up_now(line_count: int, shown_lines: int, shown_at: datetime, now: da
 
 
 def shorten(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, an ellipsis marking the cut (cards show long lines short)."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

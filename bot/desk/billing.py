@@ -50,6 +50,7 @@ _AMOUNT = re.compile(r"\d{1,9}(\.\d{1,2})?")
 
 
 def parse_version(text: str) -> tuple[int, int, int]:
+    """"4.3.1" -> (4, 3, 1): the versions an upgrade assessment names; anything else is a UserError."""
     m = _VERSION.fullmatch(text.strip())
     if not m:
         raise UserError(f"'{text[:40]}' is not a version: use MAJOR.MINOR.PATCH, e.g. 4.3.1")
@@ -120,6 +121,8 @@ def assessment_credits(
 
 
 def needs_confirmation(category: str, accepted_in_advance: bool) -> bool:
+    """Whether the customer must confirm an assessment before credits are deducted (seed 002:
+    immediate categories and work accepted in advance are deducted at once)."""
     return category not in IMMEDIATE_CATEGORIES and not accepted_in_advance
 
 
@@ -156,11 +159,13 @@ def parse_amount(text: str) -> Decimal:
 
 
 def format_money(amount: Decimal, currency: str) -> str:
+    """"EUR 1,234.50": an amount in whole cents with its currency, minus sign first."""
     sign = "-" if amount < 0 else ""
     return f"{sign}{currency} {abs(cents(amount)):,.2f}"
 
 
 def format_credits(n: int) -> str:
+    """"1 credit", "40 credits": a credit count in words."""
     return f"{n} credit" + ("" if abs(n) == 1 else "s")
 
 
@@ -177,14 +182,18 @@ class IncidentCover:
 
     @property
     def beyond(self) -> int:
+        """Minutes used past what the incidents cover (0 while within the cover)."""
         return max(0, self.used - self.covered)
 
     @property
     def at_limit(self) -> bool:
+        """True once the covered minutes are all used: the next minutes need a new incident."""
         return self.used >= self.covered
 
 
 def incident_cover(used_minutes: int, incidents: int, minutes_per_incident: int) -> IncidentCover:
+    """How a ticket's used minutes stand against its incidents (at least one), each covering
+    `minutes_per_incident` (seed 001)."""
     return IncidentCover(used_minutes, max(1, incidents) * minutes_per_incident, max(1, incidents))
 
 
@@ -202,10 +211,12 @@ class MonthWindow:
 
     @property
     def label(self) -> str:
+        """"2026-11": the month as reports and quota messages name it."""
         return f"{self.first_day:%Y-%m}"
 
     @property
     def next_first_day(self) -> date:
+        """The first day of the following month: when the quota resets."""
         return _next_month(self.first_day)
 
 

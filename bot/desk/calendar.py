@@ -59,6 +59,7 @@ class OpenStretch:
 
     @property
     def seconds(self) -> int:
+        """Length of the stretch in whole seconds."""
         return round((self.end - self.start).total_seconds())
 
 
@@ -137,6 +138,8 @@ class BusinessCalendar:
         if both:
             raise ValueError(f"{min(both).isoformat()} is listed as both closed and open")
         self.standard_hours, self.standard_day_seconds = self._standard_day()
+        # A business week (`1w` in an SLA target): the weekly opening hours, holidays aside.
+        self.standard_week_seconds = sum(b - a for day in self.weekly.values() for a, b in day)
         if not self.standard_hours:
             raise ValueError(f"calendar '{name}' has no opening hours on any weekday")
         self.holiday_region = holidays
@@ -426,6 +429,8 @@ class BusinessCalendar:
         return math.floor(pb) - math.floor(pa)
 
     def is_open(self, t: datetime) -> bool:
+        """Whether business time runs at the aware instant `t` (holidays and extra dates
+        included); a naive datetime is a ValueError."""
         if t.tzinfo is None:
             raise ValueError("naive datetime: business time needs a timezone-aware instant")
         ts = t.timestamp()

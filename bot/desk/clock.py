@@ -11,13 +11,18 @@ NOW_ENV = "SUPPORTBOT_NOW"
 
 
 class Clock(Protocol):
+    """Where the desk gets "now" from: injected, so rules and tests never read the system clock."""
+
     def now(self) -> datetime:
         """The current instant, timezone-aware (UTC)."""
         ...
 
 
 class SystemClock:
+    """The real clock, in UTC: what `supportbot run` uses."""
+
     def now(self) -> datetime:
+        """The current instant in UTC."""
         return datetime.now(UTC)
 
 
@@ -28,12 +33,15 @@ class FixedClock:
     instant: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
+        """The instant the clock was set to; it moves only when a test moves it."""
         return self.instant
 
     def advance(self, **kwargs: float) -> None:
+        """Move the clock forward by timedelta keywords (`advance(minutes=11)`)."""
         self.instant = self.instant + timedelta(**kwargs)
 
     def set(self, instant: datetime) -> None:
+        """Jump to an aware instant (stored in UTC)."""
         self.instant = as_utc(instant)
 
 
@@ -45,10 +53,12 @@ class OffsetClock:
     _origin: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def now(self) -> datetime:
+        """The real time elapsed since creation, added to the start instant."""
         return self.start + (datetime.now(UTC) - self._origin)
 
 
 def as_utc(instant: datetime) -> datetime:
+    """An aware instant in UTC; a naive datetime is a ValueError, since nothing here may guess a zone."""
     if instant.tzinfo is None:
         raise ValueError("naive datetime: supportbot only handles timezone-aware instants")
     return instant.astimezone(UTC)

@@ -20,6 +20,7 @@ class Priority(enum.IntEnum):
 
     @classmethod
     def parse(cls, text: str) -> Priority:
+        """"P1".."P4" or the seeds' "S1".."S4" -> Priority; anything else is a UserError with the syntax."""
         t = text.strip().upper()
         if len(t) == 2 and t[0] in "PS" and t[1] in "1234":
             return cls(int(t[1]))
@@ -27,16 +28,21 @@ class Priority(enum.IntEnum):
 
     @property
     def label(self) -> str:
+        """"P2": the priority as people and the board show it."""
         return f"P{self.value}"
 
 
 class Role(enum.StrEnum):
+    """Who a person is to the desk; commands declare which roles may run them."""
+
     CUSTOMER = "customer"
     AGENT = "agent"
     ADMIN = "admin"
 
 
 class TicketState(enum.StrEnum):
+    """A ticket's life: open, waiting on the customer (clocks paused), relieved, resolved, closed."""
+
     OPEN = "open"
     WAITING = "waiting"  # waiting on the customer: the clocks pause
     RELIEVED = "relieved"  # system returned to operation (Isode "relief"), not yet resolved
@@ -45,6 +51,7 @@ class TicketState(enum.StrEnum):
 
     @property
     def is_active(self) -> bool:
+        """True while the ticket still needs the desk (open, waiting or relieved)."""
         return self in (TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED)
 
 
@@ -77,6 +84,7 @@ class InboundMessage:
 
     @property
     def is_direct(self) -> bool:
+        """True for a private message (no channel): replies go back privately."""
         return self.channel is None
 
 
@@ -117,6 +125,7 @@ class Destination:
 
     @classmethod
     def parse(cls, text: str) -> Destination:
+        """"NETWORK:TARGET" -> Destination; anything else is a ValueError (config refuses it)."""
         network, sep, target = text.partition(":")
         if not sep or not network or not target:
             raise ValueError(f"expected NETWORK:TARGET, got {text!r}")

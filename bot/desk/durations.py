@@ -1,34 +1,34 @@
-"""Durations as plans and commands write them: SLA targets in business time ("4h", "2d",
-"best-effort") and wall-clock spans for on-call overrides ("3d" = 72 hours)."""
+"""One duration grammar for bot.toml and every command: a whole number and a unit, s m h d w
+(`30s`, `5m`, `2h`, `3d`, `1w`), and `until YYYY-MM-DD HH:MM` where a command takes an end.
+
+The grammar and its error message are one; the meaning depends on the reading. Wall-clock
+(escalation delays, shift lengths, overrides, the assist window): a day is 24 hours, a week 7
+days. Business time (SLA targets): a day is the calendar's standard working day, a week its
+standard working week (Mon-Fri 09:00-17:00: 8 and 40 business hours; 24x7: 24 and 168)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.desk.errors import UserError
 
-BusinessUnit = Literal["m", "h", "d"]
+Unit = Literal["s", "m", "h", "d", "w"]
+DURATION_SYNTAX = "use a number and s, m, h, d or w (e.g. 30s, 5m, 2h, 3d, 1w)"
+END_SYNTAX = 'use a number and s, m, h, d or w (e.g. 30s, 5m, 2h, 3d, 1w) or "until YYYY-MM-DD HH:MM"'
+WEEK = timedelta(weeks=1)
+YEAR = timedelta(days=366)
 
-# Seeds write "4 working hours", "8 business hours", "1 working day": accept wh/bh/wd/bd too.
-_BUSINESS_RE = re.compile(r"^(\d+)\s*(m|min|mins|h|wh|bh|d|wd|bd)$")
-_UNIT_OF: dict[str, BusinessUnit] = {
-    "m": "m",
-    "min": "m",
-    "mins": "m",
-    "h": "h",
-    "wh": "h",
-    "bh": "h",
-    "d": "d",
-    "wd": "d",
-    "bd": "d",
-}
+_DURATION = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
+_UNTIL = re.compile(r"\s*until\s+(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})\s*")
+_UNIT_SECONDS: dict[Unit, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_NOUN: dict[Unit, str] = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 _BEST_EFFORT = {"", "best-effort", "best effort", "none", "-"}
-_WALL_PART_RE = re.compile(r"(\d+)\s*([wdhm])")
-_WALL_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
-_MAX_VALUE = 100_000
+_MAX_BUSINESS_VALUE = 100_000
+_LIMIT_WORDS = {WEEK: "a week", YEAR: "a year"}
 
 
 class DurationError(UserError, ValueError):
@@ -36,59 +36,114 @@ class DurationError(UserError, ValueError):
 
 
 class HasStandardDay(Protocol):
-    """What a duration needs from a calendar to turn `Nd` into seconds."""
+    """What a business duration needs from a calendar to turn `Nd` and `Nw` into seconds."""
 
     @property
-    def standard_day_seconds(self) -> int: ...
+    def standard_day_seconds(self) -> int:
+        """Business seconds in the calendar's most common working day."""
+        ...
+
+    @property
+    def standard_week_seconds(self) -> int:
+        """Business seconds in the calendar's regular week (its weekly opening hours)."""
+        ...
 
 
 @dataclass(frozen=True)
-class BusinessDuration:
-    """An SLA target in business time; days are resolved against the calendar it runs on."""
+class Duration:
+    """A duration as written (`3d`), before a reading gives it wall-clock or business meaning."""
 
     value: int
-    unit: BusinessUnit
+    unit: Unit
 
-    def seconds(self, calendar: HasStandardDay) -> int:
-        if self.unit == "m":
-            return self.value * 60
-        if self.unit == "h":
-            return self.value * 3600
-        return self.value * calendar.standard_day_seconds
-
-    def describe(self) -> str:
-        """People's words: "4 business hours", "1 business day"."""
-        noun = {"m": "minute", "h": "hour", "d": "day"}[self.unit]
-        return f"{self.value} business {noun}{'' if self.value == 1 else 's'}"
+    def wall(self) -> timedelta:
+        """The wall-clock reading: a day is 24 hours, a week 7 days."""
+        return timedelta(seconds=self.value * _UNIT_SECONDS[self.unit])
 
     def __str__(self) -> str:
         return f"{self.value}{self.unit}"
 
 
+@dataclass(frozen=True)
+class BusinessDuration(Duration):
+    """An SLA target in business time; days and weeks are resolved against the calendar it runs on."""
+
+    def seconds(self, calendar: HasStandardDay) -> int:
+        """Business seconds of this target on `calendar` (`1d` = its standard working day)."""
+        if self.unit == "d":
+            return self.value * calendar.standard_day_seconds
+        if self.unit == "w":
+            return self.value * calendar.standard_week_seconds
+        return self.value * _UNIT_SECONDS[self.unit]
+
+    def describe(self) -> str:
+        """People's words: "4 business hours", "1 business day"."""
+        return f"{self.value} business {_NOUN[self.unit]}{'' if self.value == 1 else 's'}"
+
+
+def parse_duration(text: str) -> Duration:
+    """The grammar itself: `30s 5m 2h 3d 1w` (any case, spaces around) -> Duration; anything else
+    raises DurationError with the one syntax line. Zero is grammatical; readings set bounds."""
+    m = _DURATION.fullmatch(text.lower())
+    if m is None:
+        raise DurationError(f"'{text}' is not a duration: {DURATION_SYNTAX}")
+    unit: Unit = m.group(2)  # type: ignore[assignment]  # the pattern admits only the five units
+    return Duration(int(m.group(1)), unit)
+
+
+def _bounded(text: str, span: timedelta, least: timedelta, most: timedelta, syntax: str) -> timedelta:
+    if span < least:
+        raise DurationError(f"'{text}' is no time at all: {syntax}")
+    if span > most:
+        raise DurationError(f"'{text}' is longer than {_LIMIT_WORDS.get(most, str(most))}: {syntax}")
+    return span
+
+
+def parse_wall_duration(text: str, *, least: timedelta = timedelta(seconds=1), most: timedelta = YEAR) -> timedelta:
+    """Wall-clock reading of the grammar, between `least` and `most` (escalation delays allow 0,
+    at most a week; shifts and the assist window at least a second, at most a year)."""
+    return _bounded(text, parse_duration(text).wall(), least, most, DURATION_SYNTAX)
+
+
 def parse_business_duration(text: str) -> BusinessDuration | None:
-    """`45m`, `4h`, `2d` (also `4wh`, `8bh`, `1wd`); `best-effort` or empty means no due time."""
-    t = text.strip().lower()
-    if t in _BEST_EFFORT:
+    """An SLA target: the grammar in business time; `best-effort` (or empty) means no due time."""
+    if text.strip().lower() in _BEST_EFFORT:
         return None
-    match = _BUSINESS_RE.match(t)
-    if match is None:
-        raise DurationError(
-            f"'{text}' is not a business duration: use Nm, Nh or Nd (e.g. 45m, 4h, 2d) or best-effort"
-        )
-    value = int(match.group(1))
-    if value <= 0 or value > _MAX_VALUE:
-        raise DurationError(f"'{text}': the number must be between 1 and {_MAX_VALUE}")
-    return BusinessDuration(value, _UNIT_OF[match.group(2)])
+    d = parse_duration(text)
+    if d.value == 0:
+        raise DurationError(f"'{text}' is no time at all: {DURATION_SYNTAX}, or best-effort for no target")
+    if d.value > _MAX_BUSINESS_VALUE:
+        raise DurationError(f"'{text}': the number must be between 1 and {_MAX_BUSINESS_VALUE}")
+    return BusinessDuration(d.value, d.unit)
 
 
-def parse_wall_duration(text: str) -> timedelta:
-    """Wall-clock span for on-call overrides: `45m`, `2h`, `3d` (24 h each), `1w`, `1h30m`."""
-    t = text.strip().lower().replace(" ", "")
-    if not t or _WALL_PART_RE.sub("", t):
-        raise DurationError(f"'{text}' is not a duration: use e.g. 45m, 2h, 3d, 1w or 1h30m")
-    seconds = sum(int(n) * _WALL_SECONDS[u] for n, u in _WALL_PART_RE.findall(t))
-    if seconds <= 0:
-        raise DurationError(f"'{text}': a duration must be longer than zero")
-    if seconds > 366 * 86400:
-        raise DurationError(f"'{text}': a duration may be at most a year")
-    return timedelta(seconds=seconds)
+def parse_end(text: str, now: datetime, timezone: str, *, most: timedelta = YEAR) -> datetime:
+    """Where a command takes an end: a wall-clock duration from `now`, or "until YYYY-MM-DD HH:MM"
+    read in `timezone` (the skipped hour of spring counts an hour later, the repeated hour of
+    autumn at its first occurrence). The end is in UTC, after `now` and at most `most` away."""
+    start = now.astimezone(UTC)
+    m = _UNTIL.fullmatch(text.lower())
+    if m is None:
+        if text.strip().lower().startswith("until"):
+            raise DurationError(f"'{text}' is not a date and time: {END_SYNTAX}")
+        try:
+            span = parse_duration(text).wall()
+        except DurationError:
+            raise DurationError(f"'{text}' is not a duration: {END_SYNTAX}") from None
+        return start + _bounded(text, span, timedelta(seconds=1), most, END_SYNTAX)
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DurationError(f"'{timezone}' is not an IANA time zone (e.g. \"Europe/London\")") from None
+    year, month, day, hour, minute = (int(g) for g in m.groups())
+    try:
+        local = datetime(year, month, day, hour, minute)
+    except ValueError:
+        raise DurationError(f"'{text}' is not a real date and time: {END_SYNTAX}") from None
+    end = local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if end <= start:
+        shown = start.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        raise DurationError(f"'{text}' is not in the future (it is now {shown})")
+    if end - start > most:
+        raise DurationError(f"'{text}' is more than {_LIMIT_WORDS.get(most, str(most))} away: {END_SYNTAX}")
+    return end

@@ -22,14 +22,18 @@ FEED_KINDS = ("rotation", "person")
 
 
 def feed_token(secret: str, kind: str, name: str) -> str:
+    """The secret part of a feed's URL: an HMAC of (kind, name) under the configured secret, so URLs
+    cannot be guessed and change when the secret does."""
     return hmac.new(secret.encode(), f"{kind}:{name}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def token_matches(secret: str, kind: str, name: str, token: str) -> bool:
+    """Whether `token` is the feed token of (kind, name), compared in constant time."""
     return hmac.compare_digest(feed_token(secret, kind, name), token)
 
 
 def feed_url(base_url: str, secret: str, kind: str, name: str) -> str:
+    """The iCalendar URL of one rotation's or person's shifts under `base_url`."""
     return f"{base_url}/calendar/{kind}/{name}/{feed_token(secret, kind, name)}.ics"
 
 

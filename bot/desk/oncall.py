@@ -6,7 +6,7 @@ reads the clock or the database.
 Hand-off rule (documented for operators): a rotation's first shift starts at the first
 hand-off weekday and time *on or after* its start date, in the rotation's time zone. Every
 later hand-off is that first hand-off plus a whole number of shift lengths counted on the
-*local wall clock*, for every length unit (w, d and h). So a weekly Monday 09:00
+*local wall clock*, for every length unit (w, d, h, m and s). So a weekly Monday 09:00
 Europe/London hand-off is 09:00 local on both sides of a DST change (that shift lasts 167 or
 169 hours), and a "12h" rotation handing off at 09:00 keeps handing off at 09:00 and 21:00
 local (the night shift of a DST change lasts 11 or 13 hours). A hand-off that falls in the
@@ -26,19 +26,13 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.desk.clock import as_utc
+from bot.desk.durations import parse_wall_duration
 from bot.desk.errors import NotFound
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HANDOFF_SYNTAX = 'use "WEEKDAY HH:MM" (e.g. "mon 09:00")'
-LENGTH_SYNTAX = 'use Nh, Nd or Nw (e.g. "12h", "1d", "1w")'
-OVERRIDE_SYNTAX = 'use Nh, Nd (a day is 24 hours) or "until YYYY-MM-DD HH:MM" (e.g. "2h", "3d")'
-MAX_LENGTH = timedelta(weeks=52)
-MAX_OVERRIDE = timedelta(days=366)
 
 _HANDOFF = re.compile(r"\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*")
-_LENGTH = re.compile(r"\s*(\d{1,6})\s*([hdw])\s*")
-_OVERRIDE_FOR = re.compile(r"\s*(\d{1,6})\s*([hd])\s*")
-_OVERRIDE_UNTIL = re.compile(r"\s*until\s+(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})\s*")
 _TICK = timedelta(microseconds=1)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -54,18 +48,6 @@ def parse_handoff(text: str) -> tuple[int, time]:
     return WEEKDAYS.index(m.group(1)), time(hour, minute)
 
 
-def parse_length(text: str) -> timedelta:
-    """"1w" / "2d" / "12h" -> the shift length, counted on the local wall clock."""
-    m = _LENGTH.fullmatch(text.lower())
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"'{text}' is not a shift length: {LENGTH_SYNTAX}")
-    n, unit = int(m.group(1)), m.group(2)
-    length = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-    if length > MAX_LENGTH:
-        raise ValueError(f"'{text}' is longer than a year: {LENGTH_SYNTAX}")
-    return length
-
-
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -76,40 +58,6 @@ def _zone(name: str) -> ZoneInfo:
 def _to_utc(local: datetime, zone: ZoneInfo) -> datetime:
     """A naive local wall-clock time in `zone` -> UTC (fold=0: see the module docstring)."""
     return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
-
-
-def parse_override_window(text: str, now: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """`oncall override`'s duration -> (start, end) in UTC, starting now.
-
-    "2h" and "3d" count elapsed time (d = 24 h); "until YYYY-MM-DD HH:MM" is read in the
-    rotation's time zone and must lie in the future.
-    """
-    start = as_utc(now)
-    zone = _zone(timezone)
-    m = _OVERRIDE_FOR.fullmatch(text.lower())
-    if m:
-        n = int(m.group(1))
-        length = timedelta(hours=n) if m.group(2) == "h" else timedelta(days=n)
-        if n == 0:
-            raise ValueError(f"'{text}' is no time at all: {OVERRIDE_SYNTAX}")
-        if length > MAX_OVERRIDE:
-            raise ValueError(f"'{text}' is longer than a year: {OVERRIDE_SYNTAX}")
-        return start, start + length
-    m = _OVERRIDE_UNTIL.fullmatch(text.lower())
-    if not m:
-        raise ValueError(f"'{text}' is not an override duration: {OVERRIDE_SYNTAX}")
-    year, month, day, hour, minute = (int(g) for g in m.groups())
-    try:
-        local = datetime(year, month, day, hour, minute)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a real date and time: {OVERRIDE_SYNTAX}") from None
-    end = _to_utc(local, zone)
-    if end <= start:
-        shown = start.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
-        raise ValueError(f"'{text}' is not in the future (it is now {shown})")
-    if end - start > MAX_OVERRIDE:
-        raise ValueError(f"'{text}' is more than a year away: {OVERRIDE_SYNTAX}")
-    return start, end
 
 
 class RotationSpec(Protocol):
@@ -164,7 +112,7 @@ class Rotation:
     ) -> Rotation:
         """Build from the texts operators write in bot.toml ("mon 09:00", "1w")."""
         weekday, at = parse_handoff(handoff)
-        return cls(name, tuple(members), weekday, at, parse_length(length), timezone, start)
+        return cls(name, tuple(members), weekday, at, parse_wall_duration(length), timezone, start)
 
     @classmethod
     def from_spec(cls, name: str, spec: RotationSpec) -> Rotation:
@@ -173,6 +121,7 @@ class Rotation:
 
     @property
     def zone(self) -> ZoneInfo:
+        """The rotation's time zone, where its hand-offs are read."""
         return _zone(self.timezone)
 
     @property
@@ -186,6 +135,7 @@ class Rotation:
         return _to_utc(self.first_handoff + k * self.length, self.zone)
 
     def member_of_shift(self, k: int) -> str:
+        """Who takes shift number `k`: members in turn, starting again after the last."""
         return self.members[k % len(self.members)]
 
     def shift_index(self, at: datetime) -> int:
@@ -228,6 +178,7 @@ class Override:
             raise ValueError("an override must end after it starts")
 
     def covers(self, at: datetime) -> bool:
+        """Whether the override is in force at `at` (start included, end excluded)."""
         return self.start <= at < self.end
 
     @property
@@ -378,6 +329,8 @@ class Schedule:
     def status(
         self, rotation: str | Rotation, at: datetime, overrides: Iterable[Override] = ()
     ) -> OnCallStatus:
+        """Who is on call for `rotation` at `at` and who is next, overrides applied: what
+        `oncall` shows."""
         rot, ovs = self._resolve(rotation, overrides)
         return OnCallStatus(rot, self.on_call(rot, at, ovs), self.next_shift(rot, at, ovs))
 

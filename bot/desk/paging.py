@@ -24,37 +24,29 @@ Timing rules:
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.desk.clock import as_utc
+from bot.desk.durations import WEEK, parse_wall_duration
 from bot.desk.errors import NotFound
 from bot.desk.oncall import Override, Schedule
 
-DELAY_SYNTAX = 'use Nm, Nh, Nd or Nw (e.g. "10m"; Ns for seconds)'
-_DELAY = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_delay(text: str) -> timedelta:
-    """"10m" -> 10 minutes: an escalation level's `after` (wall time, not business time).
-    Seconds ("30s") exist for fast test and demo policies."""
-    m = _DELAY.fullmatch(text.lower())
-    if not m:
-        raise ValueError(f"'{text}' is not a delay: {DELAY_SYNTAX}")
-    delay = timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-    if delay > timedelta(days=7):
-        raise ValueError(f"'{text}' is longer than a week: {DELAY_SYNTAX}")
-    return delay
+    """An escalation level's `after` or the policy's `final_wait`: the one duration grammar on the
+    wall clock, from 0 ("at once") to a week. Seconds ("30s") suit fast test and demo policies."""
+    return parse_wall_duration(text, least=timedelta(0), most=WEEK)
 
 
 class OpenCalendar(Protocol):
     """Anything that knows whether an instant falls in its opening hours (a business calendar)."""
 
-    def is_open(self, at: datetime) -> bool: ...
+    def is_open(self, at: datetime) -> bool:
+        """Whether the calendar is open at the aware instant `at`."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -146,6 +138,8 @@ class EscalationPolicy:
 
     @property
     def wait_after_last(self) -> timedelta:
+        """How long the last level has to acknowledge: `final_wait`, else the longest
+        level delay."""
         if self.final_wait is not None:
             return self.final_wait
         return max((level.after for level in self.levels), default=timedelta(0))
@@ -181,6 +175,8 @@ class PageState:
 
 
 class SkipReason(enum.StrEnum):
+    """Why a level notified nobody; the page passes to the next level at once."""
+
     NOBODY_ON_CALL = "nobody is on call"
     CALENDAR_CLOSED = "outside the level's calendar hours"
     UNKNOWN_ROTATION = "no such rotation"

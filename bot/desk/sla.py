@@ -58,6 +58,7 @@ class PlanTargets:
     relief_factor: int | None = None
 
     def calendar_for(self, priority: Priority) -> BusinessCalendar:
+        """The calendar a priority's clocks run on (a P1 may run on 24x7)."""
         return self.calendars.get(priority, self.calendar)
 
     def target(self, clock: str, priority: Priority) -> BusinessDuration | None:
@@ -80,6 +81,8 @@ class PlanTargets:
         return None if written is None else written.seconds(cal)
 
     def clock_names(self) -> tuple[str, ...]:
+        """The clocks a ticket on this plan has: response and resolution, and relief when
+        the plan has a relief factor."""
         return (RESPONSE, RESOLUTION, RELIEF) if self.relief_factor else (RESPONSE, RESOLUTION)
 
 
@@ -116,6 +119,7 @@ class ClockState:
 
     @property
     def best_effort(self) -> bool:
+        """True when the target is best effort: the clock has no due time."""
         return self.budget is None
 
     def at_fraction(self, fraction: float) -> datetime | None:

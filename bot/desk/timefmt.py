@@ -13,10 +13,12 @@ __all__ = ["format_instant", "relative", "when"]
 
 
 def relative(instant: datetime, now: datetime) -> str:
+    """"in 2 hours", "3 days ago", or "now" within a minute: how far `instant` is from `now`."""
     if abs((instant - now).total_seconds()) < 60:
         return "now"
     return str(arrow.get(instant).humanize(arrow.get(now)))
 
 
 def when(instant: datetime, timezone: str, now: datetime) -> str:
+    """"2026-11-26 10:00 GMT (in 2 days)": an instant in `timezone` with how far away it is."""
     return f"{format_instant(instant, timezone)} ({relative(instant, now)})"

@@ -22,9 +22,13 @@ class AdapterState(Protocol):
     """A small durable key/value store adapters use for their own bookkeeping:
     handled update ids, Slack thread timestamps per ticket, Telegram private chats."""
 
-    async def get(self, namespace: str, key: str) -> str | None: ...
+    async def get(self, namespace: str, key: str) -> str | None:
+        """The value stored under (`namespace`, `key`), or None."""
+        ...
 
-    async def put(self, namespace: str, key: str, value: str) -> None: ...
+    async def put(self, namespace: str, key: str, value: str) -> None:
+        """Store `value` under (`namespace`, `key`), replacing any earlier value."""
+        ...
 
     async def first_time(self, namespace: str, key: str) -> bool:
         """Record `key`; True if it had not been recorded before (atomic across instances)."""

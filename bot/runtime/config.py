@@ -24,10 +24,10 @@ from pydantic import (
 
 from bot.desk.calendar import BusinessCalendar, weekly_hours_from_names
 from bot.desk.domain import Destination, Priority
-from bot.desk.durations import parse_business_duration
+from bot.desk.durations import parse_business_duration, parse_wall_duration
 from bot.desk.errors import ConfigError
 from bot.desk.handles import fold_handle
-from bot.desk.oncall import Schedule, parse_handoff, parse_length
+from bot.desk.oncall import Schedule, parse_handoff
 from bot.desk.paging import EscalationPolicy, parse_delay
 from bot.desk.settings import PlanTerms
 from bot.desk.sla import PlanTargets
@@ -36,7 +36,6 @@ from bot.ports import DeskServices
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram")
 PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console")
-_WALL_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -104,7 +103,7 @@ class CalendarConfig(Strict):
         return {day: list(iv) for day, iv in weekly_hours_from_names(self.hours).items()}
 
 
-BusinessDurationText = Annotated[str, Field(description="Nm, Nh, Nd or best-effort")]
+BusinessDurationText = Annotated[str, Field(description="Ns, Nm, Nh, Nd, Nw (business time) or best-effort")]
 
 
 class SubscriptionBilling(Strict):
@@ -264,7 +263,7 @@ class RotationConfig(Strict):
     @field_validator("length")
     @classmethod
     def _length(cls, value: str) -> str:
-        parse_length(value)
+        parse_wall_duration(value)
         return value
 
     @field_validator("timezone")
@@ -432,8 +431,7 @@ class BotSection(Strict):
     @field_validator("assist_window")
     @classmethod
     def _window(cls, value: str) -> str:
-        if not _WALL_DURATION.match(value):
-            raise ValueError(f"'{value}' is not a duration: use Nm or Nh (e.g. \"10m\")")
+        parse_wall_duration(value)
         return value
 
 

@@ -22,13 +22,14 @@ from typing import Any
 from bot import converters
 from bot.areas import Area
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
+from bot.desk.durations import parse_end
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
-from bot.desk.oncall import Override, Schedule, parse_override_window
+from bot.desk.oncall import Override, Schedule
 from bot.desk.paging import EscalationLevel, EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_acknowledge_page
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
-from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
+from bot.router import EVERYONE, STAFF, Arg, CommandContext, Example, Text
 from bot.ticketing import load_ticket, tz_of
 
 AREA = Area("oncall")
@@ -400,7 +401,7 @@ async def oncall(ctx: CommandContext, rotation: str | None) -> Reply:
     Arg("person", converters.person, display="<person>"),
     Text("duration"),
     roles=STAFF,
-    summary="put someone on call for a rotation from now: for 2h, 3d, or until YYYY-MM-DD HH:MM",
+    summary="put someone on call for a rotation from now: for 30s, 5m, 2h, 3d, 1w, or until YYYY-MM-DD HH:MM",
     examples=("oncall override primary frank 2h", "oncall override primary erin until 2026-12-28 09:00"),
 )
 async def oncall_override(ctx: CommandContext, rotation: str, person: str, duration: str) -> Reply:
@@ -408,10 +409,7 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
     if cfg.role == Role.CUSTOMER.value:
         raise UserError(f"'{person}' is a customer; only agents go on call")
     rot = _schedule(ctx).rotation(rotation)
-    try:
-        start, end = parse_override_window(duration, ctx.now, rot.timezone)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    start, end = ctx.now, parse_end(duration, ctx.now, rot.timezone)
     await ctx.uow.paging.add_override(
         ctx.uow.paging.new_override(rotation=rotation, person=person, start_at=start, end_at=end, created_at=ctx.now,
                        created_by=ctx.caller.ident)
@@ -461,7 +459,7 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
     Text("page"),
     roles=EVERYONE,
     summary="acknowledge a page: its escalation stops (anyone it was sent to, or any agent)",
-    examples=("ack 3", "ack page 3"),
+    examples=(Example("ack 3", Role.AGENT), Example("ack page 3", Role.AGENT)),
 )
 async def ack(ctx: CommandContext, page: str) -> Reply:
     page_id = parse_page_ref(page)

@@ -399,8 +399,8 @@ async def test_bad_overrides_are_refused_with_one_line_and_nothing_stored(
     desk = await open_desk(make_app, sqlite_url, clock)
     usage = "usage: oncall override <rotation> <person> <duration>"
     assert await desk.text("agnes", "oncall override primary frank soon") == (
-        f"'soon' is not an override duration: use Nh, Nd (a day is 24 hours) or \"until YYYY-MM-DD HH:MM\" "
-        f"(e.g. \"2h\", \"3d\") — {usage}"
+        f"'soon' is not a duration: use a number and s, m, h, d or w (e.g. 30s, 5m, 2h, 3d, 1w) "
+        f"or \"until YYYY-MM-DD HH:MM\" — {usage}"
     )
     assert (await desk.text("agnes", "oncall override primary frank until 2026-11-01 09:00")).startswith(
         "'until 2026-11-01 09:00' is not in the future (it is now 2026-11-24 10:00 GMT)")

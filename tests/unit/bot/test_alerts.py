@@ -132,7 +132,7 @@ def test_alert_sections_refuse_what_cannot_work_with_the_key_and_why() -> None:
     assert "bot.toml: alerts.a.key: a secret of at least 16 letters" in text
     assert "severity page: 'P9' is not a priority" in text
     assert "short" not in text  # the secret's value is never shown
-    assert "alerts.b.flap_window: 'soon' is not a delay" in refused(
+    assert "alerts.b.flap_window: 'soon' is not a duration" in refused(
         '\n[alerts.b]\nformat = "events"\nkey = "0123456789abcdefgh"\nflap_window = "soon"\n')
     text = refused('\n[alerts.a]\nformat = "events"\nkey = "0123456789abcdefgh"\nrotation = "nope"\norg = "x"\n')
     assert "alerts.a.rotation: expected a rotation defined in [oncall.rotations], got 'nope'" in text

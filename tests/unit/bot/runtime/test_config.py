@@ -60,7 +60,7 @@ def test_rotation_member_who_is_not_a_person_is_refused() -> None:
 
 def test_bad_duration_and_priority_and_hours_are_refused() -> None:
     base = shipped_text("sqlite:///x.db")
-    assert "is not a business duration" in refused(base.replace('response = { P1 = "4h", P2 = "4h"', 'response = { P1 = "4 hours", P2 = "4h"'))
+    assert "is not a duration" in refused(base.replace('response = { P1 = "4h", P2 = "4h"', 'response = { P1 = "4 hours", P2 = "4h"'))
     assert "is not a priority" in refused(base.replace('response = { P1 = "4h", P2 = "4h"', 'response = { P9 = "4h", P2 = "4h"'))
     assert "expected opening hours like 09:00-17:00" in refused(base.replace('mon = "09:00-17:00", tue', 'mon = "nine to five", tue', 1))
     assert "is not an IANA time zone" in refused(base.replace('timezone = "Europe/London"', 'timezone = "Europe/Londn"', 1))
