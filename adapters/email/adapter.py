@@ -1,0 +1,327 @@
+"""The e-mail adapter: the support mailbox read over IMAP (IDLE where offered, else polling),
+each new mail handed to the desk as one InboundMessage carrying MailFacts, and outbox messages
+sent over SMTP as threaded mail. Desk rules (ticket or card, who may act) live in
+commands/mail.py; this module only speaks the wire and keeps its bookkeeping in host.state."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from typing import Any, TypeVar
+
+import aiosmtplib
+
+from adapters.email import reading
+from adapters.email.mailbox import IDLE_SLICE, Mailbox
+from adapters.email.settings import EmailSettings
+from adapters.email.writing import compose, our_ticket, token
+from bot.clock import Clock, SystemClock
+from bot.domain import Destination, InboundMessage, Outbound, Reply
+from bot.ports import AdapterHost, DeliveryError, PermanentDeliveryError
+
+log = logging.getLogger(__name__)
+
+NETWORK = "email"
+UID_STATE = "email.uid"  # "user@host/folder" -> "UIDVALIDITY:UID" of the last mail handled
+MSGID_STATE = "email.msgid"  # an inbound Message-ID -> its ticket
+THREAD_STATE = "email.thread"  # ticket -> {"subject": ..., "refs": [Message-IDs, oldest first]}
+AUTO_STATE = "email.auto"  # address -> times automatic answers went there (the backstop)
+RECONNECT_MAX = 60.0
+
+T = TypeVar("T")
+
+
+class EmailAdapter:
+    network = NETWORK
+
+    def __init__(self, settings: EmailSettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._host: AdapterHost | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap")
+        self._stopping = False
+        self._stop = asyncio.Event()
+        self._started = False
+        self.reading = False  # logged in and watching the folder
+        self.handled = 0  # mails read and handed on (or set aside) by this process
+        self._progress = asyncio.Condition()
+        self._tls = ssl.create_default_context(cafile=settings.tls_ca_file or None)
+        self._mailbox = Mailbox(settings, self._tls)
+
+    @property
+    def connected(self) -> bool:
+        return self._started
+
+    async def start(self, host: AdapterHost) -> None:
+        self._host = host
+        if self.settings.trust == "none":
+            log.warning(
+                'e-mail: trust = "none": any From address is believed; a forged sender can act on tickets. '
+                'Use trust = "authentication-results" with your mail server\'s authserv_id.'
+            )
+        self._started = True
+        self._task = asyncio.get_running_loop().create_task(self._read_forever(), name="email-imap")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        loop = asyncio.get_running_loop()
+        try:
+            await asyncio.wait_for(loop.run_in_executor(self._pool, self._mailbox.close), 5)
+        except Exception:
+            pass
+        self._pool.shutdown(wait=False)
+        self._started = False
+        self.reading = False
+
+    # -- IMAP -----------------------------------------------------------------------------------
+
+    async def _imap(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _read_forever(self) -> None:
+        delay = 1.0
+        while not self._stopping:
+            try:
+                await self._session()
+                delay = 1.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.reading = False
+                log.warning("e-mail: IMAP %s:%s: %s; reconnecting in %.0fs", self.settings.imap_host,
+                            self.settings.imap_port, exc, delay)
+                await self._imap(self._mailbox.close)
+                try:
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(RECONNECT_MAX, delay * 2)
+
+    async def _session(self) -> None:
+        assert self._host is not None
+        state = self._host.state
+        s = self.settings
+        selected = await self._imap(self._mailbox.open)
+        key = f"{s.imap_username}@{s.imap_host}:{s.imap_port}/{s.folder}"
+        saved = await state.get(UID_STATE, key)
+        last = 0
+        if saved:
+            validity, _, uid = saved.partition(":")
+            if validity == str(selected.uidvalidity):
+                last = int(uid)
+            else:  # the folder was re-created: UIDs start again; the keyword still marks handled mail
+                log.warning("e-mail: UIDVALIDITY of %s changed (%s -> %s); reading it again", key, validity,
+                            selected.uidvalidity)
+        self.reading = True
+        log.info("e-mail: reading %s (%s)", key, "IDLE" if selected.idle else f"polling every {s.poll_seconds:g}s")
+        while not self._stopping:
+            uids = await self._imap(self._mailbox.waiting, last)
+            for uid in uids:
+                await self._take(uid)
+                last = uid
+                await state.put(UID_STATE, key, f"{selected.uidvalidity}:{uid}")
+            if uids:
+                continue
+            if selected.idle:
+                await self._imap(self._mailbox.wait, IDLE_SLICE)
+            else:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), s.poll_seconds)
+                except TimeoutError:
+                    pass
+                await self._imap(self._mailbox.poll)
+
+    async def _take(self, uid: int) -> None:
+        """Read one mail, hand it on, then mark it handled in the mailbox. A crash in between
+        reads it again later, and the desk knows it by its Message-ID (never twice)."""
+        limit = int(self.settings.max_message_mb * 1024 * 1024)
+        size = await self._imap(self._mailbox.size, uid)
+        raw = await self._imap(self._mailbox.fetch, uid, size <= limit)
+        if raw is not None:
+            if size > limit:
+                raw = header_only(raw, size, self.settings.max_message_mb)
+            try:
+                await self.receive(raw)
+            except Exception:
+                log.exception("e-mail: UID %s could not be handled; set aside", uid)
+        await self._imap(self._mailbox.done, uid)
+        self.handled += 1
+        async with self._progress:
+            self._progress.notify_all()
+
+    async def wait_handled(self, count: int, timeout: float) -> None:
+        """Until this process has handled `count` mails (tests and the bench wait on this)."""
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: self.handled >= count), timeout)
+
+    # -- one mail in ------------------------------------------------------------------------------
+
+    async def receive(self, raw: bytes) -> list[Reply]:
+        """One raw mail -> the desk. Mail written by machines stops here (logged), except a
+        delivery report about our own mail, which the desk records on its ticket."""
+        assert self._host is not None
+        mail = reading.read(raw, self.settings)
+        facts = mail.facts
+        if facts.machine and facts.bounce_of is None:
+            log.info("e-mail from %s not answered and no ticket: %s", mail.sender or "?", facts.machine)
+            return []
+        tickets: list[int] = []
+        for mid in mail.refs:
+            found = our_ticket(mid, self.settings.domain)
+            if found is None:
+                known = await self._host.state.get(MSGID_STATE, _key(mid))
+                found = int(known) if known else None
+            if found is not None and found not in tickets:
+                tickets.append(found)
+        facts = replace(facts, ticket_refs=tuple(tickets))
+        message = InboundMessage(
+            network=NETWORK, sender=mail.sender, text=mail.text, sender_name=mail.sender_name or mail.sender,
+            message_id=_key(facts.message_id), received_at=self.clock.now(), mail=facts,
+        )
+        replies = await self._host.handle(message)
+        for reply in replies:
+            if reply.ticket_id is not None:
+                await self._host.state.put(MSGID_STATE, _key(facts.message_id), str(reply.ticket_id))
+                await self._thread(reply.ticket_id, facts.message_id,
+                                   reading.base_subject(facts.subject, self.settings.subject_prefix))
+            elif reply.kind == "error" and facts.verified and not facts.machine:
+                await self._refusal(mail.sender, facts, reply.text)
+        return replies
+
+    async def _refusal(self, to: str, facts: Any, text: str) -> None:
+        """A refused mail (quota, bad priority): the reason goes back once, as an automatic answer."""
+        out = Outbound(Destination(NETWORK, to), text, kind="mail-refusal",
+                       extra={"auto": "auto-replied", "in_reply_to": facts.message_id, "subject": facts.subject})
+        try:
+            await self.deliver(out)
+        except DeliveryError as exc:
+            log.warning("e-mail: the refusal to %s was not sent: %s", to, exc)
+
+    async def _thread(self, ticket: int, msgid: str, subject: str = "") -> None:
+        assert self._host is not None
+        raw = await self._host.state.get(THREAD_STATE, str(ticket))
+        thread: dict[str, Any] = json.loads(raw) if raw else {"subject": "", "refs": []}
+        if subject and not thread.get("subject"):
+            thread["subject"] = subject
+        if msgid and msgid not in thread["refs"]:
+            thread["refs"] = [*thread["refs"], msgid][-20:]
+        await self._host.state.put(THREAD_STATE, str(ticket), json.dumps(thread))
+
+    # -- one mail out ---------------------------------------------------------------------------
+
+    async def deliver(self, message: Outbound) -> None:
+        assert self._host is not None
+        s = self.settings
+        to = message.destination.target.strip()
+        if "@" not in to or any(c in to for c in "\r\n<>,;"):
+            raise PermanentDeliveryError(f"'{to[:80]}' is not an e-mail address")
+        if to.lower() in s.ours:
+            log.warning("e-mail: not sending to our own address %s (a loop)", to)
+            return
+        auto = message.extra.get("auto", "") or ("" if message.extra.get("author") else "auto-generated")
+        if auto == "auto-replied" and not await self._may_answer(to):
+            log.info("e-mail: automatic answer to %s held back (over %d per %s)", to, s.auto_reply_limit,
+                     s.auto_reply_window)
+            return
+        thread: dict[str, Any] = {"subject": "", "refs": []}
+        if message.ticket_id is not None:
+            raw = await self._host.state.get(THREAD_STATE, str(message.ticket_id))
+            if raw:
+                thread = json.loads(raw)
+        refs = list(thread.get("refs", []))
+        parent = message.extra.get("in_reply_to", "")
+        if parent and parent not in refs:
+            refs.append(parent)
+        base = thread.get("subject") or reading.base_subject(message.extra.get("subject", ""), s.subject_prefix)
+        if message.ticket_id is not None:
+            subject = f"Re: {token(s.subject_prefix, message.ticket_id)} {base or f'ticket {message.ticket_id}'}"
+        else:
+            subject = f"Re: {base}" if base else "Your message to support"
+        mail = compose(message, address=s.address, display_name=s.display_name, domain=s.domain,
+                       subject=subject.strip(), refs=refs, auto=auto)
+        # RFC 3834: automatic answers go out with an empty envelope sender, so they cannot bounce
+        # into another robot; mail a person wrote bounces to us and lands on its ticket.
+        await self._send(mail, "" if auto == "auto-replied" else s.address, to)
+        if message.ticket_id is not None:
+            await self._thread(message.ticket_id, str(mail["Message-ID"]), base)
+        if auto == "auto-replied":
+            await self._answered(to)
+
+    async def _send(self, mail: EmailMessage, envelope_from: str, to: str) -> None:
+        s = self.settings
+        smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=s.timeout,
+                               use_tls=s.smtp_security == "tls", start_tls=s.smtp_security == "starttls",
+                               tls_context=self._tls if s.smtp_security != "none" else None)
+        try:
+            await smtp.connect()
+            if s.smtp_username:
+                await smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+            await smtp.sendmail(envelope_from, [to], mail.as_bytes(policy=policy.SMTP))
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:300]
+            if codes and all(500 <= c < 600 for c in codes):
+                raise PermanentDeliveryError(f"SMTP refused {to}: {detail}") from None
+            raise DeliveryError(f"SMTP deferred {to}: {detail}") from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login failed ({exc.code})") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            if 500 <= exc.code < 600:
+                raise PermanentDeliveryError(f"SMTP refused {to}: {exc.code} {exc.message[:200]}") from None
+            raise DeliveryError(f"SMTP {exc.code} {exc.message[:200]}") from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: {type(exc).__name__}: {exc}"[:300]) from None
+        finally:
+            if smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except Exception:
+                    smtp.close()
+
+    async def _may_answer(self, to: str) -> bool:
+        """The final backstop against mail loops: at most `auto_reply_limit` automatic answers
+        per address per `auto_reply_window`."""
+        assert self._host is not None
+        times = await self._answers(to)
+        return len(times) < self.settings.auto_reply_limit
+
+    async def _answers(self, to: str) -> list[datetime]:
+        assert self._host is not None
+        raw = await self._host.state.get(AUTO_STATE, to.lower())
+        since = self.clock.now() - self.settings.window
+        times = [datetime.fromisoformat(t) for t in (json.loads(raw) if raw else [])]
+        return [t for t in times if t > since]
+
+    async def _answered(self, to: str) -> None:
+        assert self._host is not None
+        times = [*await self._answers(to), self.clock.now()]
+        await self._host.state.put(AUTO_STATE, to.lower(), json.dumps([t.isoformat() for t in times[-50:]]))
+
+
+def header_only(header: bytes, size: int, limit_mb: float) -> bytes:
+    """A mail too large to read: its header (as plain text) and a line saying so."""
+    header = re.sub(rb"(?im)^content-(type|transfer-encoding):.*\r?\n([ \t].*\r?\n)*", b"", header).rstrip()
+    note = f"(The mail had {size / 1024 / 1024:.0f} MB, over the {limit_mb:g} MB limit: only its header was read.)"
+    return header + b"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + note.encode() + b"\r\n"
+
+
+def _key(msgid: str) -> str:
+    """A Message-ID as a short, fixed-size key (they can be long)."""
+    return hashlib.sha256(msgid.strip().encode("utf-8", errors="replace")).hexdigest()[:40]

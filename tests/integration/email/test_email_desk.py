@@ -1,0 +1,83 @@
+"""Issue 17: the e-mail channel end to end — real Dovecot (IMAP, STARTTLS, IDLE) in, a real
+SMTP server (aiosmtpd) out, the whole desk between them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.email.conftest import SUPPORT, MailDesk, customer_mail
+
+
+async def test_new_mail_opens_a_ticket_and_the_acknowledgement_names_the_due_time(make_mail_desk: Any) -> None:
+    desk: MailDesk = await make_mail_desk()
+    msgid, raw = customer_mail("Alice Example <alice@acme.example>", "[P1] Mail queue stuck",
+                               "Our outbound queue has not moved since 09:30.\n")
+    await desk.deliver(raw)
+    (ack,) = await desk.sink.wait(1)
+    mail = ack.message
+    assert ack.rcpt_tos == ["Alice@ACME.example"]
+    assert ack.mail_from == "<>"  # RFC 3834: automatic answers have an empty envelope sender
+    assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail["In-Reply-To"] == msgid
+    assert mail["Subject"] == "Re: [#1] Mail queue stuck"
+    assert mail["Message-ID"].endswith("@example.com>")
+    body = mail.get_content()
+    # Isode Silver: the customer sets priority; P1 first response 4 business hours, 10:00 -> 14:00 GMT.
+    assert "ticket #1 (P1) for ACME Ltd, on plan Isode Silver" in body
+    assert "First response due 2026-11-24 14:00 GMT (in 4 business hours)" in body
+    assert "reply to this mail" in body
+    shown = await desk.say("agnes", "ticket show 1")
+    assert "Mail queue stuck" in shown and "Our outbound queue has not moved since 09:30." in shown
+    assert any("New ticket #1 [P1] ACME Ltd" in t and "on email direct" in t for t in desk.triage())
+
+
+async def test_replies_join_by_in_reply_to_and_by_subject_token_and_agent_replies_arrive_threaded(
+    make_mail_desk: Any,
+) -> None:
+    desk: MailDesk = await make_mail_desk()
+    first_id, raw = customer_mail("alice@acme.example", "Printer on fire", "It is burning.\n")
+    await desk.deliver(raw)
+    (ack,) = await desk.sink.wait(1)
+    ack_id = ack.message["Message-ID"]
+    # A reply by In-Reply-To, its quoted history cut
+    _, raw = customer_mail("alice@acme.example", "Re: whatever the client made of it",
+                           "Now the toner too.\n\nOn Tue, 24 Nov 2026, ACME Support Desk wrote:\n> It is now ticket #1\n",
+                           in_reply_to=ack_id, references=f"{first_id} {ack_id}")
+    await desk.deliver(raw)
+    # A new mail naming the ticket only by its subject token
+    _, raw = customer_mail("alice@acme.example", "[#1] one more thing", "The fire brigade is here.\n")
+    await desk.deliver(raw)
+    shown = await desk.say("agnes", "ticket show 1")
+    assert "Now the toner too." in shown and "It is now ticket #1" not in shown
+    assert "The fire brigade is here." in shown
+    assert "ticket #2" not in shown and "No ticket" not in await desk.say("agnes", "ticket show 1")
+    assert "There is no ticket #2" in await desk.say("agnes", "ticket show 2")
+    # An internal note never mails; an agent's reply does, threaded under the customer's mail.
+    await desk.say("agnes", "ticket note 1 customer sounds stressed")
+    await desk.say("agnes", "ticket reply 1 Please unplug the printer.")
+    received = await desk.sink.wait(2)
+    assert len(received) == 2, desk.sink.subjects()
+    reply = received[1].message
+    assert received[1].rcpt_tos == ["Alice@ACME.example"]
+    assert received[1].mail_from == SUPPORT  # a person wrote it: bounces come back to us
+    assert reply["Auto-Submitted"] is None
+    assert reply["Subject"] == "Re: [#1] Printer on fire"
+    assert first_id in reply["References"].split() and ack_id in reply["References"].split()
+    assert "Please unplug the printer." in reply.get_content()
+    assert "stressed" not in reply.get_content()
+
+
+async def test_a_token_of_another_orgs_ticket_opens_a_new_ticket_instead(make_mail_desk: Any) -> None:
+    desk: MailDesk = await make_mail_desk()
+    _, raw = customer_mail("alice@acme.example", "ACME secret outage", "Details.\n")
+    await desk.deliver(raw)
+    await desk.sink.wait(1)
+    _, raw = customer_mail("bob@globex.example", "[#1] let me in", "Globex writes on ACME's ticket.\n",
+                           in_reply_to="<t1.m1.0123456789ab@example.com>")
+    await desk.deliver(raw)
+    received = await desk.sink.wait(2)
+    assert received[1].rcpt_tos == ["bob@globex.example"]
+    assert "ticket #2" in received[1].message.get_content()
+    assert "Globex writes" not in await desk.say("agnes", "ticket show 1")
+    assert "Globex writes" in await desk.say("agnes", "ticket show 2")
+    assert "Globex GmbH" in await desk.say("agnes", "ticket show 2")
