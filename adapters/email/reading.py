@@ -108,7 +108,7 @@ def bounce_of(msg: Message, domain: str) -> tuple[int | None, str]:
             m = re.search(r"^X-Supportbot-Ticket:\s*(\d+)", text, re.M | re.I)
             if ticket is None and m:
                 ticket = int(m.group(1))
-        elif ctype in ("message/delivery-status", "message/global-delivery-status"):
+        elif ctype.endswith("delivery-status"):  # message/ (RFC 3464), or text/ from lax writers
             text = _as_text(part)
             r = re.search(r"^(?:Final|Original)-Recipient:\s*(?:rfc822;)?\s*(\S+)", text, re.M | re.I)
             s = re.search(r"^Diagnostic-Code:\s*(?:smtp;)?\s*(.+)$", text, re.M | re.I) or re.search(
