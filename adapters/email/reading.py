@@ -227,7 +227,9 @@ def body_text(msg: EmailMessage) -> str:
                 part = candidate
                 break
     if part is None:
-        return ""
+        # Broken MIME (e.g. multipart without a boundary): whatever text the body holds.
+        payload = msg.get_payload()
+        return decode_part(msg) if isinstance(payload, str) else ""
     text = decode_part(part)
     if part.get_content_subtype() == "html":
         try:

@@ -3,9 +3,13 @@ SMTP server (aiosmtpd) out, the whole desk between them."""
 
 from __future__ import annotations
 
+import os
+from email import policy
+from email.message import EmailMessage
+from email.utils import make_msgid
 from typing import Any
 
-from tests.integration.email.conftest import SUPPORT, MailDesk, customer_mail
+from tests.integration.email.conftest import AUTHSERV, SUPPORT, MailDesk, customer_mail
 
 
 async def test_new_mail_opens_a_ticket_and_the_acknowledgement_names_the_due_time(make_mail_desk: Any) -> None:
@@ -81,3 +85,42 @@ async def test_a_token_of_another_orgs_ticket_opens_a_new_ticket_instead(make_ma
     assert "Globex writes" not in await desk.say("agnes", "ticket show 1")
     assert "Globex writes" in await desk.say("agnes", "ticket show 2")
     assert "Globex GmbH" in await desk.say("agnes", "ticket show 2")
+
+
+async def test_a_30_mb_mail_html_only_and_shift_jis_mail_become_tickets_with_sensible_text(
+    make_mail_desk: Any,
+) -> None:
+    desk: MailDesk = await make_mail_desk(auto_reply_limit=10)
+    big = EmailMessage()
+    big["Authentication-Results"] = f"{AUTHSERV}; dmarc=pass header.from=acme.example"
+    big["From"] = "alice@acme.example"
+    big["To"] = SUPPORT
+    big["Subject"] = "core dump attached"
+    big["Message-ID"] = make_msgid(domain="acme.example")
+    big.set_content("The daemon crashed, core dump attached.\n")
+    big.add_attachment(os.urandom(30 * 1024 * 1024), maintype="application", subtype="octet-stream",
+                       filename="core.bin")
+    big.add_attachment(b"log line\n" * 100, maintype="text", subtype="plain", filename="daemon.log")
+    await desk.deliver(big.as_bytes(policy=policy.SMTP))
+    (ack,) = await desk.sink.wait(1)
+    text = ack.message.get_content()
+    assert "Attachments kept with the ticket: daemon.log." in text
+    assert "Attachments NOT kept (over the limits): core.bin (30.0 MB, over 10 MB)." in text
+    shown = await desk.say("agnes", "ticket show 1")
+    assert "The daemon crashed" in shown and "Attachments: daemon.log (1 KB)" in shown
+    assert "kept out (over the limits): core.bin" in shown
+
+    html = EmailMessage()
+    html["Authentication-Results"] = f"{AUTHSERV}; dmarc=pass header.from=acme.example"
+    html["From"] = "alice@acme.example"
+    html["Subject"] = "=?utf-8?q?Portal_st=C3=B6rung?="
+    html.set_content("<html><body><p>The <b>portal</b> is down.</p></body></html>", subtype="html")
+    await desk.deliver(bytes(html))
+    sjis = (f"Authentication-Results: {AUTHSERV}; dmarc=pass header.from=acme.example\r\n"
+            "From: alice@acme.example\r\nSubject: =?shift_jis?B?j+Ge0o1Ytg==?=\r\n"
+            "Content-Type: text/plain; charset=Shift_JIS\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() \
+        + "障害が発生しました。\r\n".encode("shift_jis")
+    await desk.deliver(sjis)
+    html_ticket = await desk.say("agnes", "ticket show 2")
+    assert "Portal störung" in html_ticket and "The **portal** is down." in html_ticket and "<p>" not in html_ticket
+    assert "障害が発生しました。" in await desk.say("agnes", "ticket show 3")
