@@ -55,6 +55,9 @@ class EmailAdapter:
         self.reading = False  # logged in and watching the folder
         self.handled = 0  # mails read and handed on (or set aside) by this process
         self._progress = asyncio.Condition()
+        # Write-through caches of THREAD_STATE and AUTO_STATE: only the leader runs this adapter,
+        # so what it wrote is what the database holds; a new leader starts empty and reads.
+        self._cache: dict[tuple[str, str], str | None] = {}
         self._tls = ssl.create_default_context(cafile=settings.tls_ca_file or None)
         self._mailbox = Mailbox(settings, self._tls)
 
@@ -133,10 +136,10 @@ class EmailAdapter:
         log.info("e-mail: reading %s (%s)", key, "IDLE" if selected.idle else f"polling every {s.poll_seconds:g}s")
         while not self._stopping:
             uids = await self._imap(self._mailbox.waiting, last)
-            for uid in uids:
-                await self._take(uid)
-                last = uid
-                await state.put(UID_STATE, key, f"{selected.uidvalidity}:{uid}")
+            for batch in batches(uids):
+                await self._take(batch)
+                last = batch[-1]
+                await state.put(UID_STATE, key, f"{selected.uidvalidity}:{last}")
             if uids:
                 continue
             if selected.idle:
@@ -148,21 +151,28 @@ class EmailAdapter:
                     pass
                 await self._imap(self._mailbox.poll)
 
-    async def _take(self, uid: int) -> None:
-        """Read one mail, hand it on, then mark it handled in the mailbox. A crash in between
-        reads it again later, and the desk knows it by its Message-ID (never twice)."""
+    async def _take(self, uids: list[int]) -> None:
+        """Read a batch of mail, hand each on in order, then mark the batch handled in the
+        mailbox and remember the last UID. A crash in between reads the batch again later, and
+        the desk knows each mail by its Message-ID: none is handled twice, none skipped."""
         limit = int(self.settings.max_message_mb * 1024 * 1024)
-        size = await self._imap(self._mailbox.size, uid)
-        raw = await self._imap(self._mailbox.fetch, uid, size <= limit)
-        if raw is not None:
-            if size > limit:
-                raw = header_only(raw, size, self.settings.max_message_mb)
-            try:
-                await self.receive(raw)
-            except Exception:
-                log.exception("e-mail: UID %s could not be handled; set aside", uid)
-        await self._imap(self._mailbox.done, uid)
-        self.handled += 1
+        sizes = await self._imap(self._mailbox.sizes, uids)
+        for group in by_bytes(uids, sizes, limit):
+            whole = [u for u in group if sizes.get(u, 0) <= limit]
+            raws = await self._imap(self._mailbox.fetch, whole)
+            if len(whole) < len(group):
+                heads = await self._imap(self._mailbox.fetch, [u for u in group if u not in whole], False)
+                raws.update({u: header_only(h, sizes[u], self.settings.max_message_mb) for u, h in heads.items()})
+            for uid in group:
+                raw = raws.pop(uid, None)
+                if raw is None:
+                    continue
+                try:
+                    await self.receive(raw)
+                except Exception:
+                    log.exception("e-mail: UID %s could not be handled; set aside", uid)
+        await self._imap(self._mailbox.done, uids)
+        self.handled += len(uids)
         async with self._progress:
             self._progress.notify_all()
 
@@ -214,15 +224,27 @@ class EmailAdapter:
         except DeliveryError as exc:
             log.warning("e-mail: the refusal to %s was not sent: %s", to, exc)
 
-    async def _thread(self, ticket: int, msgid: str, subject: str = "") -> None:
+    async def _get(self, namespace: str, key: str) -> str | None:
         assert self._host is not None
-        raw = await self._host.state.get(THREAD_STATE, str(ticket))
+        if (namespace, key) not in self._cache:
+            self._cache[(namespace, key)] = await self._host.state.get(namespace, key)
+        return self._cache[(namespace, key)]
+
+    async def _put(self, namespace: str, key: str, value: str) -> None:
+        assert self._host is not None
+        await self._host.state.put(namespace, key, value)
+        self._cache[(namespace, key)] = value
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+
+    async def _thread(self, ticket: int, msgid: str, subject: str = "") -> None:
+        raw = await self._get(THREAD_STATE, str(ticket))
         thread: dict[str, Any] = json.loads(raw) if raw else {"subject": "", "refs": []}
         if subject and not thread.get("subject"):
             thread["subject"] = subject
         if msgid and msgid not in thread["refs"]:
             thread["refs"] = [*thread["refs"], msgid][-20:]
-        await self._host.state.put(THREAD_STATE, str(ticket), json.dumps(thread))
+        await self._put(THREAD_STATE, str(ticket), json.dumps(thread))
 
     # -- one mail out ---------------------------------------------------------------------------
 
@@ -242,7 +264,7 @@ class EmailAdapter:
             return
         thread: dict[str, Any] = {"subject": "", "refs": []}
         if message.ticket_id is not None:
-            raw = await self._host.state.get(THREAD_STATE, str(message.ticket_id))
+            raw = await self._get(THREAD_STATE, str(message.ticket_id))
             if raw:
                 thread = json.loads(raw)
         refs = list(thread.get("refs", []))
@@ -304,7 +326,7 @@ class EmailAdapter:
 
     async def _answers(self, to: str) -> list[datetime]:
         assert self._host is not None
-        raw = await self._host.state.get(AUTO_STATE, to.lower())
+        raw = await self._get(AUTO_STATE, to.lower())
         since = self.clock.now() - self.settings.window
         times = [datetime.fromisoformat(t) for t in (json.loads(raw) if raw else [])]
         return [t for t in times if t > since]
@@ -312,7 +334,30 @@ class EmailAdapter:
     async def _answered(self, to: str) -> None:
         assert self._host is not None
         times = [*await self._answers(to), self.clock.now()]
-        await self._host.state.put(AUTO_STATE, to.lower(), json.dumps([t.isoformat() for t in times[-50:]]))
+        await self._put(AUTO_STATE, to.lower(), json.dumps([t.isoformat() for t in times[-50:]]))
+
+
+BATCH = 20  # mails fetched and marked handled per IMAP command
+BATCH_BYTES = 50 * 1024 * 1024  # ... and at most this much mail in memory at once (by RFC822.SIZE)
+
+
+def batches(uids: list[int]) -> list[list[int]]:
+    return [uids[i : i + BATCH] for i in range(0, len(uids), BATCH)]
+
+
+def by_bytes(uids: list[int], sizes: dict[int, int], limit: int) -> list[list[int]]:
+    """Consecutive groups holding at most BATCH_BYTES of mail (a mail over `limit` counts as
+    its header only), so a batch of large mail is never in memory at once."""
+    groups: list[list[int]] = [[]]
+    total = 0
+    for uid in uids:
+        size = sizes.get(uid, 0) if sizes.get(uid, 0) <= limit else 0
+        if groups[-1] and total + size > BATCH_BYTES:
+            groups.append([])
+            total = 0
+        groups[-1].append(uid)
+        total += size
+    return [g for g in groups if g]
 
 
 def header_only(header: bytes, size: int, limit_mb: float) -> bytes:

@@ -50,32 +50,36 @@ class Mailbox:
         uids = self.client.search(["UID", f"{after + 1}:*", "NOT", "KEYWORD", DONE.decode()])
         return sorted(u for u in uids if u > after)
 
-    def size(self, uid: int) -> int:
+    def sizes(self, uids: list[int]) -> dict[int, int]:
         assert self.client is not None
-        data = self.client.fetch([uid], ["RFC822.SIZE"])
-        return int(data.get(uid, {}).get(b"RFC822.SIZE", 0))
+        data = self.client.fetch(uids, ["RFC822.SIZE"])
+        return {uid: int(item.get(b"RFC822.SIZE", 0)) for uid, item in data.items()}
 
-    def fetch(self, uid: int, whole: bool = True) -> bytes | None:
-        """The message without setting \\Seen (BODY.PEEK); only its header when `whole` is False."""
+    def fetch(self, uids: list[int], whole: bool = True) -> dict[int, bytes]:
+        """The messages without setting \\Seen (BODY.PEEK); only their headers when `whole` is False."""
         assert self.client is not None
+        if not uids:
+            return {}
         item = "BODY.PEEK[]" if whole else "BODY.PEEK[HEADER]"
         key = b"BODY[]" if whole else b"BODY[HEADER]"
-        data = self.client.fetch([uid], [item])
-        got = data.get(uid, {}).get(key)
-        return bytes(got) if got is not None else None
+        data = self.client.fetch(uids, [item])
+        return {uid: bytes(got[key]) for uid, got in data.items() if got.get(key) is not None}
 
-    def done(self, uid: int) -> None:
+    def done(self, uids: list[int]) -> None:
+        """Mark handled (keyword), then move to the processed folder when one is set."""
         assert self.client is not None
-        self.client.add_flags([uid], [DONE])
+        if not uids:
+            return
+        self.client.add_flags(uids, [DONE])
         folder = self.settings.processed_folder
         if not folder:
             return
         if self._move:
-            self.client.move([uid], folder)
+            self.client.move(uids, folder)
         else:
-            self.client.copy([uid], folder)
-            self.client.delete_messages([uid])
-            self.client.uid_expunge([uid])
+            self.client.copy(uids, folder)
+            self.client.delete_messages(uids)
+            self.client.uid_expunge(uids)
 
     def wait(self, timeout: float) -> bool:
         """IDLE for up to `timeout`; True when the server announced something."""
