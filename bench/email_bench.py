@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller  # noqa: E402
 
 from adapters.email import EmailAdapter  # noqa: E402
-from bot.bootstrap import open_app  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
+from bot.desk.clock import SystemClock  # noqa: E402
+from bot.runtime.bootstrap import open_app  # noqa: E402
 from tests.conftest import config_with  # noqa: E402
 from tests.integration.email import dovecot_server  # noqa: E402
 from tests.integration.email.conftest import REPLACE, customer_mail, settings_for  # noqa: E402

@@ -6,20 +6,32 @@ is recorded on its ticket. The adapter never decides any of this."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+from typing import Any
 
-import storage.assist  # noqa: F401  (registers uow.assist)
-import storage.attachments  # noqa: F401  (registers uow.attachments)
-from bot.assist import LINE_SHOWN, chat_lines, shorten
-from bot.domain import Destination, MailFacts, Priority, Reply, TicketState
+from bot.desk.assist import LINE_SHOWN, chat_lines, shorten
+from bot.desk.domain import Destination, MailFacts, Priority, Reply, Role, TicketState
+from bot.identity import Caller
 from bot.router import CommandContext
 from commands import REGISTRY, hooks
-from commands.assist import open_button, plan_label, render_card
-from commands.tickets import record, ticket_open, ticket_reply
-from storage.models import AssistCard, Ticket
 
 log = logging.getLogger(__name__)
+MAIL_SYSTEM = Caller(None, "mail system", Role.AGENT, None, "email", "mail-system", None)
+
+Ticket = Any  # storage.models.Ticket, seen through ctx.uow.tickets
+
+
+def plan_label(ctx: CommandContext, plan_key: str) -> str:
+    return ctx.config.plans[plan_key].name or plan_key
+
+
+async def run(ctx: CommandContext, command: str, *args: Any, caller: Caller | None = None, **kwargs: Any) -> Any:
+    """Another area's command, through the registry (the ticket area owns tickets): same
+    transaction, same outbox; `caller` runs it as someone else (the mail system's notes)."""
+    spec = ctx.registry.commands[command]
+    return await spec.handler(ctx if caller is None else dataclasses.replace(ctx, caller=caller), *args, **kwargs)
 
 NETWORK = "email"
 CARD_LINES = 40  # lines of a mail kept on an assist card
@@ -44,7 +56,7 @@ async def mail(ctx: CommandContext) -> list[Reply]:
         return []
     ticket = await thread_ticket(ctx, facts)
     if ticket is not None:
-        reply = await ticket_reply(ctx, ticket.id, ctx.message.text.strip() or "(an empty mail)")
+        reply = await run(ctx, "ticket reply", ticket.id, ctx.message.text.strip() or "(an empty mail)")
         await keep_files(ctx, ticket, facts)
         return [reply]
     if caller.is_staff:
@@ -106,14 +118,15 @@ async def open_from_mail(ctx: CommandContext, facts: MailFacts) -> list[Reply]:
     caller = ctx.caller
     priority = Priority.parse(facts.priority) if facts.priority else None
     summary = summary_of(facts, ctx.message.text)
-    replies = await ticket_open(ctx, priority, summary, False, False, None, False, None)
+    replies = await run(ctx, "ticket open", priority=priority, summary=summary, test_system=False,
+                        accept_assessment=False, for_=None, over_quota=False, from_=None)
     opened = replies[0]
     assert opened.ticket_id is not None
     ticket: Ticket | None = await ctx.uow.tickets.get(opened.ticket_id)
     assert ticket is not None
     body = ctx.message.text.strip()
-    if body:
-        await record(ctx, ticket, "reply", text=body, public=True)
+    if body:  # the mail's text is the customer's first message on the ticket
+        await run(ctx, "ticket reply", ticket.id, body)
     await keep_files(ctx, ticket, facts)
     org = ctx.config.orgs[ticket.org]
     lines = opened.text.split("\n")[1:]
@@ -141,33 +154,20 @@ async def keep_files(ctx: CommandContext, ticket: Ticket, facts: MailFacts) -> N
         for a in facts.attachments:
             await repo.add(ticket.id, ctx.now, a.filename, a.content_type, a.data)
     if facts.left_out:
-        await record(ctx, ticket, "attachments", reason=f"kept out (over the limits): {', '.join(facts.left_out)}")
+        await run(ctx, "ticket note", ticket.id, f"attachments kept out (over the limits): {', '.join(facts.left_out)}",
+                  caller=MAIL_SYSTEM)
 
 
 async def mail_card(ctx: CommandContext, facts: MailFacts, why: str) -> None:
     """An assist card for the agents (the mail's subject and text as its lines), marked why."""
-    caller = ctx.caller
     lines = [f"Subject: {facts.subject or '(none)'}", *chat_lines(ctx.message.text, "")][:CARD_LINES]
     if facts.attachments or facts.left_out:
         lines.append(f"({len(facts.attachments) + len(facts.left_out)} attachment(s), not kept)")
-    org = caller.org
-    if org is None or org not in ctx.config.orgs:
+    for card in hooks.CARD:
+        await card(ctx, NETWORK, lines, why)
+    if not hooks.CARD:
         shown = "\n".join(f"  {shorten(line, LINE_SHOWN)}" for line in lines[:6])
-        ctx.triage(f"E-mail from {caller.name} <{caller.handle}>, {why}; no organisation knows this address:\n{shown}",
-                   kind="card")
-        return
-    at = ctx.message.received_at or ctx.now
-    card = AssistCard(
-        person=caller.ident, name=caller.name, org=org, network=NETWORK, channel="", first_line_at=at,
-        last_line_at=at, line_count=len(lines), shown_lines=0, shown_at=ctx.now, used_as="", used_by="",
-    )
-    await ctx.uow.assist.add_card(card)
-    await ctx.uow.assist.add_lines(card, [(at, line) for line in lines])
-    text = await render_card(ctx, card)
-    ctx.post(ctx.config.bot.triage_channel, f"E-mail, {why}:\n{text}", kind="card", buttons=open_button(card),
-             extra={"card": str(card.id)})
-    card.shown_lines = card.line_count
-    card.shown_at = ctx.now
+        ctx.triage(f"{NETWORK}: {ctx.caller.name} <{ctx.caller.handle}>, {why}:\n{shown}", kind="card")
 
 
 def unregistered_note(ctx: CommandContext, org: str | None) -> str:
@@ -193,8 +193,7 @@ async def record_bounce(ctx: CommandContext, facts: MailFacts) -> None:
     if ticket is None:
         log.info("a bounce names ticket #%s, which does not exist", facts.bounce_of)
         return
-    await record(ctx, ticket, "bounce", reason=f"our mail bounced: {facts.bounce_note}", public=False,
-                 actor="mail-system", actor_role="system")
+    await run(ctx, "ticket note", ticket.id, f"our mail bounced: {facts.bounce_note}", caller=MAIL_SYSTEM)
     ctx.triage(f"#{ticket.id}: our mail to the customer bounced — {facts.bounce_note}", kind="notice",
                ticket_id=ticket.id)
 

@@ -24,8 +24,8 @@ from adapters.email import reading
 from adapters.email.mailbox import IDLE_SLICE, Mailbox
 from adapters.email.settings import EmailSettings
 from adapters.email.writing import compose, our_ticket, token
-from bot.clock import Clock, SystemClock
-from bot.domain import Destination, InboundMessage, Outbound, Reply
+from bot.desk.clock import Clock, SystemClock
+from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
 from bot.ports import AdapterHost, DeliveryError, PermanentDeliveryError
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from mailparser_reply import EmailReplyParser
 
 from adapters.email.settings import EmailSettings
 from adapters.email.writing import our_ticket
-from bot.domain import Attachment, MailFacts
+from bot.desk.domain import Attachment, MailFacts
 
 log = logging.getLogger(__name__)
 

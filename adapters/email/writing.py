@@ -8,7 +8,7 @@ import re
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
-from bot.domain import Outbound
+from bot.desk.domain import Outbound
 
 _OURS = re.compile(r"^<t(\d{1,9})\.m\d+\.[0-9a-f]+@([^<>\s]+)>$")
 MAX_REFERENCES = 20

@@ -46,7 +46,6 @@ NETWORK_ADAPTERS = {
     "irc": ("adapters.irc", "IrcSettings", "IrcAdapter"),
     "slack": ("adapters.slack", "SlackSettings", "SlackAdapter"),
     "telegram": ("adapters.telegram", "TelegramSettings", "TelegramAdapter"),
-    "email": ("adapters.email", "EmailSettings", "EmailAdapter"),
 }
 
 

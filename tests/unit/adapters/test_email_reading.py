@@ -10,7 +10,7 @@ import pytest
 from adapters.email import EmailSettings
 from adapters.email.reading import base_subject, read, subject_ticket
 from adapters.email.writing import message_id, our_ticket
-from bot.domain import Destination, Outbound
+from bot.desk.domain import Destination, Outbound
 
 SETTINGS = EmailSettings(address="support@example.com", authserv_id="mx.example.com")
 AR = "Authentication-Results: mx.example.com; dmarc=pass header.from=acme.example\r\n"
