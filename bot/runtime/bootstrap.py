@@ -72,7 +72,8 @@ def adapter_settings(config: Config) -> dict[str, BaseModel]:
                 msg = str(err["msg"]).removeprefix("Value error, ")
                 if err["type"] == "extra_forbidden":
                     msg = "unknown key (see the comments in the shipped bot.toml)"
-                problems.append(f"{config.source}: adapters.{network}.{loc}: {msg}")
+                where = f"adapters.{network}.{loc}" if loc else f"adapters.{network}"  # whole-section checks: no loc
+                problems.append(f"{config.source}: {where}: {msg}")
     if problems:
         raise ConfigError("\n".join(problems))
     return out
