@@ -160,7 +160,8 @@ async def keep_files(ctx: CommandContext, ticket: Ticket, facts: MailFacts) -> N
 
 async def mail_card(ctx: CommandContext, facts: MailFacts, why: str) -> None:
     """An assist card for the agents (the mail's subject and text as its lines), marked why."""
-    lines = [f"Subject: {facts.subject or '(none)'}", *chat_lines(ctx.message.text, "")][:CARD_LINES]
+    # The subject first: a ticket opened from the card takes its first line as the summary.
+    lines = [facts.subject.strip() or "(no subject)", *chat_lines(ctx.message.text, "")][:CARD_LINES]
     if facts.attachments or facts.left_out:
         lines.append(f"({len(facts.attachments) + len(facts.left_out)} attachment(s), not kept)")
     for card in hooks.CARD:

@@ -124,3 +124,37 @@ async def test_a_30_mb_mail_html_only_and_shift_jis_mail_become_tickets_with_sen
     html_ticket = await desk.say("agnes", "ticket show 2")
     assert "Portal störung" in html_ticket and "The **portal** is down." in html_ticket and "<p>" not in html_ticket
     assert "障害が発生しました。" in await desk.say("agnes", "ticket show 3")
+
+
+async def test_unregistered_strangers_and_plans_without_email_get_a_card_and_one_polite_note_a_day(
+    make_mail_desk: Any,
+) -> None:
+    desk: MailDesk = await make_mail_desk()
+    # From ACME's domain but not registered: a card of ACME's, and one note saying why
+    await desk.deliver(customer_mail("Carl New <carl@acme.example>", "Hello?", "Can you help me?\n")[1])
+    await desk.deliver(customer_mail("carl@acme.example", "Hello again", "Still there?\n")[1])
+    # Nobody's domain
+    await desk.deliver(customer_mail("someone@random.example", "Buy now", "Offer.\n")[1])
+    # Registered, but plan Per Minute includes only the phone
+    await desk.deliver(customer_mail("umberto@umbrella.example", "Billing question", "How much?\n")[1])
+    received = await desk.sink.wait(3)
+    await desk.session.app.worker.run_once()
+    assert len(received) == 3, desk.sink.subjects()  # carl once (one a day), the stranger once, umberto once
+    to = {r.rcpt_tos[0]: r.message for r in received}
+    assert "please ask your organisation's support contact to register it" in to["carl@acme.example"].get_content()
+    assert "We found no support plan for this address" in to["someone@random.example"].get_content()
+    assert "includes support by phone, but not by e-mail" in to["umberto@umbrella.example"].get_content()
+    assert all(m["Auto-Submitted"] == "auto-replied" for m in to.values())
+    assert "There is no ticket #1" in await desk.say("agnes", "ticket show 1")
+    cards = [t for t in desk.triage() if t.startswith("email,")]
+    assert len(cards) == 3 and "not registered" in cards[0] and "Carl New (email:carl@acme.example) of ACME Ltd" in cards[0]
+    assert "plan Per Minute does not include e-mail" in cards[2]
+    assert any("someone@random.example" in t and "no organisation knows this sender" in t for t in desk.triage())
+    # An agent turns Carl's card into a ticket; the agent's reply then reaches Carl by mail.
+    assert "Opened ticket #1" in await desk.say("agnes", "ticket open --from 1")
+    await desk.say("agnes", "ticket reply 1 Welcome, Carl.")
+    opened, reply = (await desk.sink.wait(5))[3:5]
+    assert "I have opened ticket #1 (P3) for your question: Hello?" in opened.message.get_content()
+    assert opened.message["Auto-Submitted"] == "auto-generated"
+    assert reply.rcpt_tos == ["carl@acme.example"] and "Welcome, Carl." in reply.message.get_content()
+    assert reply.message["Subject"] == "Re: [#1] Hello?" and reply.message["Auto-Submitted"] is None

@@ -38,7 +38,7 @@ async def test_a_forged_sender_never_acts_and_becomes_a_card_marked_not_verified
     assert "There is no ticket #2" in await desk.say("agnes", "ticket show 2")
     cards = [t for t in desk.triage() if "sender not verified" in t]
     assert len(cards) == 4 and all("Alice Example (alice) of ACME Ltd" in c for c in cards), desk.triage()
-    assert "Subject: [#1] close it please" in cards[0] and "no A-R at all" in cards[0]
+    assert "[#1] close it please" in cards[0] and "no A-R at all" in cards[0]
     assert len(desk.sink.received) == 1  # nothing goes back to a forged From (no backscatter)
 
 
