@@ -58,6 +58,8 @@ class EmailAdapter:
         # Write-through caches of THREAD_STATE and AUTO_STATE: only the leader runs this adapter,
         # so what it wrote is what the database holds; a new leader starts empty and reads.
         self._cache: dict[tuple[str, str], str | None] = {}
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp_lock = asyncio.Lock()
         self._tls = ssl.create_default_context(cafile=settings.tls_ca_file or None)
         self._mailbox = Mailbox(settings, self._tls)
 
@@ -90,6 +92,7 @@ class EmailAdapter:
         except Exception:
             pass
         self._pool.shutdown(wait=False)
+        await self._close_smtp()
         self._started = False
         self.reading = False
 
@@ -287,35 +290,61 @@ class EmailAdapter:
             await self._answered(to)
 
     async def _send(self, mail: EmailMessage, envelope_from: str, to: str) -> None:
+        """One mail over the SMTP connection kept open between sends (a stale one is replaced
+        once); any error closes it, so the next send starts clean."""
+        s = self.settings
+        data = mail.as_bytes(policy=policy.SMTP)
+        async with self._smtp_lock:
+            for attempt in (1, 2):
+                try:
+                    smtp = await self._smtp_connection()
+                    await smtp.sendmail(envelope_from, [to], data)
+                    return
+                except aiosmtplib.SMTPServerDisconnected as exc:
+                    await self._close_smtp()
+                    if attempt == 2:
+                        raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: disconnected: {exc}"[:300]) from None
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    await self._close_smtp()
+                    codes = [r.code for r in exc.recipients]
+                    detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:300]
+                    if codes and all(500 <= c < 600 for c in codes):
+                        raise PermanentDeliveryError(f"SMTP refused {to}: {detail}") from None
+                    raise DeliveryError(f"SMTP deferred {to}: {detail}") from None
+                except aiosmtplib.SMTPAuthenticationError as exc:
+                    await self._close_smtp()
+                    raise DeliveryError(f"SMTP login failed ({exc.code})") from None
+                except aiosmtplib.SMTPResponseException as exc:
+                    await self._close_smtp()
+                    if 500 <= exc.code < 600:
+                        raise PermanentDeliveryError(f"SMTP refused {to}: {exc.code} {exc.message[:200]}") from None
+                    raise DeliveryError(f"SMTP {exc.code} {exc.message[:200]}") from None
+                except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                    await self._close_smtp()
+                    where = f"{s.smtp_host}:{s.smtp_port}"
+                    raise DeliveryError(f"SMTP {where}: {type(exc).__name__}: {exc}"[:300]) from None
+
+    async def _smtp_connection(self) -> aiosmtplib.SMTP:
+        if self._smtp is not None and self._smtp.is_connected:
+            return self._smtp
         s = self.settings
         smtp = aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port, timeout=s.timeout,
                                use_tls=s.smtp_security == "tls", start_tls=s.smtp_security == "starttls",
                                tls_context=self._tls if s.smtp_security != "none" else None)
+        self._smtp = smtp
+        await smtp.connect()
+        if s.smtp_username:
+            await smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
+        return smtp
+
+    async def _close_smtp(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None or not smtp.is_connected:
+            return
         try:
-            await smtp.connect()
-            if s.smtp_username:
-                await smtp.login(s.smtp_username, s.smtp_password.get_secret_value())
-            await smtp.sendmail(envelope_from, [to], mail.as_bytes(policy=policy.SMTP))
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            codes = [r.code for r in exc.recipients]
-            detail = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)[:300]
-            if codes and all(500 <= c < 600 for c in codes):
-                raise PermanentDeliveryError(f"SMTP refused {to}: {detail}") from None
-            raise DeliveryError(f"SMTP deferred {to}: {detail}") from None
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(f"SMTP login failed ({exc.code})") from None
-        except aiosmtplib.SMTPResponseException as exc:
-            if 500 <= exc.code < 600:
-                raise PermanentDeliveryError(f"SMTP refused {to}: {exc.code} {exc.message[:200]}") from None
-            raise DeliveryError(f"SMTP {exc.code} {exc.message[:200]}") from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: {type(exc).__name__}: {exc}"[:300]) from None
-        finally:
-            if smtp.is_connected:
-                try:
-                    await smtp.quit()
-                except Exception:
-                    smtp.close()
+            await asyncio.wait_for(smtp.quit(), 5)
+        except Exception:
+            smtp.close()
 
     async def _may_answer(self, to: str) -> bool:
         """The final backstop against mail loops: at most `auto_reply_limit` automatic answers
