@@ -55,9 +55,11 @@ def header(msg: Message, name: str) -> str:
     try:
         value = msg.get(name)
         return "" if value is None else str(value).strip()
-    except Exception:  # a header policy.default cannot parse: keep what is there
-        raw = msg.get_all(name, failobj=[None])[0] if hasattr(msg, "get_all") else None
-        return str(raw or "").strip()
+    except Exception:  # a header policy.default cannot parse: keep its raw characters
+        for key, raw in msg.raw_items():
+            if key.lower() == name.lower():
+                return str(raw).strip()
+        return ""
 
 
 def sender_of(msg: Message) -> tuple[str, str]:

@@ -30,6 +30,7 @@ REPLACE = {
     'handles = { console = "alice", irc = "alice", slack = "U0ALICE", telegram = "1001" }':
         'handles = { console = "alice", irc = "alice", slack = "U0ALICE", telegram = "1001", email = "Alice@ACME.example" }',
     'handles = { console = "bob", telegram = "1002" }': 'handles = { console = "bob", telegram = "1002", email = "bob@globex.example" }',
+    'handles = { console = "carol" }': 'handles = { console = "carol", email = "carol@initech.example" }',
     'handles = { console = "umberto" }': 'handles = { console = "umberto", email = "umberto@umbrella.example" }',
     'handles = { console = "agnes", irc = "agnes", slack = "U0AGNES" }':
         'handles = { console = "agnes", irc = "agnes", slack = "U0AGNES", email = "agnes@example.com" }',

@@ -9,7 +9,11 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+import pytest
+
 from tests.integration.email.conftest import AUTHSERV, SUPPORT, MailDesk, customer_mail
+
+pytestmark = pytest.mark.email
 
 
 async def test_new_mail_opens_a_ticket_and_the_acknowledgement_names_the_due_time(make_mail_desk: Any) -> None:
@@ -158,3 +162,32 @@ async def test_unregistered_strangers_and_plans_without_email_get_a_card_and_one
     assert opened.message["Auto-Submitted"] == "auto-generated"
     assert reply.rcpt_tos == ["carl@acme.example"] and "Welcome, Carl." in reply.message.get_content()
     assert reply.message["Subject"] == "Re: [#1] Hello?" and reply.message["Auto-Submitted"] is None
+
+
+async def test_priority_in_the_subject_only_where_the_plan_lets_the_customer_and_agents_answer_by_mail(
+    make_mail_desk: Any,
+) -> None:
+    desk: MailDesk = await make_mail_desk(auto_reply_limit=10)
+    # Pro Support Credits: the vendor sets priority, so [P1] is noted and the ticket stays P3
+    await desk.deliver(customer_mail("carol@initech.example", "[P1] licence server down", "Help\n")[1])
+    (ack,) = await desk.sink.wait(1)
+    text = ack.message.get_content()
+    assert "ticket #1 (P3) for Initech" in text
+    assert "the support team sets priority; you asked for P1, it is P3 until an agent triages it." in text
+    # An agent answers the customer's thread by mail: a staff reply, mailed on to the customer
+    _, raw = customer_mail("Agnes Agent <agnes@example.com>", f"Re: {ack.message['Subject']}",
+                           "Restart the licence daemon, please.\n\nAgnes\n", in_reply_to=ack.message["Message-ID"])
+    await desk.deliver(raw)
+    forwarded = (await desk.sink.wait(2))[1]
+    assert forwarded.rcpt_tos == ["carol@initech.example"]
+    assert "Restart the licence daemon, please." in forwarded.message.get_content()
+    assert forwarded.message["Auto-Submitted"] is None
+    shown = await desk.say("agnes", "ticket show 1")
+    assert "agnes (reply): Restart the licence daemon, please." in shown
+    # On a plan with a first-response target, the agent's mail stops the clock like a chat reply
+    await desk.deliver(customer_mail("alice@acme.example", "VPN down", "Since 9.\n")[1])
+    ack2 = (await desk.sink.wait(3))[2].message
+    _, raw = customer_mail("agnes@example.com", "Re: VPN", "Looking at it now.\n", in_reply_to=ack2["Message-ID"])
+    await desk.deliver(raw)
+    await desk.sink.wait(4)
+    assert "First response: met (2026-11-24 10:00 GMT" in await desk.say("agnes", "ticket show 2")

@@ -66,3 +66,10 @@ async def test_a_recreated_folder_new_uidvalidity_is_read_from_the_start(make_ma
     await desk.deliver(customer_mail("alice@acme.example", "second folder")[1])
     assert await ticket_count(desk) == 2
     assert "second folder" in await desk.say("agnes", "ticket show 2")
+
+
+async def test_without_idle_the_mailbox_is_polled_over_implicit_tls(make_mail_desk: Any, dovecot: Any) -> None:
+    desk: MailDesk = await make_mail_desk(idle=False, poll_seconds=0.2, imap_security="tls",
+                                          imap_port=dovecot.tls_port)
+    await desk.deliver(customer_mail("alice@acme.example", "polled over TLS")[1])
+    assert "polled over TLS" in await desk.say("agnes", "ticket show 1")
