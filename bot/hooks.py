@@ -24,6 +24,9 @@ PlanLeft = Callable[[Any, str], Awaitable[list[str]]]
 TakeCard = Callable[[Any, int, str | None], Awaitable[Any]]
 # (ctx, taken card, ticket) -> None once the ticket opened from a card exists.
 CardIntoTicket = Callable[[Any, Any, Any], Awaitable[None]]
+# (ctx, network, lines, why) -> None: an assist card for the caller from lines that came from no
+# chat channel (an e-mail), headed by why it is a card ("sender not verified").
+Card = Callable[[Any, str, list[str], str], Awaitable[None]]
 # (ctx, timer row) -> None when done, or a later instant to be called again then.
 TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
 
@@ -39,6 +42,7 @@ class Hooks:
     plan_left: list[PlanLeft] = field(default_factory=list)
     take_card: list[TakeCard] = field(default_factory=list)
     card_into_ticket: list[CardIntoTicket] = field(default_factory=list)
+    card: list[Card] = field(default_factory=list)
 
     def extend(self, other: Hooks) -> None:
         """Add another area's hooks after these."""

@@ -11,13 +11,14 @@ import logging
 import re
 from typing import Any
 
+from bot.areas import Area
 from bot.desk.assist import LINE_SHOWN, chat_lines, shorten
 from bot.desk.domain import Destination, MailFacts, Priority, Reply, Role, TicketState
 from bot.identity import Caller
 from bot.router import CommandContext
-from commands import REGISTRY, hooks
 
 log = logging.getLogger(__name__)
+AREA = Area("mail")
 MAIL_SYSTEM = Caller(None, "mail system", Role.AGENT, None, "email", "mail-system", None)
 
 Ticket = Any  # storage.models.Ticket, seen through ctx.uow.tickets
@@ -40,7 +41,7 @@ _TOKENS = re.compile(r"\[\s*[PS][1-4]\s*\]", re.I)
 _PREFIXES = re.compile(r"^\s*((re|aw|fwd?|wg|sv|antw)\s*:\s*)+", re.I)
 
 
-@REGISTRY.on("mail", summary="an e-mail to the support address")
+@AREA.on("mail", summary="an e-mail to the support address")
 async def mail(ctx: CommandContext) -> list[Reply]:
     facts = ctx.message.mail
     assert facts is not None
@@ -118,7 +119,7 @@ async def open_from_mail(ctx: CommandContext, facts: MailFacts) -> list[Reply]:
     caller = ctx.caller
     priority = Priority.parse(facts.priority) if facts.priority else None
     summary = summary_of(facts, ctx.message.text)
-    replies = await run(ctx, "ticket open", priority=priority, summary=summary, test_system=False,
+    replies: list[Reply] = await run(ctx, "ticket open", priority=priority, summary=summary, test_system=False,
                         accept_assessment=False, for_=None, over_quota=False, from_=None)
     opened = replies[0]
     assert opened.ticket_id is not None
@@ -164,9 +165,9 @@ async def mail_card(ctx: CommandContext, facts: MailFacts, why: str) -> None:
     lines = [facts.subject.strip() or "(no subject)", *chat_lines(ctx.message.text, "")][:CARD_LINES]
     if facts.attachments or facts.left_out:
         lines.append(f"({len(facts.attachments) + len(facts.left_out)} attachment(s), not kept)")
-    for card in hooks.CARD:
+    for card in ctx.hooks.card:
         await card(ctx, NETWORK, lines, why)
-    if not hooks.CARD:
+    if not ctx.hooks.card:
         shown = "\n".join(f"  {shorten(line, LINE_SHOWN)}" for line in lines[:6])
         ctx.triage(f"{NETWORK}: {ctx.caller.name} <{ctx.caller.handle}>, {why}:\n{shown}", kind="card")
 
@@ -213,4 +214,4 @@ def _size(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, (n + 1023) // 1024)} KB"
 
 
-hooks.TICKET_LINES.append(attachment_lines)
+AREA.hooks.ticket_lines.append(attachment_lines)

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import TicketAttachment
-from storage.uow import register_repository
 
 
 class AttachmentRepository:
@@ -31,6 +30,3 @@ class AttachmentRepository:
             .order_by(TicketAttachment.id)
         )
         return [(r[0], r[1], r[2]) for r in (await self.session.execute(stmt)).all()]
-
-
-register_repository("attachments", AttachmentRepository)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.assist import AssistRepository
+from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
 from storage.database import Database
 from storage.paging import PagingRepository
@@ -35,6 +36,7 @@ class UnitOfWork:
     billing: BillingRepository
     paging: PagingRepository
     assist: AssistRepository
+    attachments: AttachmentRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -51,6 +53,7 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session, self.db)
         self.paging = PagingRepository(self.session, self.db)
         self.assist = AssistRepository(self.session, self.db)
+        self.attachments = AttachmentRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:

@@ -22,13 +22,13 @@ from bot.router import REQUEST_ID, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services
 from bot.runtime.metrics import DeskMetrics
 from bot.worker import Worker
-from commands import assist, billing, general, oncall, sla, tickets
+from commands import assist, billing, general, mail, oncall, sla, tickets
 
 log = logging.getLogger("supportbot")
 
 # The command areas this desk serves, in the order their hooks run (tickets first: the others
 # react to its events). Adding an area is adding it here.
-AREAS = (general, tickets, sla, billing, oncall, assist)
+AREAS = (general, tickets, sla, billing, oncall, assist, mail)
 
 
 def build_desk() -> Desk:
@@ -46,6 +46,7 @@ NETWORK_ADAPTERS = {
     "irc": ("adapters.irc", "IrcSettings", "IrcAdapter"),
     "slack": ("adapters.slack", "SlackSettings", "SlackAdapter"),
     "telegram": ("adapters.telegram", "TelegramSettings", "TelegramAdapter"),
+    "email": ("adapters.email", "EmailSettings", "EmailAdapter"),
 }
 
 
