@@ -36,6 +36,13 @@ MSGID_STATE = "email.msgid"  # an inbound Message-ID -> its ticket
 THREAD_STATE = "email.thread"  # ticket -> {"subject": ..., "refs": [Message-IDs, oldest first]}
 AUTO_STATE = "email.auto"  # address -> times automatic answers went there (the backstop)
 RECONNECT_MAX = 60.0
+# The desk's answers that mean "not handled" (a crash, or the instance stopping), not a refusal.
+NOT_HANDLED = ("Something went wrong", "supportbot is restarting")
+MAX_TRIES = 3  # a mail the desk fails on this often is set aside (logged)
+
+
+class DeskFailed(Exception):
+    """The desk could not handle a mail now; the batch stays unhandled in the mailbox."""
 
 T = TypeVar("T")
 
@@ -59,6 +66,7 @@ class EmailAdapter:
         # so what it wrote is what the database holds; a new leader starts empty and reads.
         self._cache: dict[tuple[str, str], str | None] = {}
         self._smtp: aiosmtplib.SMTP | None = None
+        self._failures: dict[str, int] = {}
         self._smtp_lock = asyncio.Lock()
         self._tls = ssl.create_default_context(cafile=settings.tls_ca_file or None)
         self._mailbox = Mailbox(settings, self._tls)
@@ -172,8 +180,10 @@ class EmailAdapter:
                     continue
                 try:
                     await self.receive(raw)
+                except DeskFailed:
+                    raise  # nothing of the batch is marked handled: it is read again after a back-off
                 except Exception:
-                    log.exception("e-mail: UID %s could not be handled; set aside", uid)
+                    log.exception("e-mail: UID %s could not be read; set aside", uid)
         await self._imap(self._mailbox.done, uids)
         self.handled += len(uids)
         async with self._progress:
@@ -209,12 +219,21 @@ class EmailAdapter:
             message_id=_key(facts.message_id), received_at=self.clock.now(), mail=facts,
         )
         replies = await self._host.handle(message)
+        if any(r.kind == "error" and r.text.startswith(NOT_HANDLED) for r in replies):
+            # The desk failed (database down, a bug): read this mail again later rather than
+            # lose it, but a mail that fails every time is set aside after a few tries.
+            tries = self._failures.get(facts.message_id, 0) + 1
+            self._failures[facts.message_id] = tries
+            if tries < MAX_TRIES:
+                raise DeskFailed(f"the desk could not handle {facts.message_id} (try {tries})")
+            log.error("e-mail: %s failed %d times; set aside", facts.message_id, tries)
+            return replies
         for reply in replies:
             if reply.ticket_id is not None:
                 await self._host.state.put(MSGID_STATE, _key(facts.message_id), str(reply.ticket_id))
                 await self._thread(reply.ticket_id, facts.message_id,
                                    reading.base_subject(facts.subject, self.settings.subject_prefix))
-            elif reply.kind == "error" and facts.verified and not facts.machine:
+            elif reply.kind == "error" and facts.verified and not facts.machine:  # a refusal: say why
                 await self._refusal(mail.sender, facts, reply.text)
         return replies
 
