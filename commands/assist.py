@@ -295,7 +295,7 @@ async def card_from_lines(ctx: CommandContext, network: str, lines: list[str], w
                    kind="card")
         return
     at = ctx.message.received_at or ctx.now
-    card = AssistCard(
+    card = ctx.uow.assist.new_card(
         person=caller.ident, name=caller.name, org=org, network=network, channel="", first_line_at=at,
         last_line_at=at, line_count=len(lines), shown_lines=0, shown_at=ctx.now, used_as="", used_by="",
     )

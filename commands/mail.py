@@ -150,10 +150,9 @@ async def open_from_mail(ctx: CommandContext, facts: MailFacts) -> list[Reply]:
 
 
 async def keep_files(ctx: CommandContext, ticket: Ticket, facts: MailFacts) -> None:
-    repo = getattr(ctx.uow, "attachments", None)
-    if repo is not None:
-        for a in facts.attachments:
-            await repo.add(ticket.id, ctx.now, a.filename, a.content_type, a.data)
+    repo = ctx.uow.attachments
+    for a in facts.attachments:
+        await repo.add(ticket.id, ctx.now, a.filename, a.content_type, a.data)
     if facts.left_out:
         await run(ctx, "ticket note", ticket.id, f"attachments kept out (over the limits): {', '.join(facts.left_out)}",
                   caller=MAIL_SYSTEM)
@@ -201,9 +200,7 @@ async def record_bounce(ctx: CommandContext, facts: MailFacts) -> None:
 
 
 async def attachment_lines(ctx: CommandContext, ticket: Ticket) -> list[str]:
-    repo = getattr(ctx.uow, "attachments", None)
-    if repo is None:
-        return []
+    repo = ctx.uow.attachments
     files = await repo.listing(ticket.id)
     if not files:
         return []

@@ -167,7 +167,7 @@ class MailDesk:
         """Put a mail into the folder (IMAP APPEND, as the MTA would) and wait until the bot read it."""
         await asyncio.to_thread(self.dovecot.append, "support", raw, self.folder)
         self.delivered += 1
-        await self.adapter.wait_handled(self.delivered, timeout=10)
+        await self.adapter.wait_handled(self.delivered, timeout=30)  # generous: the CI box may be loaded
 
     async def say(self, who: str, text: str) -> str:
         return await self.session.text(who, text)
