@@ -26,7 +26,7 @@ from adapters.email.settings import EmailSettings
 from adapters.email.writing import compose, our_ticket, token
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
-from bot.ports import AdapterHost, DeliveryError, PermanentDeliveryError
+from bot.ports import AdapterHost, DeliveryError, HttpRoutes, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ class EmailAdapter:
         self._cache: dict[tuple[str, str], str | None] = {}
         self._smtp: aiosmtplib.SMTP | None = None
         self._failures: dict[str, int] = {}
+        self._between_batches = asyncio.Event()
+        self._between_batches.set()
         self._smtp_lock = asyncio.Lock()
         self._tls = ssl.create_default_context(cafile=settings.tls_ca_file or None)
         self._mailbox = Mailbox(settings, self._tls)
@@ -74,6 +76,14 @@ class EmailAdapter:
     @property
     def connected(self) -> bool:
         return self._started
+
+    def mount(self, routes: HttpRoutes) -> bool:
+        """E-mail takes no webhooks."""
+        return False
+
+    async def settled(self) -> None:
+        """Until the batch of mail being handled now (if any) is done and marked in the mailbox."""
+        await self._between_batches.wait()
 
     async def start(self, host: AdapterHost) -> None:
         self._host = host
@@ -166,6 +176,13 @@ class EmailAdapter:
         """Read a batch of mail, hand each on in order, then mark the batch handled in the
         mailbox and remember the last UID. A crash in between reads the batch again later, and
         the desk knows each mail by its Message-ID: none is handled twice, none skipped."""
+        self._between_batches.clear()
+        try:
+            await self._take_batch(uids)
+        finally:
+            self._between_batches.set()
+
+    async def _take_batch(self, uids: list[int]) -> None:
         limit = int(self.settings.max_message_mb * 1024 * 1024)
         sizes = await self._imap(self._mailbox.sizes, uids)
         for group in by_bytes(uids, sizes, limit):
