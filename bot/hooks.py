@@ -27,6 +27,9 @@ CardIntoTicket = Callable[[Any, Any, Any], Awaitable[None]]
 # (ctx) -> None: schedule the first timer of a recurring kind (rotation hand-offs); idempotent.
 # The worker runs them in its first pass and again after a reload.
 SeedTimers = Callable[[Any], Awaitable[None]]
+# (ctx, network, lines, why) -> None: an assist card for the caller from lines that came from no
+# chat channel (an e-mail), headed by why it is a card ("sender not verified").
+Card = Callable[[Any, str, list[str], str], Awaitable[None]]
 # (ctx, timer row) -> None when done, or a later instant to be called again then.
 TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
 
@@ -43,6 +46,7 @@ class Hooks:
     take_card: list[TakeCard] = field(default_factory=list)
     card_into_ticket: list[CardIntoTicket] = field(default_factory=list)
     seed_timers: list[SeedTimers] = field(default_factory=list)
+    card: list[Card] = field(default_factory=list)
 
     def extend(self, other: Hooks) -> None:
         """Add another area's hooks after these."""

@@ -52,6 +52,12 @@ class Directory:
             person = self.person_of(message.network, message.sender)
             if person is not None:
                 return self.caller_for_person(person, message.network, message.channel)
+        if message.network == "email" and message.sender:
+            # Mail: an unregistered sender from an org's `email_domains` is "a customer of ORG,
+            # not registered"; anybody else is a stranger (never a person of bot.toml).
+            org = self.config.org_of_mail_domain(message.sender)
+            return Caller(None, message.sender_name or message.sender, Role.CUSTOMER, org, "email",
+                          _norm("email", message.sender), None)
         if message.channel is None:
             return None
         org = self.config.org_of_channel(message.network, message.channel)

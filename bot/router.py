@@ -494,6 +494,13 @@ class Router:
         if message.ticket_id is not None and text:  # written in the ticket's thread: a reply on it
             text = f"ticket reply {message.ticket_id} {text}"
         caller = self.directory.resolve(message)
+        if message.mail is not None:
+            # A whole e-mail: the "mail" handler decides (ticket, reply, card); refusals are
+            # answered so the adapter can mail them.
+            mail = self.registry.internal.get("mail")
+            if mail is None or caller is None:
+                return [], "mail", "ignored"
+            return await self._run(mail, caller, message, ""), "mail", "ok"
         if not message.addressed:
             chat = self.registry.internal.get("chat")
             if caller is not None and chat is not None and text:

@@ -87,14 +87,19 @@ def origin_destination(ctx: CommandContext, ticket: TicketRecord) -> Destination
     return None
 
 
-def tell_customer_side(ctx: CommandContext, ticket: TicketRecord, text: str) -> None:
+def tell_customer_side(
+    ctx: CommandContext, ticket: TicketRecord, text: str, *, extra: dict[str, str] | None = None
+) -> None:
+    """`extra`: adapter hints, e.g. {"author": name} when a person wrote the text (e-mail then
+    sends it as that person's reply rather than an automatic notice)."""
     dest = origin_destination(ctx, ticket)
     if dest is None:
         return
     here = Destination(ctx.caller.network, ctx.caller.channel or ctx.caller.handle)
     if dest == here:
         return  # the caller is there and sees the reply
-    ctx.post(dest, text, kind="ticket-update", ticket_id=ticket.id)
+    # The summary lets a network that threads by subject (e-mail) name the ticket.
+    ctx.post(dest, text, kind="ticket-update", ticket_id=ticket.id, extra={"subject": ticket.summary, **(extra or {})})
 
 
 def tell_triage(ctx: CommandContext, ticket: TicketRecord, text: str) -> None:

@@ -17,7 +17,7 @@ from bot.desk.domain import Destination, InboundMessage, Outbound, Role
 from bot.desk.settings import Settings
 from bot.hooks import Hooks, TimerHandler
 from bot.identity import Caller
-from bot.ports import Adapter, DeliveryError, DeskServices
+from bot.ports import Adapter, DeliveryError, DeskServices, PermanentDeliveryError
 from bot.ports.repositories import UnitOfWork
 from bot.router import CommandContext, CommandRegistry
 
@@ -182,6 +182,7 @@ class Worker:
                 row.next_attempt_at = now + DELIVERY_LEASE
             await uow.commit()
         outcomes: dict[int, str | None] = {}
+        refused: set[int] = set()  # refused for good (PermanentDeliveryError): no retry
         for message in claimed:
             assert message.id is not None
             adapter = self.adapters.get(message.destination.network)
@@ -192,6 +193,10 @@ class Worker:
                 outcomes[message.id] = None
                 if self.on_delivered is not None:
                     self.on_delivered(message)
+            except PermanentDeliveryError as exc:
+                outcomes[message.id] = str(exc)
+                refused.add(message.id)
+                log.warning("delivery to %s refused for good: %s", message.label or message.destination, exc)
             except DeliveryError as exc:
                 outcomes[message.id] = str(exc)
                 log.warning("delivery to %s failed: %s", message.label or message.destination, exc)
@@ -207,11 +212,27 @@ class Worker:
                     row.delivered_at = now
                     delivered += 1
                     continue
+                if row.id in refused:
+                    row.attempts += 1
+                    row.error = error[:500]
+                    row.failed_at = now
+                    await uow.outbox.add(self._refused(row), now)
+                    continue
                 _retry_later(row, now, error)
                 if row.failed_at is not None and row.kind == "page":
                     await uow.outbox.add(self._page_undeliverable(row), now)
             await uow.commit()
         return delivered
+
+    def _refused(self, row: Any) -> Outbound:
+        """The triage channel hears once when a network refused a message for good (SMTP 5xx)."""
+        about = f"#{row.ticket_id}: " if row.ticket_id is not None else ""
+        return Outbound(
+            Destination.parse(self.config.bot.triage_channel),
+            f"{about}{row.kind} to {row.label} on {row.network} was refused for good: {row.error}",
+            kind="notice",
+            ticket_id=row.ticket_id,
+        )
 
     def _page_undeliverable(self, row: Any) -> Outbound:
         """The triage channel hears when a page could not reach someone on one network for good."""

@@ -284,6 +284,30 @@ async def plan_note(ctx: CommandContext, caller: Caller, org: str) -> Reply | No
     )
 
 
+async def card_from_lines(ctx: CommandContext, network: str, lines: list[str], why: str) -> None:
+    """A card for lines that came from no chat channel (an e-mail), headed by why it is a card;
+    a sender no organisation knows gets a plain triage post (a card belongs to an org)."""
+    caller = ctx.caller
+    org = caller.org
+    if org is None or org not in ctx.config.orgs:
+        shown = "\n".join(f"  {shorten(line, LINE_SHOWN)}" for line in lines[:6])
+        ctx.triage(f"{network}: {caller.name} <{caller.handle}>, {why}; no organisation knows this sender:\n{shown}",
+                   kind="card")
+        return
+    at = ctx.message.received_at or ctx.now
+    card = ctx.uow.assist.new_card(
+        person=caller.ident, name=caller.name, org=org, network=network, channel="", first_line_at=at,
+        last_line_at=at, line_count=len(lines), shown_lines=0, shown_at=ctx.now, used_as="", used_by="",
+    )
+    await ctx.uow.assist.add_card(card)
+    await ctx.uow.assist.add_lines(card, [(at, line) for line in lines])
+    text = await render_card(ctx, card)
+    ctx.post(ctx.config.bot.triage_channel, f"{network}, {why}:\n{text}", kind="card", buttons=open_button(card),
+             extra={"card": str(card.id)})
+    card.shown_lines = card.line_count
+    card.shown_at = ctx.now
+
+
 @AREA.timer(TIMER_KIND)
 async def catch_up(ctx: CommandContext, timer: Any) -> datetime | None:
     """A minute after lines were held back (flood safety), show the agents what came since."""
@@ -436,3 +460,4 @@ async def card_show(ctx: CommandContext, number: int) -> Reply:
 
 AREA.hooks.take_card.append(take_card)
 AREA.hooks.card_into_ticket.append(card_into_ticket)
+AREA.hooks.card.append(card_from_lines)

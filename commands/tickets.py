@@ -262,7 +262,7 @@ async def ticket_reply(ctx: CommandContext, id: int, text: str) -> Reply:
     if staff:
         if ticket.first_response_at is None:
             ticket.first_response_at = ctx.now
-        tell_customer_side(ctx, ticket, f"#{ticket.id} {ctx.caller.name}: {text}")
+        tell_customer_side(ctx, ticket, f"#{ticket.id} {ctx.caller.name}: {text}", extra={"author": ctx.caller.name})
     else:
         tell_triage(ctx, ticket, f"#{ticket.id} customer reply from {ctx.caller.name}: {text}")
     return Reply(f"Added your reply to #{ticket.id}.", ticket_id=ticket.id, kind="ticket-update")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: venv, install, test peers, pytest.
 # PostgreSQL tests run when PostgreSQL answers on 127.0.0.1:5432 (or SUPPORTBOT_TEST_PG
-# names another server); IRC tests use the Ergo binary fetched into .cache/ergo-root.
+# names another server); IRC tests use the Ergo binary fetched into .cache/ergo-root; e-mail
+# tests use Dovecot installed by scripts/get_dovecot.sh.
 # Under CI=true a missing peer fails the run instead of skipping tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,16 @@ if [ -z "${ALERTMANAGER_BIN:-}" ] && [ -f scripts/get_alertmanager.sh ]; then
     export AMTOOL_BIN="$PWD/.cache/alertmanager-root/usr/bin/amtool"
   else
     echo "note: could not fetch Prometheus Alertmanager; alert intake tests will skip (fail under CI=true)" >&2
+  fi
+fi
+
+# E-mail tests: Debian's Dovecot IMAP server, installed with its service kept off (needs root
+# or sudo; see the script's header for why it cannot be unpacked like Ergo).
+if [ -z "${DOVECOT_BIN:-}" ] && [ -f scripts/get_dovecot.sh ]; then
+  if bash scripts/get_dovecot.sh >/dev/null 2>&1; then
+    export DOVECOT_BIN=/usr/sbin/dovecot
+  else
+    echo "note: could not install Dovecot; e-mail tests will skip (fail under CI=true)" >&2
   fi
 fi
 

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     String,
@@ -473,3 +474,20 @@ class CreditAssessment(Base):
     status: Mapped[str] = mapped_column(String(20))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+# --- e-mail attachments (commands/mail.py, storage/attachments.py) ------------------------------
+
+
+class TicketAttachment(Base):
+    """A file that came with a customer's mail, kept with the ticket (within the size limits)."""
+
+    __tablename__ = "ticket_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

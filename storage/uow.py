@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.alerts import AlertRepository
 from storage.assist import AssistRepository
+from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
 from storage.database import Database
 from storage.paging import PagingRepository
@@ -37,6 +38,7 @@ class UnitOfWork:
     paging: PagingRepository
     assist: AssistRepository
     alerts: AlertRepository
+    attachments: AttachmentRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.paging = PagingRepository(self.session, self.db)
         self.assist = AssistRepository(self.session, self.db)
         self.alerts = AlertRepository(self.session, self.db)
+        self.attachments = AttachmentRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:

@@ -56,6 +56,38 @@ class TicketState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file that came with a message (an e-mail attachment), kept with its ticket."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MailFacts:
+    """What an e-mail adds to the line it carries (adapters/email reads the wire; the desk
+    decides). `verified`: the mailbox's own MTA vouched for the From address. `ticket_refs`:
+    tickets named by In-Reply-To/References, nearest first; `subject_ticket`: the subject
+    token's ticket. `machine`: why no person wrote it ("" for a person). `bounce_of`: the
+    ticket of our own mail this delivery report is about. `left_out`: attachments over the
+    limits, as "name (size)"."""
+
+    subject: str
+    message_id: str
+    verified: bool
+    trust_note: str = ""
+    ticket_refs: tuple[int, ...] = ()
+    subject_ticket: int | None = None
+    priority: str = ""
+    machine: str = ""
+    bounce_of: int | None = None
+    bounce_note: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    left_out: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """What an adapter hands to the router: one line somebody wrote.
 
@@ -69,6 +101,8 @@ class InboundMessage:
     a duplicate delivery is never executed twice.
     `ticket_id` is the ticket whose thread the line was written in (a Slack thread under the
     ticket's root post): the router reads the line as a reply on that ticket.
+    `mail`, set by the e-mail adapter, makes the line a whole e-mail: the router hands it to
+    the "mail" handler instead of parsing a command.
     """
 
     network: str
@@ -81,6 +115,7 @@ class InboundMessage:
     addressed: bool = True
     received_at: datetime | None = None
     ticket_id: int | None = None
+    mail: MailFacts | None = None
 
     @property
     def is_direct(self) -> bool:

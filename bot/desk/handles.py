@@ -16,9 +16,12 @@ def irc_fold(name: str) -> str:
 
 def fold_handle(network: str, handle: str) -> str:
     """A handle as it is looked up: IRC names case-insensitively (RFC 1459), console names
-    case-insensitively, Slack and Telegram ids exactly as the network sends them."""
+    case-insensitively, e-mail addresses case-insensitively (local parts too, as mail hosts do),
+    Slack and Telegram ids exactly as the network sends them."""
     if network == "irc":
         return irc_fold(handle)
     if network == "console":
         return handle.lower()
+    if network == "email":
+        return handle.strip().lower()
     return handle

@@ -159,6 +159,9 @@ class OrgEntry(Protocol):
     @property
     def channels(self) -> Sequence[str]: ...
 
+    @property
+    def email_domains(self) -> Sequence[str]: ...
+
 
 class PersonEntry(Protocol):
     """One `[people.KEY]` section: a registered person, their role and handles per network."""
@@ -269,6 +272,10 @@ class Settings(Protocol):
 
     def org_of_channel(self, network: str, channel: str) -> str | None:
         """The org whose `channels` list NETWORK:CHANNEL, if any."""
+        ...
+
+    def org_of_mail_domain(self, address: str) -> str | None:
+        """The org whose `email_domains` list the address's domain (or a parent of it), if any."""
         ...
 
     def plan_of_org(self, org: str) -> PlanTerms:

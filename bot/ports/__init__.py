@@ -18,6 +18,10 @@ class DeliveryError(Exception):
     """An adapter could not deliver an outbound message (logged; other networks go on)."""
 
 
+class PermanentDeliveryError(DeliveryError):
+    """The network refused the message for good (an SMTP 5xx): no retry; triage is told once."""
+
+
 class AdapterState(Protocol):
     """A small durable key/value store adapters use for their own bookkeeping:
     handled update ids, Slack thread timestamps per ticket, Telegram private chats."""

@@ -403,6 +403,18 @@ class AlertStore(Protocol):
         ...
 
 
+class AttachmentStore(Protocol):
+    """Files kept with tickets (e-mail attachments within the limits)."""
+
+    async def add(self, ticket_id: int, at: datetime, filename: str, content_type: str, data: bytes) -> None:
+        """Keep one file with a ticket."""
+        ...
+
+    async def listing(self, ticket_id: int) -> Sequence[tuple[int, str, int]]:
+        """(id, filename, size) of a ticket's files, oldest first, without their bytes."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: every repository on one session. Leaving the block without commit()
     rolls everything back, so a failed command changes nothing."""
@@ -434,6 +446,8 @@ class UnitOfWork(Protocol):
     @property
     def alerts(self) -> AlertStore: ...
 
+    @property
+    def attachments(self) -> AttachmentStore: ...
 
     async def commit(self) -> None:
         """Make the transaction's changes durable."""

@@ -24,14 +24,14 @@ from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services
 from bot.runtime.metrics import DeskMetrics
 from bot.worker import SYSTEM, Worker
-from commands import assist, billing, general, oncall, sla, tickets
+from commands import assist, billing, general, mail, oncall, sla, tickets
 
 log = logging.getLogger("supportbot")
 T = TypeVar("T")
 
 # The command areas this desk serves, in the order their hooks run (tickets first: the others
 # react to its events). Adding an area is adding it here.
-AREAS = (general, tickets, sla, billing, oncall, assist)
+AREAS = (general, tickets, sla, billing, oncall, assist, mail)
 
 
 def build_desk() -> Desk:
@@ -51,6 +51,7 @@ NETWORK_ADAPTERS = {
     "irc": ("adapters.irc", "IrcSettings", "IrcAdapter"),
     "slack": ("adapters.slack", "SlackSettings", "SlackAdapter"),
     "telegram": ("adapters.telegram", "TelegramSettings", "TelegramAdapter"),
+    "email": ("adapters.email", "EmailSettings", "EmailAdapter"),
 }
 
 
@@ -77,7 +78,8 @@ def adapter_settings(config: Config) -> dict[str, BaseModel]:
                 msg = str(err["msg"]).removeprefix("Value error, ")
                 if err["type"] == "extra_forbidden":
                     msg = "unknown key (see the comments in the shipped bot.toml)"
-                problems.append(f"{config.source}: adapters.{network}.{loc}: {msg}")
+                where = f"adapters.{network}.{loc}" if loc else f"adapters.{network}"  # whole-section checks: no loc
+                problems.append(f"{config.source}: {where}: {msg}")
     if problems:
         raise ConfigError("\n".join(problems))
     return out

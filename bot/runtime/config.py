@@ -34,7 +34,7 @@ from bot.desk.sla import PlanTargets
 from bot.ports import DeskServices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-NETWORKS = ("console", "irc", "slack", "telegram")
+NETWORKS = ("console", "irc", "slack", "telegram", "email")
 PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -223,6 +223,19 @@ class OrgConfig(Strict):
     name: str
     plan: str
     channels: list[str] = Field(default_factory=list)
+    # Mail from these domains is from this org's customers (registered or not).
+    email_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("email_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        out = []
+        for v in value:
+            d = v.strip().lower().lstrip("@")
+            if not re.fullmatch(r"[a-z0-9-]+(\.[a-z0-9-]+)+", d):
+                raise ValueError(f"'{v}' is not a mail domain (e.g. \"acme.example\")")
+            out.append(d)
+        return out
 
     @field_validator("channels")
     @classmethod
@@ -387,6 +400,7 @@ class AdaptersConfig(Strict):
     irc: dict[str, Any] = Field(default_factory=dict)
     slack: dict[str, Any] = Field(default_factory=dict)
     telegram: dict[str, Any] = Field(default_factory=dict)
+    email: dict[str, Any] = Field(default_factory=dict)
 
 
 class BotSection(Strict):
@@ -454,6 +468,14 @@ class Config(Strict):
     def org_of_channel(self, network: str, channel: str) -> str | None:
         for key, org in self.orgs.items():
             if f"{network}:{channel}" in org.channels:
+                return key
+        return None
+
+    def org_of_mail_domain(self, address: str) -> str | None:
+        """The org whose `email_domains` lists the address's domain (or a parent of it)."""
+        domain = address.rpartition("@")[2].lower()
+        for key, org in self.orgs.items():
+            if any(domain == d or domain.endswith("." + d) for d in org.email_domains):
                 return key
         return None
 
