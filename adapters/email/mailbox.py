@@ -22,12 +22,18 @@ class Selected:
     idle: bool
 
 
+class FolderRecreated(Exception):
+    """The folder was deleted and created again under the selected session (its UIDVALIDITY
+    changed): the session must select it anew, or it would go on searching the old UIDs."""
+
+
 class Mailbox:
     def __init__(self, settings: EmailSettings, tls: ssl.SSLContext) -> None:
         self.settings = settings
         self.tls = tls
         self.client: IMAPClient | None = None
         self._move = False
+        self._uidvalidity = 0
 
     def open(self) -> Selected:
         s = self.settings
@@ -41,12 +47,18 @@ class Mailbox:
             client.create_folder(s.processed_folder)
         self._move = client.has_capability("MOVE")
         info = client.select_folder(s.folder)
-        return Selected(int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT", 0)),
-                        s.idle and client.has_capability("IDLE"))
+        self._uidvalidity = int(info[b"UIDVALIDITY"])
+        return Selected(self._uidvalidity, int(info.get(b"UIDNEXT", 0)), s.idle and client.has_capability("IDLE"))
 
     def waiting(self, after: int) -> list[int]:
-        """UIDs above `after` not yet handled, oldest first."""
+        """UIDs above `after` not yet handled, oldest first. FolderRecreated when the folder's
+        UIDVALIDITY is no longer the selected one's: a server need not tell a session that its
+        folder was deleted and created again (Dovecot often does not), and STATUS of the selected
+        folder may answer from the session's own view, so the folder is selected again."""
         assert self.client is not None
+        info = self.client.select_folder(self.settings.folder)
+        if int(info[b"UIDVALIDITY"]) != self._uidvalidity:
+            raise FolderRecreated(f"{self.settings.folder} was re-created (UIDVALIDITY changed)")
         uids = self.client.search(["UID", f"{after + 1}:*", "NOT", "KEYWORD", DONE.decode()])
         return sorted(u for u in uids if u > after)
 
