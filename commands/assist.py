@@ -97,7 +97,7 @@ def sla_state(ticket: TicketRecord, tz: str, now: datetime) -> str:
         label, due = "next due", ticket.next_due_at
     else:
         return "no due time"
-    if due <= now:
+    if due < now:  # breached from the first instant after the due instant (product.md section 3)
         return f"{label} {format_instant(due, tz)}: BREACHED"
     return f"{label} {when(due, tz, now)}"
 
