@@ -3,6 +3,7 @@ relieve, resolve, reopen, close. Every change is an append-only event."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -37,10 +38,30 @@ SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
 
 
 class _Summary(Text):
-    """Shown as required: it may be left out only with --from (the card's first line)."""
+    """Shown as required: it may be left out only with --from (the card's first line). An agent
+    raising a test-system ticket to P1/P2 ends it with `--reason WHY` (seed 003)."""
 
     def syntax(self) -> str:
-        return "<summary>"
+        return "<summary> [--reason WHY]"
+
+
+# A word that looks like a priority but is none (P0, P9, S5, p7): refused, never a summary.
+_NOT_A_PRIORITY = re.compile(r"[PpSs]\d+")
+_REASON = re.compile(r"(?:^|\s)--reason(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
+
+
+def split_reason(summary: str) -> tuple[str, str]:
+    """`mail down --reason would stop production` -> ("mail down", "would stop production")."""
+    m = _REASON.search(summary)
+    if m is None:
+        return summary, ""
+    return summary[: m.start()].strip(), (m.group("why") or "").strip()
+
+
+def refuse_lookalike_priority(summary: str) -> None:
+    first = summary.split(maxsplit=1)[0] if summary.strip() else ""
+    if _NOT_A_PRIORITY.fullmatch(first):
+        raise UserError(f"'{first[:10]}' is not a priority: use P1-P4 (or S1-S4); nothing was opened")
 
 
 @AREA.command(
@@ -72,6 +93,9 @@ async def ticket_open(
     from_: int | None,
 ) -> list[Reply]:
     caller = ctx.caller
+    summary, reason = split_reason(summary)
+    if priority is None:
+        refuse_lookalike_priority(summary)
     if not summary and from_ is None:
         raise UserError("missing <summary>")
     card = None
@@ -99,6 +123,17 @@ async def ticket_open(
             f"On plan {plan_name} the support team sets priority; you asked for {priority.label}, "
             f"it is {chosen.label} until an agent triages it."
         )
+    capped: Priority | None = None
+    if test_system and chosen < Priority.P3:
+        # Seed 003 (Isode): a P3 on a test system that would be a P1/P2 in production is treated as
+        # P1/P2 — an agent decides that and records why; a customer's test-system ticket opens at P3.
+        if not caller.is_staff:
+            capped, chosen = chosen, Priority.P3
+        elif not reason:
+            raise UserError(
+                f"a test-system ticket opens at {chosen.label} only with the reason: end the line with "
+                "--reason WHY (what it would be in production)"
+            )
     if len(summary) > 500:
         raise UserError(
             f"the summary is {len(summary)} characters; keep it under 500 and add details with ticket reply"
@@ -131,19 +166,26 @@ async def ticket_open(
         sla_paused=False,
     )
     await ctx.uow.tickets.add(ticket)
-    reason = "; ".join(notes)
+    if capped is not None:
+        notes.append(
+            f"A test-system ticket opens at {chosen.label} at most; you asked for {capped.label}. If it would be "
+            f"a {capped.label} in production, tell us why: an agent raises it with ticket priority "
+            f"{ticket.id} {capped.label} <why>."
+        )
+    recorded: dict[str, Any] = dict(options.get("recorded") or {})
     await record(
         ctx,
         ticket,
         "opened",
         text=summary,
         priority=chosen,
-        reason=reason,
+        reason="; ".join([*([reason] if reason else []), *notes]),
         data={
             "test_system": test_system,
             "accept_assessment": accept_assessment,
             "over_quota": over_quota,
             "requested_priority": priority.label if priority else None,
+            **recorded,
         },
         at=opened_at,
     )
@@ -158,6 +200,9 @@ async def ticket_open(
         who = f"{card.card.name} ({card.card.person}), card {card.card.id} opened by {caller.name}"
         where = f"{card.card.network}:{card.card.channel}"
     flags = "".join([" [test system]" if test_system else "", " [over quota]" if over_quota else ""])
+    flags += "".join(f" [{flag}]" for flag in options.get("flags") or [])
+    if test_system and reason and caller.is_staff and chosen < Priority.P3:
+        flags += f" [{chosen.label} in production: {reason}]"
     ctx.triage(
         f"New ticket #{ticket.id} [{chosen.label}] {org_name} ({plan_name}){flags}: {summary} — from {who} on {where}"
         + ("".join(f"\n  {line}" for line in lines)),

@@ -22,8 +22,10 @@ class Desk:
         self.cfg = tmp_path / "bot.toml"
         self.cfg.write_text(text + "\n" + extra)
 
-    def run(self, who: str, now: str, *lines: str) -> subprocess.CompletedProcess[str]:
+    def run(self, who: str, now: str, *lines: str, channel: str | None = None) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "bot.cli", "console", "--config", str(self.cfg), "--as", who]
+        if channel:
+            cmd += ["--channel", channel]
         env = {**os.environ, "SUPPORTBOT_NOW": now}
         r = subprocess.run(cmd, input="".join(f"{line}\n" for line in lines), capture_output=True, text=True,
                            timeout=60, env=env)
@@ -61,3 +63,52 @@ def test_a_ticket_the_customer_closed_unanswered_shows_not_needed_and_stays_out_
     report = desk.run("alice", "2026-11-30T12:00:00+00:00", "sla report acme 2026-11")
     assert "first responses: none decided (1 not needed)" in report.stdout
     assert "relieved within relief target: none decided (1 not needed)" in report.stdout
+
+
+def test_a_customers_test_system_ticket_opens_at_p3_whatever_they_type(tmp_path: Path) -> None:
+    """Issue 16 item 3, seed 003: a P3 on a test system is treated as P1/P2 only when an agent
+    says so, with the reason; a silver customer's `--test-system P1` pages nobody."""
+    desk = Desk(tmp_path)
+    r = desk.run("alice", "2026-11-24T10:00:00+00:00", "ticket open P1 --test-system staging relay down")
+    assert r.stdout.startswith("Opened ticket #1 (P3) for ACME Ltd: staging relay down")
+    assert "A test-system ticket opens at P3 at most; you asked for P1" in r.stdout
+    assert "ticket priority 1 P1 <why>" in r.stdout
+    assert "Page" not in r.stderr and "[to erin]" not in r.stderr
+    no_reason = desk.run("agnes", "2026-11-24T10:05:00+00:00", "ticket open --for acme --test-system P1 relay down")
+    assert "only with the reason" in no_reason.stdout and "usage: ticket open" in no_reason.stdout
+    assert "Opened ticket" not in no_reason.stdout
+    agent = desk.run("agnes", "2026-11-24T10:06:00+00:00",
+                     "ticket open --for acme --test-system P1 relay down --reason every production relay runs it")
+    assert agent.stdout.startswith("Opened ticket #2 (P1) for ACME Ltd: relay down")
+    assert "[P1 in production: every production relay runs it]" in agent.stderr
+    assert "Page 1 (#2 [P1] ACME Ltd: relay down)" in agent.stderr
+
+
+def test_a_per_minute_customer_without_a_deposit_is_told_first_and_nothing_opens(tmp_path: Path) -> None:
+    """Issue 16 item 4, seed 001: "a prepaid deposit is required before any questions can be answered"."""
+    desk = Desk(tmp_path, replace={'plan = "per-minute"': 'plan = "per-minute"\nchannels = ["console:#umbrella"]'})
+    r = desk.run("umberto", "2026-11-24T15:00:00+00:00", "ticket open our phones are dead", "ticket list all")
+    assert "needs a prepaid deposit before questions can be answered" in r.stdout
+    assert "deposit of Umbrella Corp is USD 0.00" in r.stdout and "nothing was opened" in r.stdout
+    assert "No all tickets" in r.stdout and "New ticket" not in r.stderr
+    chat = desk.run("umberto", "2026-11-24T15:01:00+00:00", "hello, anyone there?", channel="#umbrella")
+    assert "Before we can answer: plan Per Minute (per-minute) needs a prepaid deposit" in chat.stdout
+    assert "Not to be answered yet: plan Per Minute (per-minute) needs a prepaid deposit" in chat.stderr  # the card
+    agent = desk.run("agnes", "2026-11-24T15:02:00+00:00", "ticket open --for umbrella phones dead, called in")
+    assert agent.stdout.startswith("Opened ticket #1 (P3) for Umbrella Corp")
+    assert "[no deposit]" in agent.stderr
+    desk.run("root", "2026-11-24T15:03:00+00:00", "deposit add umbrella 100 bank transfer")
+    paid = desk.run("umberto", "2026-11-24T15:04:00+00:00", "ticket open second question")
+    assert paid.stdout.startswith("Opened ticket #2 (P3) for Umbrella Corp")
+
+
+def test_a_word_that_looks_like_a_priority_but_is_none_is_refused_with_the_syntax(tmp_path: Path) -> None:
+    """Issue 16 item 6: `ticket open P9 database down` used to open a P3 "P9 database down"."""
+    desk = Desk(tmp_path)
+    r = desk.run("alice", "2026-11-24T10:00:00+00:00", "ticket open P9 database down", "ticket open p0 database down",
+                 "ticket open S5 slow", "ticket open p7 x", "ticket list all")
+    lines = r.stdout.splitlines()
+    for word, line in zip(("P9", "p0", "S5", "p7"), lines, strict=False):
+        assert line.startswith(f"'{word}' is not a priority: use P1-P4 (or S1-S4)"), line
+        assert "usage: ticket open [P1-P4] <summary>" in line
+    assert lines[4] == "No all tickets for acme."
