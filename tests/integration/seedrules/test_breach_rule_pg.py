@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.clock import FixedClock
+from bot.desk.clock import FixedClock
 
 
 async def test_breach_rule_and_not_needed_in_the_stored_figures(

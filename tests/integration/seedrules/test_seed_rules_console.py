@@ -23,7 +23,7 @@ class Desk:
         self.cfg.write_text(text + "\n" + extra)
 
     def run(self, who: str, now: str, *lines: str, channel: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "bot.cli", "console", "--config", str(self.cfg), "--as", who]
+        cmd = [sys.executable, "-m", "bot.runtime.cli", "console", "--config", str(self.cfg), "--as", who]
         if channel:
             cmd += ["--channel", channel]
         env = {**os.environ, "SUPPORTBOT_NOW": now}
