@@ -46,7 +46,7 @@ from bot.ports.records import (
     TicketRecord,
 )
 from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Example, Flag, Keyword, Text
-from bot.ticketing import load_ticket, origin_destination, record, shown_privately, tell_triage
+from bot.ticketing import load_ticket, origin_destination, record, severity_lines, shown_privately, tell_triage
 
 AREA = Area("billing")
 
@@ -927,6 +927,9 @@ async def plan_(ctx: CommandContext, org: str | None) -> Reply:
     else:
         lines.append("Targets: none (as time permits)")
     lines.append("Priority is set by " + ("you, the customer" if plan.customer_sets_priority() else "the support team"))
+    severities = severity_lines(ctx, plan_name)
+    if severities:
+        lines += ["Priorities (the plan's severity definitions):", *severities]
     lines.append(f"Channels included: {', '.join(plan.channels) or 'none'}")
     used, quota, window = await quota_used(ctx, key)
     if quota:

@@ -153,6 +153,14 @@ async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
 AREA.hooks.ticket_lines.append(ticket_lines)
 
 
+async def sla_notes(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
+    """What other areas add under the clocks (e.g. when on-call paging starts)."""
+    lines: list[str] = []
+    for hook in ctx.hooks.sla_lines:
+        lines += await hook(ctx, ticket)
+    return lines
+
+
 # --- warnings -----------------------------------------------------------------------------
 
 
@@ -203,6 +211,7 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
         ticket = await load_ticket(ctx, id, for_update=False)
         lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary}"]
         lines += await ticket_lines(ctx, ticket)
+        lines += await sla_notes(ctx, ticket)
         return Reply("\n".join(lines), ticket_id=ticket.id)
     if ctx.caller.is_staff:
         tickets = await ctx.uow.tickets.list(states=ACTIVE, assignee=ctx.caller.ident, limit=20)
@@ -216,6 +225,7 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
     for t in tickets:
         lines.append(f"#{t.id} [P{t.priority} {t.state}] {t.summary}")
         lines += [f"  {line}" for line in await ticket_lines(ctx, t)]
+        lines += [f"  {line}" for line in await sla_notes(ctx, t)]
     return Reply("\n".join(lines))
 
 

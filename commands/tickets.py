@@ -21,6 +21,7 @@ from bot.ticketing import (
     load_ticket,
     record,
     require_state,
+    severity_lines,
     shown_privately,
     tell_customer_side,
     tell_triage,
@@ -32,6 +33,25 @@ AREA = Area("tickets")
 
 DEFAULT_PRIORITY = Priority.P3
 SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
+
+
+async def help_lines(ctx: CommandContext, command: str) -> list[str]:
+    """Under `help ticket open`: the severity definitions of the caller's plan."""
+    if command != "ticket open":
+        return []
+    org = ctx.caller.org
+    if org is None or org not in ctx.config.orgs:
+        return ["Priorities are defined per plan: plan ORG shows an organisation's definitions."]
+    plan_name = ctx.config.orgs[org].plan
+    lines = severity_lines(ctx, plan_name)
+    if not lines:
+        return []
+    plan = ctx.config.plans[plan_name]
+    who = "you choose it" if plan.customer_sets_priority() else "the support team sets it; say what you see"
+    return [f"Priorities on your plan, {plan.name or plan_name} ({who}):", *lines]
+
+
+AREA.hooks.help_lines.append(help_lines)
 
 
 # --- commands --------------------------------------------------------------------------------

@@ -112,3 +112,34 @@ def test_a_word_that_looks_like_a_priority_but_is_none_is_refused_with_the_synta
         assert line.startswith(f"'{word}' is not a priority: use P1-P4 (or S1-S4)"), line
         assert "usage: ticket open [P1-P4] <summary>" in line
     assert lines[4] == "No all tickets for acme."
+
+
+GOLD_PAGE_HOURS = 'page_hours = "calendar"                      # weekends and holidays on request: "24x7"'
+
+
+def test_an_s1_on_christmas_eve_evening_waits_for_the_next_opening_to_page(tmp_path: Path) -> None:
+    """Issue 16 item 5, seed 004: Gold covers business hours; weekends and holidays are sold on
+    request. An S1 opened Thu 24 Dec 17:00 CET goes to triage at once and pages Mon 28 Dec 09:00
+    (25 Dec is a holiday, then the weekend), also after a restart (a new process)."""
+    desk = Desk(tmp_path)
+    opened = desk.run("bob", "2026-12-24T16:00:00+00:00", "ticket open S1 all users locked out")
+    assert opened.stdout.startswith("Opened ticket #1 (P1) for Globex GmbH")
+    assert "On-call paging starts 2026-12-28 09:00 CET" in opened.stdout
+    assert "[to console:#triage] New ticket #1 [P1] Globex GmbH" in opened.stderr
+    assert "outside the plan's paging hours (de-office); on-call paging starts 2026-12-28 09:00 CET" in opened.stderr
+    assert "Page 1" not in opened.stderr and "[to erin]" not in opened.stderr
+    asked = desk.run("bob", "2026-12-26T10:00:00+00:00", "sla 1", "oncall")
+    assert "On-call paging starts 2026-12-28 09:00 CET" in asked.stdout
+    assert "Paging starts 2026-12-28 09:00 CET (in a day) for #1 [P1] Globex GmbH (Enterprise Gold)" in asked.stdout
+    assert "Page 1" not in asked.stderr
+    monday = desk.run("agnes", "2026-12-28T08:00:30+00:00", "ticket show 1")
+    assert "Page 1 (#1 [P1] Globex GmbH: all users locked out): the plan's paging hours began" in monday.stderr
+    assert "[to " in monday.stderr and "Page 1 [P1] #1 Globex GmbH (Enterprise Gold)" in monday.stderr
+    assert "On-call paged (page 1)" in monday.stdout
+
+
+def test_a_plan_with_out_of_hours_support_pages_at_once(tmp_path: Path) -> None:
+    desk = Desk(tmp_path, replace={GOLD_PAGE_HOURS: 'page_hours = "24x7"'})
+    opened = desk.run("bob", "2026-12-24T16:00:00+00:00", "ticket open S1 all users locked out")
+    assert "On-call paged (page 1)" in opened.stdout
+    assert "Page 1 [P1] #1 Globex GmbH (Enterprise Gold)" in opened.stderr
