@@ -34,3 +34,16 @@ async def test_breach_rule_and_not_needed_in_the_stored_figures(
     report = await desk.text("agnes", "sla report acme 2026-11")
     assert "2 tickets" in report
     assert "first responses: 0% met (0/1, 1 not needed; target 90%, below target)" in report
+
+
+async def test_metrics_count_a_breach_from_the_first_instant_after_a_closing_time_due(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    desk = await make_app(any_db_url)
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await desk.text("alice", "ticket open P2 mail queue stuck")  # due Mon 17:00
+    assert (await desk.app.desk_figures()).sla_breached_open == 0
+    clock.set(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
+    assert (await desk.app.desk_figures()).sla_breached_open == 0
+    clock.set(datetime(2026, 11, 23, 17, 0, 1, tzinfo=UTC))  # closed, no business time passing: still late
+    assert (await desk.app.desk_figures()).sla_breached_open == 1
