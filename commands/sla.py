@@ -50,7 +50,7 @@ def targets_of(ctx: CommandContext, ticket: TicketRecord) -> PlanTargets:
 
 # --- clocks from events -------------------------------------------------------------------
 
-_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close"}
+_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close", "wait_release"}
 
 
 def clock_events(events: Sequence[TicketEventRecord]) -> list[ClockEvent]:
@@ -264,10 +264,13 @@ async def sla_board(ctx: CommandContext, org: str | None) -> Reply:
         org_name = ctx.config.orgs[t.org].name if t.org in ctx.config.orgs else t.org
         who = f" ({t.assignee})" if t.assignee else " (unassigned)"
         what = f"#{t.id} [P{t.priority}] {org_name}{who}: {t.summary[:60]}"
+        release = t.state == TicketState.WAITING_RELEASE.value
+        if release:
+            what += " [waiting on a release: resolution clock paused]"
         if t.sla_paused:
             state = "paused"
         elif t.next_due_at is None:
-            state = "no deadline"
+            state = "waiting on a release" if release else "no deadline"
         elif t.next_due_at < ctx.now:
             state = f"BREACHED {format_instant(t.next_due_at, tz)} ({relative(t.next_due_at, ctx.now)})"
         else:
