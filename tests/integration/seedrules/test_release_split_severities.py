@@ -94,3 +94,22 @@ def test_shipped_plans_channels_follow_the_seeds_and_unstated_prices_are_example
     assert len(priced) == 3
     for i in priced:  # no seed states these prices: each says it is an example
         assert "EXAMPLE" in lines[i] or "EXAMPLE" in lines[i - 1], lines[i]
+
+
+def test_page_hours_and_severities_naming_nothing_are_refused_at_start() -> None:
+    from bot.desk.errors import ConfigError
+
+    bad = {
+        'page_hours = "calendar"                      # the out-of-hours add-on: "24x7"': 'page_hours = "nights"',
+        'severities = "seed004"\nchannels = ["email", "slack", "telegram", "irc"]':
+            'severities = "seed005"\nchannels = ["email", "slack", "telegram", "irc"]',
+    }
+    try:
+        config_with("sqlite:///x.db", replace=bad)
+    except ConfigError as exc:
+        text = str(exc)
+    else:
+        raise AssertionError("accepted")
+    assert ("bot.toml: plans.silver.page_hours: expected \"calendar\" or a calendar defined in [calendars] "
+            "(or \"24x7\"), got 'nights'") in text
+    assert "bot.toml: plans.professional.severities: expected a table defined in [severities], got 'seed005'" in text
