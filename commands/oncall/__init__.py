@@ -529,6 +529,8 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
             raise UserError(f"the page text is {len(what)} characters; keep it under {MAX_PAGE_TEXT}")
         summary = what
     page = await start_page(ctx, ticket, summary)
+    if page is not None and ticket is not None:
+        await ctx.uow.timers.cancel(START_KIND, str(ticket.id))  # no longer waiting for paging hours
     if page is None:  # another instance paged the ticket a moment ago
         raise Conflict(f"Ticket #{ticket.id if ticket else '?'} was paged a moment ago.")
     ctx.triage(f"{page_label(ctx, page, ticket)}: paged by hand by {ctx.caller.name}",

@@ -60,3 +60,19 @@ async def test_resolving_before_the_opening_cancels_the_waiting_page(
     await desk.app.worker.run_once()
     await desk.app.worker.run_once()
     assert not pages
+
+
+async def test_an_agent_can_page_by_hand_before_the_paging_hours_begin(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    desk = await make_app(any_db_url)
+    pages = pages_of(desk)
+    clock.set(datetime(2026, 11, 28, 10, 0, tzinfo=UTC))  # Saturday
+    await desk.text("alice", "ticket open P1 mail relay down")
+    assert (await desk.text("agnes", "page #1")).startswith("Page 1 opened")
+    await desk.app.worker.run_once()
+    assert len(pages) == 1
+    assert "Paging starts" not in await desk.text("agnes", "oncall")
+    clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+    await desk.app.worker.run_once()
+    assert len([p for p in pages if "level 1" in p.text]) == 1  # the opening does not page again
