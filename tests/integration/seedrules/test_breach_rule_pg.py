@@ -47,3 +47,26 @@ async def test_metrics_count_a_breach_from_the_first_instant_after_a_closing_tim
     assert (await desk.app.desk_figures()).sla_breached_open == 0
     clock.set(datetime(2026, 11, 23, 17, 0, 1, tzinfo=UTC))  # closed, no business time passing: still late
     assert (await desk.app.desk_figures()).sla_breached_open == 1
+
+
+async def test_the_breach_warning_fires_the_first_instant_after_a_closing_time_due(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    desk = await make_app(any_db_url)
+    warnings: list[str] = []
+
+    async def grab(out: list[Any]) -> None:
+        warnings.extend(m.text for m in out if m.kind == "warning" and m.text.startswith("SLA breached"))
+
+    desk.app.worker.listeners.append(grab)
+    clock.set(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    await desk.text("alice", "ticket open P2 mail queue stuck")  # due Mon 17:00
+    clock.set(datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
+    await desk.app.worker.run_once()
+    assert warnings == []
+    clock.set(datetime(2026, 11, 23, 17, 0, 1, tzinfo=UTC))
+    await desk.app.worker.run_once()
+    assert len(warnings) == 1 and "was due 2026-11-23 17:00 GMT" in warnings[0]
+    clock.set(datetime(2026, 11, 24, 9, 30, tzinfo=UTC))
+    await desk.app.worker.run_once()
+    assert len(warnings) == 1  # once per ticket and target
