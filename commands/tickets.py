@@ -638,7 +638,7 @@ async def ticket_split(ctx: CommandContext, id: int, priority: Priority | None, 
     Arg("other", converters.ticket_id, display="<id>"),
     roles=STAFF,
     summary="link two tickets of the same organisation (both list each other)",
-    examples=("ticket link #12 #15",),
+    examples=("ticket link #11 #12",),
 )
 async def ticket_link(ctx: CommandContext, id: int, other: int) -> Reply:
     if id == other:

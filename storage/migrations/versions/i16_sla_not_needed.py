@@ -1,7 +1,7 @@
 """SLA targets a ticket ended without (closed or resolved before they were due): "not needed"
 
 Revision ID: i16_sla_not_needed
-Revises: i19_alerts
+Revises: i17_email_attachments
 Create Date: 2026-11-29 11:00:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "i16_sla_not_needed"
-down_revision = "i19_alerts"  # chained after main's issue-19 migration: one head
+down_revision = "i17_email_attachments"  # chained after main's latest migration: one head
 branch_labels = None
 depends_on = None
 
