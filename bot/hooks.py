@@ -30,6 +30,14 @@ SeedTimers = Callable[[Any], Awaitable[None]]
 # (ctx, network, lines, why) -> None: an assist card for the caller from lines that came from no
 # chat channel (an e-mail), headed by why it is a card ("sender not verified").
 Card = Callable[[Any, str, list[str], str], Awaitable[None]]
+# (ctx, org) -> why the org's customers cannot be answered yet, or None (seed 001 per minute:
+# "a prepaid deposit is required before any questions can be answered"; the billing area).
+AnswerBlocker = Callable[[Any, str], Awaitable[str | None]]
+# (ctx, ticket) -> lines `sla <id>` adds under the clocks (e.g. when on-call paging starts).
+SlaLines = Callable[[Any, Any], Awaitable[list[str]]]
+# (ctx, command name) -> extra lines under `help <command>` (e.g. the caller's plan's severity
+# definitions under `help ticket open`).
+HelpLines = Callable[[Any, str], Awaitable[list[str]]]
 # (ctx, timer row) -> None when done, or a later instant to be called again then.
 TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
 
@@ -47,6 +55,9 @@ class Hooks:
     card_into_ticket: list[CardIntoTicket] = field(default_factory=list)
     seed_timers: list[SeedTimers] = field(default_factory=list)
     card: list[Card] = field(default_factory=list)
+    answer_blockers: list[AnswerBlocker] = field(default_factory=list)
+    sla_lines: list[SlaLines] = field(default_factory=list)
+    help_lines: list[HelpLines] = field(default_factory=list)
 
     def extend(self, other: Hooks) -> None:
         """Add another area's hooks after these."""

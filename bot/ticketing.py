@@ -132,3 +132,14 @@ def shown_privately(ctx: CommandContext, ticket_org: str, *, includes_internal: 
     if includes_internal:
         return True
     return ctx.config.org_of_channel(ctx.caller.network, channel) != ticket_org
+
+
+def severity_lines(ctx: CommandContext, plan_name: str) -> list[str]:
+    """The plan's severity definitions (seeds 003/004: "to be used when reporting incidents"),
+    for `help ticket open` and `plan`."""
+    plan = ctx.config.plans.get(plan_name)
+    table = ctx.config.severities.get(plan.severities) if plan is not None and plan.severities else None
+    if not table:
+        return []
+    shown = {key: key if key.startswith("P") else f"{key} (= P{key[1:]})" for key in table}
+    return [f"  {shown[key]} — {text}" for key, text in sorted(table.items())]

@@ -97,7 +97,7 @@ def sla_state(ticket: TicketRecord, tz: str, now: datetime) -> str:
         label, due = "next due", ticket.next_due_at
     else:
         return "no due time"
-    if due <= now:
+    if due < now:  # breached from the first instant after the due instant (product.md section 3)
         return f"{label} {format_instant(due, tz)}: BREACHED"
     return f"{label} {when(due, tz, now)}"
 
@@ -187,6 +187,8 @@ async def render_card(ctx: CommandContext, card: AssistCardRecord) -> str:
         previous = item.at
     lines += await open_ticket_lines(ctx, card.org, tz)
     lines += await plan_left(ctx, card.org, plan_key, tz)
+    lines += [f"Not to be answered yet: {why} (the customer was told; an agent may still open a ticket)"
+              for why in await answer_blockers(ctx, card.org)]
     lines.append(network_line(ctx, card, plan_key))
     if card.ticket_id is not None:
         verb = "is now ticket" if card.used_as == "opened" else "was attached to ticket"
@@ -229,7 +231,7 @@ async def show_new_lines(ctx: CommandContext, card: AssistCardRecord) -> None:
 
 
 @AREA.on("chat", Text("text"), summary="a customer's plain line in a support channel")
-async def chat(ctx: CommandContext, text: str) -> Reply | None:
+async def chat(ctx: CommandContext, text: str) -> Reply | list[Reply] | None:
     """Store the lines on the person's card (a new one, or the one they are still writing
     on) and show the agents; silent in the channel. Agents' chat is not a ticket reply."""
     caller = ctx.caller
@@ -264,7 +266,24 @@ async def chat(ctx: CommandContext, text: str) -> Reply | None:
         await ctx.uow.assist.add_card(card)
         await ctx.uow.assist.add_lines(card, [(at, line) for line in lines])
         await post_card(ctx, card)
+        blocked = await answer_blockers(ctx, caller.org)
+        if blocked:
+            # Seed 001 per minute: the customer hears at once why nobody answers yet (once per card).
+            note = await plan_note(ctx, caller, caller.org)
+            told = [Reply(f"Hello {caller.name}, thank you for your message. Before we can answer: "
+                          f"{'; '.join(blocked)}.", private=True)]
+            return [*told, *([note] if note is not None else [])]
     return await plan_note(ctx, caller, caller.org)
+
+
+async def answer_blockers(ctx: CommandContext, org: str) -> list[str]:
+    """Why the org's customers cannot be answered yet (e.g. no deposit on a per-minute plan)."""
+    found: list[str] = []
+    for hook in ctx.hooks.answer_blockers:
+        why = await hook(ctx, org)
+        if why:
+            found.append(why)
+    return found
 
 
 async def plan_note(ctx: CommandContext, caller: Caller, org: str) -> Reply | None:

@@ -46,7 +46,7 @@ from bot.ports.records import (
     TicketRecord,
 )
 from bot.router import ADMINS, EVERYONE, STAFF, Arg, CommandContext, Example, Flag, Keyword, Text
-from bot.ticketing import load_ticket, origin_destination, record, shown_privately, tell_triage
+from bot.ticketing import load_ticket, origin_destination, record, severity_lines, shown_privately, tell_triage
 
 AREA = Area("billing")
 
@@ -125,7 +125,38 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
     )
 
 
-AREA.hooks.before_open.extend([check_channel, check_quota])
+async def deposit_missing(ctx: CommandContext, org: str) -> str | None:
+    """Seed 001 per minute: a prepaid deposit must exist before any question is answered."""
+    plan_name, plan = org_plan(ctx, org)
+    billing = plan.billing
+    if billing.model != "per_minute":
+        return None
+    acct = await ctx.uow.billing.peek(org, "deposit")
+    balance = acct.amount if acct is not None else Decimal("0")
+    if balance > 0:
+        return None
+    return (
+        f"plan {plan_label(ctx, plan_name)} needs a prepaid deposit before questions can be answered, and the "
+        f"deposit of {org_name(ctx, org)} is {format_money(balance, billing.currency)}"
+    )
+
+
+async def check_deposit(ctx: CommandContext, org: str, plan_name: str, options: dict[str, Any]) -> None:
+    """A customer without a deposit opens nothing; an agent may (--for / --from), and it is recorded."""
+    why = await deposit_missing(ctx, org)
+    if why is None:
+        return
+    if ctx.caller.is_staff:
+        options.setdefault("recorded", {})["no_deposit"] = why
+        options.setdefault("flags", []).append("no deposit")
+        return
+    raise Conflict(
+        f"Sorry, {why}. Please pay a deposit first (we answer as soon as it is recorded); nothing was opened."
+    )
+
+
+AREA.hooks.before_open.extend([check_channel, check_quota, check_deposit])
+AREA.hooks.answer_blockers.append(deposit_missing)
 
 
 async def quota_used(ctx: CommandContext, org: str) -> tuple[int, int, MonthWindow]:
@@ -896,6 +927,9 @@ async def plan_(ctx: CommandContext, org: str | None) -> Reply:
     else:
         lines.append("Targets: none (as time permits)")
     lines.append("Priority is set by " + ("you, the customer" if plan.customer_sets_priority() else "the support team"))
+    severities = severity_lines(ctx, plan_name)
+    if severities:
+        lines += ["Priorities (the plan's severity definitions):", *severities]
     lines.append(f"Channels included: {', '.join(plan.channels) or 'none'}")
     used, quota, window = await quota_used(ctx, key)
     if quota:

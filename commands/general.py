@@ -28,6 +28,8 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
         if spec is not None:
             lines = [f"{spec.syntax_for(role)} — {spec.summary} ({spec.who()})"]
             lines += [f"  e.g. {ex}" for ex in spec.examples_for(role)]
+            for hook in ctx.hooks.help_lines:
+                lines += await hook(ctx, spec.name)
             return Reply("\n".join(lines))
         group = [s for s in registry.group(words[0]) if role_allows(s.roles, role)]
         if group:

@@ -4,7 +4,7 @@ reports are queries), warning timers at 75% and at breach, and the `sla` command
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from bot import converters
@@ -35,6 +35,9 @@ WARN_FRACTION = 0.75
 CLOCK_LABEL = {RESPONSE: "First response", RESOLUTION: "Resolution", RELIEF: "Relief"}
 TIMER_KIND = "sla"
 BOARD_ROWS = 20
+# One breach rule: a target is breached from the first instant after its due instant, so the
+# breach warning fires a second later (the console and reports show minutes).
+AFTER_DUE = timedelta(seconds=1)
 
 
 # --- services -----------------------------------------------------------------------------
@@ -47,7 +50,7 @@ def targets_of(ctx: CommandContext, ticket: TicketRecord) -> PlanTargets:
 
 # --- clocks from events -------------------------------------------------------------------
 
-_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close"}
+_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close", "wait_release"}
 
 
 def clock_events(events: Sequence[TicketEventRecord]) -> list[ClockEvent]:
@@ -79,8 +82,13 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
     ticket.response_met = clocks[RESPONSE].met if RESPONSE in clocks else None
     ticket.resolution_met = clocks[RESOLUTION].met if RESOLUTION in clocks else None
     ticket.relief_met = clocks[RELIEF].met if RELIEF in clocks else None
+    ticket.response_not_needed = RESPONSE in clocks and clocks[RESPONSE].not_needed
+    ticket.resolution_not_needed = RESOLUTION in clocks and clocks[RESOLUTION].not_needed
+    ticket.relief_not_needed = RELIEF in clocks and clocks[RELIEF].not_needed
     ticket.sla_paused = ticket.state == TicketState.WAITING.value
-    running = [c for c in clocks.values() if c.budget is not None and c.stopped_at is None and c.due_at]
+    running = [
+        c for c in clocks.values() if c.budget is not None and c.stopped_at is None and c.due_at and not c.paused
+    ]
     nearest = min(running, key=lambda c: c.due_at or datetime.max.replace(tzinfo=UTC), default=None)
     ticket.next_due_at = nearest.due_at if nearest else None
     ticket.next_due_position = nearest.due_position if nearest else None
@@ -94,7 +102,7 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
         warn_at = c.at_fraction(WARN_FRACTION)
         if warn_at is not None:
             await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[0], warn_at, {"clock": name})
-        await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[1], c.due_at, {"clock": name})
+        await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[1], c.due_at + AFTER_DUE, {"clock": name})
     return clocks
 
 
@@ -118,6 +126,8 @@ def clock_line(c: ClockState, now: datetime, tz: str) -> str:
         return f"{label}: best effort (no due time)"
     assert c.due_at is not None
     due = format_instant(c.due_at, tz)
+    if c.not_needed:
+        return f"{label}: not needed ({c.stopped_by} {format_instant(c.stopped_at or c.due_at, tz)}, before due {due})"
     if c.met is True:
         return f"{label}: met ({format_instant(c.stopped_at or c.due_at, tz)}, due {due})"
     if c.met is False:
@@ -125,6 +135,8 @@ def clock_line(c: ClockState, now: datetime, tz: str) -> str:
         stop = f"; stopped {format_instant(c.stopped_at, tz)}" if c.stopped_at else ""
         return f"{label} due {due}: BREACHED ({relative(when, now)}{stop})"
     left = humanize_business(c.remaining or 0, day)
+    if c.waiting_release:
+        return f"{label}: paused while waiting on a product release, {left} left (due {due} if resumed now)"
     if c.paused:
         return f"{label}: paused while waiting on the customer, {left} left (due {due} if resumed now)"
     return f"{label} due {due} (in {left})"
@@ -141,6 +153,14 @@ async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
 AREA.hooks.ticket_lines.append(ticket_lines)
 
 
+async def sla_notes(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
+    """What other areas add under the clocks (e.g. when on-call paging starts)."""
+    lines: list[str] = []
+    for hook in ctx.hooks.sla_lines:
+        lines += await hook(ctx, ticket)
+    return lines
+
+
 # --- warnings -----------------------------------------------------------------------------
 
 
@@ -155,10 +175,11 @@ async def warn(ctx: CommandContext, timer: Any) -> datetime | None:
     c = clocks.get(name)
     if c is None or c.budget is None or c.stopped_at is not None or c.paused:
         return None
-    threshold = c.budget if which == "breach" else c.budget * WARN_FRACTION
-    if c.used < threshold:
-        # Not there yet (the calendar or events moved it): try again when it will be.
-        return c.due_at if which == "breach" else c.at_fraction(WARN_FRACTION)
+    if which == "breach" and c.met is not False:
+        # Not late yet (the calendar or events moved the due instant): try again just after it.
+        return c.due_at + AFTER_DUE if c.due_at is not None else None
+    if which != "breach" and c.used < c.budget * WARN_FRACTION:
+        return c.at_fraction(WARN_FRACTION)
     tz = tz_name(ctx, ticket)
     org = ctx.config.orgs[ticket.org].name if ticket.org in ctx.config.orgs else ticket.org
     head = f"#{ticket.id} [P{ticket.priority}] {org}: {ticket.summary}"
@@ -190,6 +211,7 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
         ticket = await load_ticket(ctx, id, for_update=False)
         lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary}"]
         lines += await ticket_lines(ctx, ticket)
+        lines += await sla_notes(ctx, ticket)
         return Reply("\n".join(lines), ticket_id=ticket.id)
     if ctx.caller.is_staff:
         tickets = await ctx.uow.tickets.list(states=ACTIVE, assignee=ctx.caller.ident, limit=20)
@@ -203,6 +225,7 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
     for t in tickets:
         lines.append(f"#{t.id} [P{t.priority} {t.state}] {t.summary}")
         lines += [f"  {line}" for line in await ticket_lines(ctx, t)]
+        lines += [f"  {line}" for line in await sla_notes(ctx, t)]
     return Reply("\n".join(lines))
 
 
@@ -241,11 +264,14 @@ async def sla_board(ctx: CommandContext, org: str | None) -> Reply:
         org_name = ctx.config.orgs[t.org].name if t.org in ctx.config.orgs else t.org
         who = f" ({t.assignee})" if t.assignee else " (unassigned)"
         what = f"#{t.id} [P{t.priority}] {org_name}{who}: {t.summary[:60]}"
+        release = t.state == TicketState.WAITING_RELEASE.value
+        if release:
+            what += " [waiting on a release: resolution clock paused]"
         if t.sla_paused:
             state = "paused"
         elif t.next_due_at is None:
-            state = "no deadline"
-        elif t.next_due_at <= ctx.now:
+            state = "waiting on a release" if release else "no deadline"
+        elif t.next_due_at < ctx.now:
             state = f"BREACHED {format_instant(t.next_due_at, tz)} ({relative(t.next_due_at, ctx.now)})"
         else:
             left = remaining_seconds(ctx, t)
@@ -305,18 +331,22 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
             (RESOLUTION, "resolutions"),
             (RELIEF, "relieved within relief target"),
         ):
-            met, missed, pending = report[name]
+            met, missed, pending, not_needed = report[name]
             decided = met + missed
             if name == RELIEF and not plan.relief_factor:
                 continue
+            # Targets the ticket ended without before they were due are counted apart.
+            apart = f", {not_needed} not needed" if not_needed else ""
             if decided == 0:
-                parts.append(f"{label}: none decided" + (f" ({pending} running)" if pending else ""))
+                extra = ", ".join(x for x in (f"{pending} running" if pending else "", apart[2:]) if x)
+                parts.append(f"{label}: none decided" + (f" ({extra})" if extra else ""))
                 continue
             pct = 100.0 * met / decided
             verdict = "on target" if pct >= plan.target_percent else "below target"
             parts.append(
                 f"{label}: {pct:.0f}% met ({met}/{decided}"
                 + (f", {pending} running" if pending else "")
+                + apart
                 + f"; target {plan.target_percent}%, {verdict})"
             )
         lines.append("; ".join(parts))

@@ -3,6 +3,7 @@ relieve, resolve, reopen, close. Every change is an append-only event."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_set_priority, org_scope
+from bot.ports.records import TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
 from bot.ticketing import (
     ACTIVE,
@@ -20,6 +22,7 @@ from bot.ticketing import (
     load_ticket,
     record,
     require_state,
+    severity_lines,
     shown_privately,
     tell_customer_side,
     tell_triage,
@@ -33,14 +36,53 @@ DEFAULT_PRIORITY = Priority.P3
 SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
 
 
+async def help_lines(ctx: CommandContext, command: str) -> list[str]:
+    """Under `help ticket open`: the severity definitions of the caller's plan."""
+    if command != "ticket open":
+        return []
+    org = ctx.caller.org
+    if org is None or org not in ctx.config.orgs:
+        return ["Priorities are defined per plan: plan ORG shows an organisation's definitions."]
+    plan_name = ctx.config.orgs[org].plan
+    lines = severity_lines(ctx, plan_name)
+    if not lines:
+        return []
+    plan = ctx.config.plans[plan_name]
+    who = "you choose it" if plan.customer_sets_priority() else "the support team sets it; say what you see"
+    return [f"Priorities on your plan, {plan.name or plan_name} ({who}):", *lines]
+
+
+AREA.hooks.help_lines.append(help_lines)
+
+
 # --- commands --------------------------------------------------------------------------------
 
 
 class _Summary(Text):
-    """Shown as required: it may be left out only with --from (the card's first line)."""
+    """Shown as required: it may be left out only with --from (the card's first line). An agent
+    raising a test-system ticket to P1/P2 ends it with `--reason WHY` (seed 003)."""
 
     def syntax(self) -> str:
-        return "<summary>"
+        return "<summary> [--reason WHY]"
+
+
+# A word that looks like a priority but is none (P0, P9, S5, p7): refused, never a summary.
+_NOT_A_PRIORITY = re.compile(r"[PpSs]\d+")
+_REASON = re.compile(r"(?:^|\s)--reason(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
+
+
+def split_reason(summary: str) -> tuple[str, str]:
+    """`mail down --reason would stop production` -> ("mail down", "would stop production")."""
+    m = _REASON.search(summary)
+    if m is None:
+        return summary, ""
+    return summary[: m.start()].strip(), (m.group("why") or "").strip()
+
+
+def refuse_lookalike_priority(summary: str) -> None:
+    first = summary.split(maxsplit=1)[0] if summary.strip() else ""
+    if _NOT_A_PRIORITY.fullmatch(first):
+        raise UserError(f"'{first[:10]}' is not a priority: use P1-P4 (or S1-S4); nothing was opened")
 
 
 @AREA.command(
@@ -72,6 +114,9 @@ async def ticket_open(
     from_: int | None,
 ) -> list[Reply]:
     caller = ctx.caller
+    summary, reason = split_reason(summary)
+    if priority is None:
+        refuse_lookalike_priority(summary)
     if not summary and from_ is None:
         raise UserError("missing <summary>")
     card = None
@@ -99,6 +144,17 @@ async def ticket_open(
             f"On plan {plan_name} the support team sets priority; you asked for {priority.label}, "
             f"it is {chosen.label} until an agent triages it."
         )
+    capped: Priority | None = None
+    if test_system and chosen < Priority.P3:
+        # Seed 003 (Isode): a P3 on a test system that would be a P1/P2 in production is treated as
+        # P1/P2 — an agent decides that and records why; a customer's test-system ticket opens at P3.
+        if not caller.is_staff:
+            capped, chosen = chosen, Priority.P3
+        elif not reason:
+            raise UserError(
+                f"a test-system ticket opens at {chosen.label} only with the reason: end the line with "
+                "--reason WHY (what it would be in production)"
+            )
     if len(summary) > 500:
         raise UserError(
             f"the summary is {len(summary)} characters; keep it under 500 and add details with ticket reply"
@@ -131,19 +187,26 @@ async def ticket_open(
         sla_paused=False,
     )
     await ctx.uow.tickets.add(ticket)
-    reason = "; ".join(notes)
+    if capped is not None:
+        notes.append(
+            f"A test-system ticket opens at {chosen.label} at most; you asked for {capped.label}. If it would be "
+            f"a {capped.label} in production, tell us why: an agent raises it with ticket priority "
+            f"{ticket.id} {capped.label} <why>."
+        )
+    recorded: dict[str, Any] = dict(options.get("recorded") or {})
     await record(
         ctx,
         ticket,
         "opened",
         text=summary,
         priority=chosen,
-        reason=reason,
+        reason="; ".join([*([reason] if reason else []), *notes]),
         data={
             "test_system": test_system,
             "accept_assessment": accept_assessment,
             "over_quota": over_quota,
             "requested_priority": priority.label if priority else None,
+            **recorded,
         },
         at=opened_at,
     )
@@ -158,6 +221,9 @@ async def ticket_open(
         who = f"{card.card.name} ({card.card.person}), card {card.card.id} opened by {caller.name}"
         where = f"{card.card.network}:{card.card.channel}"
     flags = "".join([" [test system]" if test_system else "", " [over quota]" if over_quota else ""])
+    flags += "".join(f" [{flag}]" for flag in options.get("flags") or [])
+    if test_system and reason and caller.is_staff and chosen < Priority.P3:
+        flags += f" [{chosen.label} in production: {reason}]"
     ctx.triage(
         f"New ticket #{ticket.id} [{chosen.label}] {org_name} ({plan_name}){flags}: {summary} — from {who} on {where}"
         + ("".join(f"\n  {line}" for line in lines)),
@@ -188,6 +254,9 @@ async def ticket_show(ctx: CommandContext, id: int) -> Reply:
     )
     lines += await ticket_lines(ctx, ticket)
     events = await ctx.uow.tickets.events(ticket.id)
+    links = linked_tickets(events)
+    if links:
+        lines.append("Linked tickets: " + ", ".join(f"#{other} ({how})" for other, how in links.items()))
     shown = [e for e in events if e.public or staff]
     if len(shown) > SHOW_MESSAGES:
         lines.append(f"({len(shown) - SHOW_MESSAGES} earlier entries not shown)")
@@ -201,6 +270,8 @@ async def ticket_show(ctx: CommandContext, id: int) -> Reply:
         elif e.kind == "note":
             has_internal = True
             lines.append(f"{stamp} {e.actor} (internal note): {e.text}")
+        elif e.kind == "link":
+            lines.append(f"{stamp} {e.actor}: {e.data.get('how', 'linked')} #{e.data.get('ticket')}")
         else:
             detail = f" P{e.priority}" if e.kind == "priority" and e.priority else ""
             why = f" — {e.reason}" if e.reason and (staff or e.kind != "note") else ""
@@ -295,7 +366,8 @@ async def ticket_priority(ctx: CommandContext, id: int, priority: Priority, reas
     ticket = await load_ticket(ctx, id)
     if not may_set_priority(ctx.caller, ctx.config, ticket.plan):
         raise PermissionDenied(f"On plan {ticket.plan} the support team sets priority; ask an agent.")
-    require_state(ticket, [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED], "re-prioritised")
+    active = [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.WAITING_RELEASE]
+    require_state(ticket, active, "re-prioritised")
     if ticket.test_system and priority < Priority.P3:
         # Seed 003 (Isode): a P3 on a test system that would be a P1/P2 in production is treated
         # as P1/P2 — an agent raises it and the event records why.
@@ -371,10 +443,40 @@ async def ticket_wait(ctx: CommandContext, id: int, reason: str) -> Reply:
 )
 async def ticket_resume(ctx: CommandContext, id: int) -> Reply:
     ticket = await load_ticket(ctx, id)
-    require_state(ticket, [TicketState.WAITING], "resumed (it is not waiting)")
-    ticket.state = TicketState.OPEN.value
-    await record(ctx, ticket, "resume", reason="agent resumed")
+    require_state(ticket, [TicketState.WAITING, TicketState.WAITING_RELEASE], "resumed (it is not waiting)")
+    released = ticket.state == TicketState.WAITING_RELEASE.value
+    # Back to where it was before the release wait: relieved stays relieved.
+    ticket.state = (TicketState.RELIEVED if released and ticket.relieved_at else TicketState.OPEN).value
+    await record(ctx, ticket, "resume", reason="release arrived" if released else "agent resumed")
     return Reply(f"#{ticket.id} resumed; its clocks are running.", ticket_id=ticket.id, kind="ticket-update")
+
+
+@AREA.command(
+    "ticket wait-release",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Text("version", optional=True),
+    roles=STAFF,
+    summary="the ticket waits on a product change (hot fix, patch, release): only the resolution clock "
+    "pauses; ticket resume or ticket resolve when it ships",
+    examples=("ticket wait-release #12 4.3.2", "ticket wait-release #12"),
+)
+async def ticket_wait_release(ctx: CommandContext, id: int, version: str) -> Reply:
+    """Seed 003: "resolution requires a product change"; response and relief keep running."""
+    ticket = await load_ticket(ctx, id)
+    require_state(ticket, [TicketState.OPEN, TicketState.RELIEVED], "put on waiting for a release")
+    if len(version) > 100:
+        raise UserError(f"the version is {len(version)} characters; keep it under 100")
+    ticket.state = TicketState.WAITING_RELEASE.value
+    await record(ctx, ticket, "wait_release", reason=version, data={"version": version})
+    which = f" {version}" if version else ""
+    tell_customer_side(ctx, ticket, f"#{ticket.id} needs a product change: it waits on release{which}. "
+                                    "We will tell you when it ships.")
+    lines = await ticket_lines(ctx, ticket)
+    return Reply(
+        "\n".join([f"#{ticket.id} waits on release{which}; the resolution clock is paused "
+                   "(first response and relief keep running).", *lines]),
+        ticket_id=ticket.id, kind="ticket-update",
+    )
 
 
 async def _finish(
@@ -382,7 +484,8 @@ async def _finish(
 ) -> Reply:
     ticket = await load_ticket(ctx, id)
     require_state(ticket, allowed, verb)
-    ticket.state = new.value
+    keep_waiting = new == TicketState.RELIEVED and ticket.state == TicketState.WAITING_RELEASE.value
+    ticket.state = TicketState.WAITING_RELEASE.value if keep_waiting else new.value  # relief while a release is due
     if new == TicketState.RELIEVED:
         ticket.relieved_at = ctx.now
     elif new == TicketState.RESOLVED:
@@ -411,7 +514,8 @@ async def _finish(
 )
 async def ticket_relieve(ctx: CommandContext, id: int, note: str) -> Reply:
     return await _finish(
-        ctx, id, "relieve", TicketState.RELIEVED, [TicketState.OPEN, TicketState.WAITING], note, "relieved"
+        ctx, id, "relieve", TicketState.RELIEVED,
+        [TicketState.OPEN, TicketState.WAITING, TicketState.WAITING_RELEASE], note, "relieved"
     )
 
 
@@ -429,7 +533,7 @@ async def ticket_resolve(ctx: CommandContext, id: int, note: str) -> Reply:
         id,
         "resolve",
         TicketState.RESOLVED,
-        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED],
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.WAITING_RELEASE],
         note,
         "resolved",
     )
@@ -461,7 +565,90 @@ async def ticket_close(ctx: CommandContext, id: int) -> Reply:
         id,
         "close",
         TicketState.CLOSED,
-        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.RESOLVED],
+        [TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.WAITING_RELEASE,
+         TicketState.RESOLVED],
         "",
         "closed",
     )
+
+
+# --- one issue per ticket (seed 002): split and link ------------------------------------------
+
+
+def linked_tickets(events: Any) -> dict[int, str]:
+    """Other ticket id -> how it is linked ("split from", "split into", "linked"), from the events."""
+    links: dict[int, str] = {}
+    for e in events:
+        if e.kind == "link" and isinstance(e.data.get("ticket"), int):
+            links.setdefault(int(e.data["ticket"]), str(e.data.get("how", "linked")))
+    return links
+
+
+async def link_both_ways(ctx: CommandContext, a: TicketRecord, b: TicketRecord, how_a: str, how_b: str) -> None:
+    await record(ctx, a, "link", data={"ticket": b.id, "how": how_a}, public=True)
+    await record(ctx, b, "link", data={"ticket": a.id, "how": how_b}, public=True)
+
+
+@AREA.command(
+    "ticket split",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("priority", converters.priority, display="P1-P4", optional=True),
+    Text("summary"),
+    roles=STAFF,
+    summary="a question that is not this ticket's issue becomes a ticket of its own (same organisation, "
+    "its own clocks from now), linked both ways",
+    examples=("ticket split #12 how do I set up LDAP login?", "ticket split #12 P2 backups fail too"),
+)
+async def ticket_split(ctx: CommandContext, id: int, priority: Priority | None, summary: str) -> list[Reply]:
+    """Seed 002: "only one issue is to be discussed in the ticket ... a technical support engineer
+    will create a separate ticket for this question"."""
+    original = await load_ticket(ctx, id)
+    if priority is None:
+        refuse_lookalike_priority(summary)
+    if len(summary) > 500:
+        raise UserError(f"the summary is {len(summary)} characters; keep it under 500")
+    chosen = priority or DEFAULT_PRIORITY
+    # The vendor decided to split: no quota or deposit refusal, the customer side stays the same.
+    ticket = ctx.uow.tickets.new(
+        org=original.org, plan=ctx.config.orgs[original.org].plan if original.org in ctx.config.orgs else original.plan,
+        summary=summary, priority=int(chosen), state=TicketState.OPEN.value, opened_by=original.opened_by,
+        origin_network=original.origin_network, origin_channel=original.origin_channel,
+        test_system=False, accept_assessment=original.accept_assessment, over_quota=False,
+        opened_at=ctx.now, updated_at=ctx.now, sla_paused=False,
+    )
+    await ctx.uow.tickets.add(ticket)
+    await record(ctx, ticket, "opened", text=summary, priority=chosen, reason=f"split from #{original.id}",
+                 data={"split_from": original.id})
+    await link_both_ways(ctx, original, ticket, "split into", "split from")
+    lines = await ticket_lines(ctx, ticket)
+    org = ctx.config.orgs[ticket.org].name if ticket.org in ctx.config.orgs else ticket.org
+    ctx.triage(
+        f"New ticket #{ticket.id} [{chosen.label}] {org} ({ticket.plan}): {summary} — split from #{original.id} "
+        f"by {ctx.caller.name}" + "".join(f"\n  {line}" for line in lines),
+        ticket_id=ticket.id, buttons=(Button("Take", f"ticket assign {ticket.id}"),),
+    )
+    tell_customer_side(ctx, original, f"#{original.id}: your other question is now ticket #{ticket.id}: {summary}")
+    text = f"Split #{original.id}: opened ticket #{ticket.id} ({chosen.label}) for {org}: {summary}"
+    return [Reply("\n".join([text, *lines]), ticket_id=ticket.id, kind="ticket-opened")]
+
+
+@AREA.command(
+    "ticket link",
+    Arg("id", converters.ticket_id, display="<id>"),
+    Arg("other", converters.ticket_id, display="<id>"),
+    roles=STAFF,
+    summary="link two tickets of the same organisation (both list each other)",
+    examples=("ticket link #11 #12",),
+)
+async def ticket_link(ctx: CommandContext, id: int, other: int) -> Reply:
+    if id == other:
+        raise UserError("a ticket cannot be linked to itself: give two different ids")
+    first, second = sorted((id, other))
+    a = await load_ticket(ctx, first)
+    b = await load_ticket(ctx, second)
+    if a.org != b.org:
+        raise Conflict(f"#{a.id} and #{b.id} belong to different organisations; they cannot be linked.")
+    if b.id in linked_tickets(await ctx.uow.tickets.events(a.id)):
+        raise Conflict(f"#{a.id} and #{b.id} are already linked.")
+    await link_both_ways(ctx, a, b, "linked", "linked")
+    return Reply(f"Linked #{a.id} and #{b.id}.", ticket_id=id, kind="ticket-update")

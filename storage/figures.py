@@ -25,6 +25,11 @@ async def desk_figures(db: Database, now: datetime) -> DeskFigures:
             .group_by(Ticket.org, Ticket.priority)
         )
         figures.open_tickets = {(org, f"P{priority}"): int(n) for org, priority, n in rows}
+        figures.sla_breached_open = int(await session.scalar(
+            select(func.count()).select_from(Ticket).where(
+                Ticket.state.in_(ACTIVE_STATES), Ticket.sla_paused.is_(False), Ticket.next_due_at < now
+            )
+        ) or 0)
         oldest = await session.scalar(select(func.min(Timer.due_at)).where(Timer.done_at.is_(None)))
         if oldest is not None:
             if oldest.tzinfo is None:  # min() bypasses the column type on SQLite

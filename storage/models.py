@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -91,6 +92,11 @@ class Ticket(Base):
     response_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     resolution_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     relief_met: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    # Issue 16: a target the ticket ended without (closed/resolved before it was due): "not needed",
+    # left out of the compliance percentages and counted apart.
+    response_not_needed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    resolution_not_needed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    relief_not_needed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sla_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     next_due_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -54,7 +54,7 @@ class SlaRepository:
         running = and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_not(None))
         stmt = select(
             func.count(),
-            func.count().filter(and_(running, Ticket.next_due_at <= now)),
+            func.count().filter(and_(running, Ticket.next_due_at < now)),  # late from the first instant after due
             func.count().filter(Ticket.sla_paused.is_(True)),
             func.count().filter(and_(Ticket.sla_paused.is_(False), Ticket.next_due_at.is_(None))),
         ).where(*base)
@@ -62,9 +62,14 @@ class SlaRepository:
         return {"open": total, "breached": breached, "paused": paused, "no_deadline": none}
 
     async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
+        """Tickets opened in [start, end) and, per target, (met, missed, still running, not needed)."""
         cols = {RESPONSE: Ticket.response_met, RESOLUTION: Ticket.resolution_met, RELIEF: Ticket.relief_met}
         dues = {RESPONSE: Ticket.response_due_at, RESOLUTION: Ticket.resolution_due_at, RELIEF: Ticket.relief_due_at}
+        apart = {
+            RESPONSE: Ticket.response_not_needed,
+            RESOLUTION: Ticket.resolution_not_needed,
+            RELIEF: Ticket.relief_not_needed,
+        }
         where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
         out: dict[str, Any] = {}
         total = (await self.session.execute(select(func.count()).select_from(Ticket).where(*where))).scalar_one()
@@ -73,7 +78,8 @@ class SlaRepository:
             stmt = select(
                 func.count().filter(col.is_(True)),
                 func.count().filter(col.is_(False)),
-                func.count().filter(and_(col.is_(None), dues[name].is_not(None))),
+                func.count().filter(and_(col.is_(None), dues[name].is_not(None), apart[name].is_(False))),
+                func.count().filter(apart[name].is_(True)),
             ).where(*where)
             out[name] = tuple((await self.session.execute(stmt)).one())
         return out

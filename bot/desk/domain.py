@@ -46,13 +46,15 @@ class TicketState(enum.StrEnum):
     OPEN = "open"
     WAITING = "waiting"  # waiting on the customer: the clocks pause
     RELIEVED = "relieved"  # system returned to operation (Isode "relief"), not yet resolved
+    # Waiting on a product change (seed 003: hot fix / patch / release): only the resolution clock pauses.
+    WAITING_RELEASE = "waiting-release"
     RESOLVED = "resolved"
     CLOSED = "closed"
 
     @property
     def is_active(self) -> bool:
-        """True while the ticket still needs the desk (open, waiting or relieved)."""
-        return self in (TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED)
+        """True while the ticket still needs the desk (open, waiting, relieved or waiting on a release)."""
+        return self in (TicketState.OPEN, TicketState.WAITING, TicketState.RELIEVED, TicketState.WAITING_RELEASE)
 
 
 @dataclass(frozen=True)

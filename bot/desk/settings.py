@@ -142,6 +142,20 @@ class PlanTerms(Protocol):
     @property
     def channels(self) -> Sequence[str]: ...
 
+    @property
+    def page_hours(self) -> str:
+        """When `page_on` tickets page: "calendar" (the plan's own) or a calendar name ("24x7")."""
+        ...
+
+    @property
+    def severities(self) -> str | None:
+        """The name of the plan's severity definitions table, if any."""
+        ...
+
+    def paging_calendar(self) -> str:
+        """The calendar whose open hours a P1 pages in."""
+        ...
+
     def customer_sets_priority(self) -> bool:
         """True when the plan's customers choose their tickets' priority (seed rule)."""
         ...
@@ -269,6 +283,11 @@ class Settings(Protocol):
 
     @property
     def people(self) -> Mapping[str, PersonEntry]: ...
+
+    @property
+    def severities(self) -> Mapping[str, Mapping[str, str]]:
+        """Severity definitions by table name: priority (as written, P1 or S1) -> definition."""
+        ...
 
     def org_of_channel(self, network: str, channel: str) -> str | None:
         """The org whose `channels` list NETWORK:CHANNEL, if any."""

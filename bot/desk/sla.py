@@ -6,15 +6,23 @@ Choices made here (the contract for boards, warnings and `sla explain`):
   caller may pass a ticket's whole history. Events are taken in time order (ties: given order).
 - Every target uses the ticket's *current* priority and that priority's calendar, measured from
   the opening time (a priority change recomputes from opening).
-- Waiting on the customer pauses every running clock; `wait`/`resume` never stop one.
-  First response stops at the first agent public reply, relief or resolution; relief at relief
-  or resolution; resolution at resolution, and time while resolved does not count (reopen
-  resumes it). `close` stops clocks like a resolution (a closed ticket has no running clock).
-- `due_at` is the instant the budget is used up given the pauses so far and assuming no further
-  pause. While paused it is projected as if the clock resumed at `now` (so it moves later while
-  the pause lasts; `paused` is True). For a stopped clock it is projected from the stop.
-- met: None while running within budget; True when stopped with used <= budget; False once
-  used > budget (`breached_at` = `due_at`). Ending exactly on budget is met.
+- Waiting on the customer pauses every running clock; `wait`/`resume` never stop one. Waiting
+  on a product release (`wait_release`, seed 003 "resolution requires a product change") pauses
+  the resolution clock only.
+- Each target has its own stopping event: first response the first agent public reply or relief;
+  relief a relief or the resolution; resolution the resolution. Time while resolved or closed
+  does not count (reopen resumes it). A ticket still resolved or closed without a target's
+  stopping event has *ended* that clock (`ended` True, `stopped_by` "ticket closed"/"ticket
+  resolved").
+- `due_at` is the first instant at which the used business time reaches the target, given the
+  pauses so far and assuming no further pause (a target running out at a closing time is due
+  at that closing time). While paused it is projected as if the clock resumed at `now` (so it
+  moves later while the pause lasts; `paused` is True). For a stopped clock it is projected from
+  the stop.
+- One breach rule (product.md section 3): met when the stopping event happens at or before
+  `due_at`; breached (`met` False, `breached_at` = `due_at`) from the first instant after it,
+  whether or not business time is passing then. An ended clock is `not_needed` when it ended at
+  or before `due_at`, breached when after. met is None while running on time and when not needed.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ RESOLUTION = "resolution"
 RELIEF = "relief"
 
 EVENT_KINDS = frozenset(
-    {"opened", "priority", "agent_reply", "wait", "resume", "relieve", "resolve", "reopen", "close"}
+    {"opened", "priority", "agent_reply", "wait", "resume", "relieve", "resolve", "reopen", "close",
+     "wait_release"}
 )
 _STOP_WORDS = {
     "agent_reply": "first agent reply",
@@ -43,6 +52,7 @@ _STOP_WORDS = {
     "resolve": "resolution",
     "close": "ticket closed",
 }
+_END_WORDS = {"resolve": "ticket resolved", "close": "ticket closed"}
 
 Stretch = tuple[datetime, datetime | None]  # running time; end None = still running
 
@@ -116,6 +126,9 @@ class ClockState:
     calendar: BusinessCalendar
     started_at: datetime
     running: tuple[Stretch, ...] = ()
+    ended: bool = False  # stopped by a resolution/closing that is not this target's own event
+    not_needed: bool = False  # ended at or before the due instant: left out of compliance
+    waiting_release: bool = False  # paused because the ticket waits on a product release
 
     @property
     def best_effort(self) -> bool:
@@ -150,6 +163,7 @@ class _Timeline:
     priority_changes: list[tuple[ClockEvent, Priority]] = field(default_factory=list)
     waits: list[_Wait] = field(default_factory=list)
     resolved: list[_Wait] = field(default_factory=list)  # resolve .. reopen, end None = still
+    release_waits: list[_Wait] = field(default_factory=list)  # waiting on a product release
     response_stop: ClockEvent | None = None
     relief_stop: ClockEvent | None = None
 
@@ -174,6 +188,7 @@ def _fold(events: Sequence[ClockEvent], now: datetime) -> _Timeline:
     tl = _Timeline(_utc(opening.at), opening.by, opening.priority)
     waiting: _Wait | None = None
     resolved: _Wait | None = None
+    release: _Wait | None = None
     for ev in ordered[ordered.index(opening) + 1 :]:
         at = _utc(ev.at)
         if ev.kind == "priority" and ev.priority is not None and ev.priority != tl.priority:
@@ -184,14 +199,24 @@ def _fold(events: Sequence[ClockEvent], now: datetime) -> _Timeline:
         elif ev.kind == "wait" and waiting is None and resolved is None:
             waiting = _Wait(at, None, ev.by, ev.reason)
             tl.waits.append(waiting)
-        elif ev.kind == "resume" and waiting is not None:
-            waiting.end, waiting.ended_by, waiting = at, ev.by, None
+        elif ev.kind == "wait_release" and release is None and resolved is None:
+            release = _Wait(at, None, ev.by, ev.reason)
+            tl.release_waits.append(release)
+        elif ev.kind == "resume" and (waiting is not None or release is not None):
+            if waiting is not None:
+                waiting.end, waiting.ended_by, waiting = at, ev.by, None
+            if release is not None:
+                release.end, release.ended_by, release = at, ev.by, None
         elif ev.kind in ("relieve", "resolve", "close"):
-            tl.response_stop = tl.response_stop or ev
-            tl.relief_stop = tl.relief_stop or ev
+            if ev.kind == "relieve":
+                tl.response_stop = tl.response_stop or ev
+            if ev.kind in ("relieve", "resolve"):
+                tl.relief_stop = tl.relief_stop or ev
             if ev.kind != "relieve" and resolved is None:
                 if waiting is not None:
                     waiting.end, waiting.ended_by, waiting = at, ev.by, None
+                if release is not None:
+                    release.end, release.ended_by, release = at, ev.by, None
                 resolved = _Wait(at, None, ev.by, ev.kind)
                 tl.resolved.append(resolved)
         elif ev.kind == "reopen" and resolved is not None:
@@ -248,31 +273,38 @@ def _consume(
 def _clock(targets: PlanTargets, tl: _Timeline, name: str, now: datetime) -> ClockState:
     cal = targets.calendar_for(tl.priority)
     budget = targets.budget(name, tl.priority)
-    pauses: list[_Wait] = list(tl.waits)
-    stop_event: ClockEvent | None = None
+    pauses: list[_Wait] = [*tl.waits, *(r for r in tl.resolved if r.end is not None)]
+    if name == RESOLUTION:
+        pauses += tl.release_waits
     stop: datetime | None = None
     stop_by = ""
-    if name == RESPONSE:
-        stop_event = tl.response_stop
-    elif name == RELIEF:
-        stop_event = tl.relief_stop
-    else:
-        pauses += [r for r in tl.resolved if r.end is not None]
-        if tl.resolved and tl.resolved[-1].end is None:
-            stop = tl.resolved[-1].start
-            stop_by = tl.resolved[-1].reason
-    if stop_event is not None:
-        stop, stop_by = _utc(stop_event.at), stop_event.kind
+    ended = False
+    own = {RESPONSE: tl.response_stop, RELIEF: tl.relief_stop}.get(name)
+    still_resolved = tl.resolved[-1] if tl.resolved and tl.resolved[-1].end is None else None
+    if own is not None:
+        stop, stop_by = _utc(own.at), _STOP_WORDS.get(own.kind, own.kind)
+        if still_resolved is not None and still_resolved.start < stop:
+            pauses.append(still_resolved)  # (an agent's first reply on a resolved ticket)
+    elif still_resolved is not None:
+        stop = still_resolved.start
+        if name == RESOLUTION and still_resolved.reason == "resolve":
+            stop_by = _STOP_WORDS["resolve"]
+        else:
+            ended, stop_by = True, _END_WORDS.get(still_resolved.reason, still_resolved.reason)
     running, paused = _running_stretches(tl.opened_at, stop, pauses, now)
     used = sum(cal.between(s, e if e is not None else now) for s, e in running)
     due_at = due_position = breached_at = None
     met: bool | None = None
+    not_needed = False
     if budget is not None:
         resume_from = stop if stop is not None else now
         due_utc, due_position = _consume(cal, running, budget, resume_from)
         due_at = due_utc.astimezone(cal.tz)
-        if used > budget:
+        # One breach rule: late from the first instant after the due instant.
+        if (stop if stop is not None else now) > due_utc:
             met, breached_at = False, due_at
+        elif ended:
+            not_needed = True
         elif stop is not None:
             met = True
     return ClockState(
@@ -285,12 +317,16 @@ def _clock(targets: PlanTargets, tl: _Timeline, name: str, now: datetime) -> Clo
         due_position=due_position,
         paused=paused,
         stopped_at=None if stop is None else stop.astimezone(cal.tz),
-        stopped_by=_STOP_WORDS.get(stop_by, stop_by) if stop is not None else "",
+        stopped_by=stop_by if stop is not None else "",
         met=met,
         breached_at=breached_at,
         calendar=cal,
         started_at=tl.opened_at,
         running=running,
+        ended=ended,
+        not_needed=not_needed,
+        waiting_release=paused and name == RESOLUTION and bool(tl.release_waits)
+        and tl.release_waits[-1].end is None,
     )
 
 
@@ -404,15 +440,27 @@ def _status(clock: ClockState, now: datetime) -> str:
         return f"{name}: best effort, no due time ({where}; {used} used)"
     budget = humanize_business(clock.budget, day)
     if clock.met is False and clock.breached_at is not None:
-        over = humanize_business(clock.used - clock.budget, day)
-        return f"{name}: breached at {format_instant(clock.breached_at, tz)}, {over} over ({used} of {budget})"
+        # Breached from the first instant after the due instant, even while the calendar is
+        # closed (used may equal the budget then).
+        over = clock.used - clock.budget
+        late = f", {humanize_business(over, day)} over" if over > 0 else ""
+        stop = f"; stopped {format_instant(clock.stopped_at, tz)} by {clock.stopped_by}" if clock.stopped_at else ""
+        return f"{name}: breached at {format_instant(clock.breached_at, tz)}{late} ({used} of {budget}{stop})"
+    if clock.not_needed and clock.stopped_at is not None:
+        return (
+            f"{name}: not needed, {clock.stopped_by} {format_instant(clock.stopped_at, tz)} before it was due "
+            f"({used} of {budget}); left out of compliance figures"
+        )
     if clock.stopped_at is not None:
         return (
             f"{name}: met, stopped {format_instant(clock.stopped_at, tz)} by {clock.stopped_by} "
             f"after {used} of {budget}"
         )
     left = humanize_business(clock.remaining or 0, day)
-    state = "paused (waiting on the customer)" if clock.paused else "running"
+    if clock.waiting_release:
+        state = "paused (waiting on a product release)"
+    else:
+        state = "paused (waiting on the customer)" if clock.paused else "running"
     return f"{name}: {state}, {used} used, {left} left of {budget}"
 
 
@@ -447,6 +495,18 @@ def explain(targets: PlanTargets, events: Sequence[ClockEvent], now: datetime) -
         lines.append(
             f"Waiting on the customer {format_instant(w.start, tz)} -> {until}{who}{resumed}: "
             f"{humanize_business(counted, cal.standard_day_seconds)} not counted."
+        )
+    for w in tl.release_waits:
+        end = w.end if w.end is not None else now
+        counted = cal.between(w.start, end)
+        version = f" {w.reason}" if w.reason else ""
+        who = f" (set by {w.by})" if w.by else ""
+        until = format_instant(w.end, tz) if w.end is not None else "now (still waiting)"
+        resumed = f", resumed by {w.ended_by}" if w.end is not None and w.ended_by else ""
+        lines.append(
+            f"Waiting on product release{version} {format_instant(w.start, tz)} -> {until}{who}{resumed}: "
+            f"{humanize_business(counted, cal.standard_day_seconds)} not counted on the resolution clock "
+            "(response and relief keep running)."
         )
     for r in tl.resolved:
         by = f" by {r.by}" if r.by else ""

@@ -122,6 +122,9 @@ class DeskFigures:
     pending_outbox: dict[str, int] = field(default_factory=dict)  # network -> rows not yet delivered
     pages: dict[str, int] = field(default_factory=dict)  # state -> count; empty without the paging tables
     page_ack_seconds: list[float] = field(default_factory=list)  # one per acknowledged page
+    # Open tickets whose nearest running deadline lies before now: the board's breached count
+    # (the one breach rule: late from the first instant after the due instant).
+    sla_breached_open: int = 0
 
 
 @dataclass

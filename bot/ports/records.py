@@ -37,6 +37,10 @@ class TicketRecord(Protocol):
     response_met: bool | None
     resolution_met: bool | None
     relief_met: bool | None
+    # Targets the ticket ended without before they were due (issue 16): left out of compliance.
+    response_not_needed: bool
+    resolution_not_needed: bool
+    relief_not_needed: bool
     sla_paused: bool
     next_due_at: datetime | None
     next_due_position: int | None

@@ -159,6 +159,12 @@ class PlanConfig(Strict):
     billing: Billing = Field(default_factory=lambda: SubscriptionBilling(model="subscription"))
     incidents_per_month: int = Field(default=0, ge=0)
     page_on: list[str] = Field(default_factory=lambda: ["P1"])
+    # When a `page_on` ticket pages: "calendar" (the plan's own calendar: business hours only),
+    # or a calendar name ("24x7" for plans that bought out-of-hours support). Outside those hours
+    # the ticket goes to triage at once and paging starts at the next opening.
+    page_hours: str = "calendar"
+    # The name of a [severities.NAME] table: the priority definitions customers choose by.
+    severities: str | None = None
     channels: list[str] = Field(default_factory=lambda: list(PLAN_CHANNELS))
 
     @field_validator("response", "resolution")
@@ -207,6 +213,25 @@ class PlanConfig(Strict):
 
     def customer_sets_priority(self) -> bool:
         return self.priority_set_by == "customer"
+
+    def paging_calendar(self) -> str:
+        """The calendar whose open hours a P1 pages in (`page_hours`)."""
+        return self.calendar if self.page_hours == "calendar" else self.page_hours
+
+
+def _severity_table(value: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, text in value.items():
+        try:
+            prio = _priority_key(key)
+        except Exception:
+            raise ValueError(f"'{key}' is not a priority: use P1-P4 (or S1-S4)") from None
+        if not text.strip():
+            raise ValueError(f"the definition of {key} is empty")
+        if prio.label in {_priority_key(k).label for k in out}:
+            raise ValueError(f"{key} is defined twice (P{prio.value} and S{prio.value} are the same priority)")
+        out[key.strip().upper()] = " ".join(text.split())  # kept as written: S1 for seed 004 plans
+    return out
 
 
 def _check_destination(value: str) -> str:
@@ -458,6 +483,13 @@ class Config(Strict):
     oncall: OncallConfig = Field(default_factory=OncallConfig)
     alerts: dict[str, AlertIntegrationConfig] = Field(default_factory=dict)
     adapters: AdaptersConfig = Field(default_factory=AdaptersConfig)
+    # Severity definitions "to be used when reporting incidents" (seeds 003, 004), by name.
+    severities: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("severities")
+    @classmethod
+    def _severities(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        return {name: _severity_table(table) for name, table in value.items()}
 
     # Where the file was read from; relative SQLite paths are resolved against its folder.
     source: str = Field(default="bot.toml", exclude=True)
@@ -500,6 +532,11 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
         for prio, cal in plan.calendars.items():
             if cal not in cals:
                 problems.append((f"plans.{name}.calendars.{prio}", f"a calendar defined in [calendars], got '{cal}'"))
+        if plan.page_hours != "calendar" and plan.page_hours not in cals:
+            expected = "\"calendar\" or a calendar defined in [calendars] (or \"24x7\")"
+            problems.append((f"plans.{name}.page_hours", f"{expected}, got '{plan.page_hours}'"))
+        if plan.severities is not None and plan.severities not in cfg.severities:
+            problems.append((f"plans.{name}.severities", f"a table defined in [severities], got '{plan.severities}'"))
     for name, org in cfg.orgs.items():
         if org.plan not in cfg.plans:
             problems.append((f"orgs.{name}.plan", f"a plan defined in [plans], got '{org.plan}'"))

@@ -42,6 +42,10 @@ class DeskMetrics:
         self.sla_breaches = Counter(
             "supportbot_sla_breaches", "SLA breach warnings posted by this instance", registry=r
         )
+        self.sla_breached_open = Gauge(
+            "supportbot_sla_breached_open", "Open tickets past their nearest due instant (as on the SLA board)",
+            registry=r,
+        )
         self.page_messages = Counter(
             "supportbot_page_messages", "Page notifications queued for delivery, by network", ["network"], registry=r
         )
@@ -97,6 +101,7 @@ class DeskMetrics:
     # -- at scrape time ---------------------------------------------------------------------------
 
     def set_figures(self, figures: DeskFigures) -> None:
+        self.sla_breached_open.set(figures.sla_breached_open)
         self.open_tickets.clear()
         for (org, priority), count in sorted(figures.open_tickets.items()):
             self.open_tickets.labels(org, priority).set(count)

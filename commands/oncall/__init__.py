@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import converters
 from bot.areas import Area
+from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.durations import parse_end
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.oncall import Override, Schedule
 from bot.desk.paging import EscalationLevel, EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
-from bot.desk.timefmt import format_instant
+from bot.desk.timefmt import format_instant, relative
 from bot.permissions import may_acknowledge_page
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Example, Text
@@ -38,6 +40,7 @@ log = logging.getLogger("supportbot.paging")
 
 TIMER_KIND = "page"
 HANDOFF_TIMER = "handoff"  # rotation hand-off notices (commands/oncall/shifts.py)
+START_KIND = "page-start"  # a P1 outside its plan's paging hours: ref = ticket id, due at the next opening
 MAX_PAGE_TEXT = 500
 _PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
 
@@ -305,25 +308,83 @@ async def walk(ctx: CommandContext, page: PageRecord) -> datetime | None:
 # --- reacting to tickets --------------------------------------------------------------------
 
 
+def paging_hours(ctx: CommandContext, ticket: TicketRecord) -> BusinessCalendar | None:
+    """The calendar a plan's P1s page in (plan key `page_hours`; default its own calendar)."""
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None:
+        return None
+    calendars: Mapping[str, BusinessCalendar] = ctx.services.calendars
+    return calendars.get(plan.paging_calendar())
+
+
+async def paging_starts_at(ctx: CommandContext, ticket: TicketRecord) -> datetime | None:
+    """When a P1 that came in outside its plan's paging hours will page (None: no such wait)."""
+    for timer in await ctx.uow.timers.pending(START_KIND, str(ticket.id)):
+        return timer.due_at
+    return None
+
+
+async def page_or_wait(ctx: CommandContext, ticket: TicketRecord, priority: Priority, raised: bool) -> None:
+    """Seeds 003/004 sell out-of-hours P1 support as an add-on: inside the plan's paging hours
+    the ticket pages now; outside them triage has it at once and paging starts at the next
+    opening (a timer row, so a restart keeps it)."""
+    cal = paging_hours(ctx, ticket)
+    if cal is not None and not cal.is_open(ctx.now):
+        starts = cal.next_open(ctx.now)
+        await ctx.uow.timers.schedule(START_KIND, str(ticket.id), "start", starts)
+        plan = ctx.config.plans[ticket.plan]
+        ctx.triage(
+            f"#{ticket.id} [{priority.label}] {org_and_plan(ctx, ticket)}: {priority.label} outside the plan's paging "
+            f"hours ({cal.name}); on-call paging starts {format_instant(starts, tz_of(ctx, ticket))}"
+            + (" (out-of-hours paging is an add-on: page_hours = \"24x7\")" if plan.page_hours == "calendar" else "")
+            + f". Page now by hand with: page #{ticket.id}",
+            ticket_id=ticket.id, kind="notice",
+        )
+        return
+    page = await start_page(ctx, ticket, ticket.summary)
+    if page is not None and raised:
+        # The ticket open post already says so (ticket line); a raise is news for triage.
+        ctx.triage(
+            f"{page_label(ctx, page, ticket)}: raised to {priority.label} by {ctx.caller.name}; paging on-call",
+            ticket_id=ticket.id, kind="notice",
+        )
+
+
+@AREA.timer(START_KIND)
+async def start_paging(ctx: CommandContext, timer: Any) -> datetime | None:
+    """The paging hours began: page for the ticket if it still needs it."""
+    ticket = await ctx.uow.tickets.get(int(timer.ref), for_update=True)
+    if ticket is None or not TicketState(ticket.state).is_active:
+        return None
+    plan = ctx.config.plans.get(ticket.plan)
+    priority = Priority(ticket.priority)
+    if plan is None or priority.label not in plan.page_on or await ctx.uow.paging.for_ticket(ticket.id) is not None:
+        return None
+    cal = paging_hours(ctx, ticket)
+    if cal is not None and not cal.is_open(ctx.now):
+        return cal.next_open(ctx.now)  # (the calendar changed: wait for its opening)
+    page = await start_page(ctx, ticket, ticket.summary)
+    if page is not None:
+        ctx.triage(f"{page_label(ctx, page, ticket)}: the plan's paging hours began; paging on-call",
+                   ticket_id=ticket.id, kind="notice")
+    return None
+
+
 async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     """A ticket opened at, or raised to, a `page_on` priority pages once (the unique page per
-    ticket: raising again or reopening does not page twice); resolving or closing the ticket
-    stops its page's escalation."""
+    ticket: raising again or reopening does not page twice), within the plan's paging hours;
+    resolving or closing the ticket stops its page's escalation (or its wait for paging hours)."""
     if event.kind in ("opened", "priority") and event.priority is not None:
         plan = ctx.config.plans.get(ticket.plan)
         priority = Priority(event.priority)
         if plan is None or priority.label not in plan.page_on or not TicketState(ticket.state).is_active:
+            await ctx.uow.timers.cancel(START_KIND, str(ticket.id))
             return
         if await ctx.uow.paging.for_ticket(ticket.id) is not None:
             return
-        page = await start_page(ctx, ticket, ticket.summary)
-        if page is not None and event.kind == "priority":
-            # The ticket open post already says so (ticket line); a raise is news for triage.
-            ctx.triage(
-                f"{page_label(ctx, page, ticket)}: raised to {priority.label} by {ctx.caller.name}; paging on-call",
-                ticket_id=ticket.id, kind="notice",
-            )
+        await page_or_wait(ctx, ticket, priority, raised=event.kind == "priority")
     elif event.kind in ("resolve", "close"):
+        await ctx.uow.timers.cancel(START_KIND, str(ticket.id))
         page = await ctx.uow.paging.for_ticket(ticket.id)
         if page is None or not page.escalating:
             return
@@ -351,11 +412,16 @@ def page_status(ctx: CommandContext, page: PageRecord, tz: str) -> str:
 async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
     page = await ctx.uow.paging.for_ticket(ticket.id)
     if page is None:
-        return []
+        starts = await paging_starts_at(ctx, ticket)
+        if starts is None:
+            return []
+        return [f"On-call paging starts {format_instant(starts, tz_of(ctx, ticket))} "
+                f"({relative(starts, ctx.now)}): outside the plan's paging hours; the support team has it now"]
     return [f"On-call paged (page {page.id}): {page_status(ctx, page, tz_of(ctx, ticket))}"]
 
 
 AREA.hooks.ticket_lines.append(ticket_lines)
+AREA.hooks.sla_lines.append(ticket_lines)
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -392,7 +458,24 @@ async def oncall(ctx: CommandContext, rotation: str | None) -> Reply:
                 f"  {name_of(ctx, status.now.person)} cannot be paged on Telegram: "
                 "they never sent /start to the bot in a private chat"
             )
+    lines += await waiting_for_paging_hours(ctx)
     return Reply("\n".join(lines))
+
+
+async def waiting_for_paging_hours(ctx: CommandContext) -> list[str]:
+    """P1s that came in outside their plan's paging hours, and when each starts paging
+    (customers see their own organisation's)."""
+    lines = []
+    for timer in await ctx.uow.timers.pending(START_KIND):
+        ticket = await ctx.uow.tickets.get(int(timer.ref))
+        if ticket is None or (not ctx.caller.is_staff and ticket.org != ctx.caller.org):
+            continue
+        lines.append(
+            f"Paging starts {format_instant(timer.due_at, tz_of(ctx, ticket))} ({relative(timer.due_at, ctx.now)}) "
+            f"for #{ticket.id} [P{ticket.priority}] {org_and_plan(ctx, ticket)}: {ticket.summary} "
+            "— outside the plan's paging hours"
+        )
+    return lines
 
 
 @AREA.command(
@@ -446,6 +529,8 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
             raise UserError(f"the page text is {len(what)} characters; keep it under {MAX_PAGE_TEXT}")
         summary = what
     page = await start_page(ctx, ticket, summary)
+    if page is not None and ticket is not None:
+        await ctx.uow.timers.cancel(START_KIND, str(ticket.id))  # no longer waiting for paging hours
     if page is None:  # another instance paged the ticket a moment ago
         raise Conflict(f"Ticket #{ticket.id if ticket else '?'} was paged a moment ago.")
     ctx.triage(f"{page_label(ctx, page, ticket)}: paged by hand by {ctx.caller.name}",

@@ -260,6 +260,7 @@ async def test_a_plan_without_the_network_gets_one_private_note_and_agents_still
     """Issue 11 rule 4: per-minute plan (channels = ["phone"]) chatting on IRC; once per
     person and network, remembered in the database (a restart does not repeat it)."""
     desk: Session = await make_app(any_db_url, replace=UMBRELLA_ON_IRC)
+    await desk.text("root", "deposit add umbrella 10")  # else the deposit note comes first (issue 16)
     first = await chat(desk, "umbi", "is the minute rate per agent?", channel="#umbrella")
     assert len(first) == 1 and first[0].private
     assert first[0].text == (
@@ -271,7 +272,7 @@ async def test_a_plan_without_the_network_gets_one_private_note_and_agents_still
     assert await chat(desk, "umbi", "new question", channel="#umbrella") == []
     posted = cards(desk)
     assert "irc is NOT included in plan Per Minute (it includes phone); the customer was told privately." in posted[0].text
-    assert "deposit USD 0.00" in posted[0].text
+    assert "deposit USD 10.00" in posted[0].text
     assert [m.extra["card"] for m in posted] == ["1", "1", "2"]
 
     again: Session = await make_app(any_db_url, replace=UMBRELLA_ON_IRC)

@@ -81,6 +81,7 @@ async def test_a_network_the_plan_does_not_include_is_refused_politely_with_the_
     )
     assert await ticket_count(desk) == 0
     # The console is the operator's local tool; an agent may open a ticket for the org anywhere.
+    await desk.text("root", "deposit add umbrella 50")  # seed 001: a deposit before any answer (issue 16)
     assert (await desk.text("uma", "ticket open from the console")).startswith("Opened ticket #1")
     assert (await desk.text("U0AGNES", "ticket open --for umbrella phoned in", network="slack")).startswith(
         "Opened ticket #2"
@@ -335,7 +336,7 @@ async def test_plan_shows_calendar_targets_priority_rule_channels_quota_and_bala
     assert text.splitlines()[0] == "Initech (initech): plan Pro Support Credits (credits)"
     assert "Calendar: us-office (America/New_York" in text
     assert "Priority is set by the support team" in text
-    assert "Channels included: email, slack, telegram, irc" in text
+    assert "Channels included: slack, telegram, irc" in text  # seed 002: the portal, not e-mail
     assert "Incidents in 2026-11: 1 (no monthly limit)" in text
     assert "balance 100 credits" in text
     assert "Waiting for confirmation: #1 category 2" in text

@@ -182,8 +182,8 @@ async def make_mail_desk(make_app: Callable[..., Any], sqlite_url: str, dovecot:
                          request: pytest.FixtureRequest) -> AsyncIterator[Callable[..., Any]]:  # fmt: skip
     started: list[tuple[Session, EmailAdapter, asyncio.Task[None]]] = []
 
-    async def factory(database: str | None = None, **over: Any) -> MailDesk:
-        session: Session = await make_app(database or sqlite_url, replace=REPLACE)
+    async def factory(database: str | None = None, replace: dict[str, str] | None = None, **over: Any) -> MailDesk:
+        session: Session = await make_app(database or sqlite_url, replace={**REPLACE, **(replace or {})})
         adapter = EmailAdapter(settings_for(dovecot, smtp_sink, folder, **over), clock=session.app.clock)
         await session.app.start_adapter(adapter)
         worker = asyncio.get_running_loop().create_task(session.app.worker.run_forever())

@@ -282,6 +282,8 @@ async def test_gap_in_the_rotation_is_skipped_and_triage_told(make_app: Callable
 
 CALENDAR_LEVEL = {
     '{ rotation = "primary", after = "0m" }': '{ rotation = "primary", after = "0m", calendar = "uk-office" }',
+    # Silver with the out-of-hours add-on, so a Saturday P1 pages at once (issue 16).
+    'page_hours = "calendar"                      # the out-of-hours add-on: "24x7"': 'page_hours = "24x7"',
 }
 
 

@@ -24,6 +24,7 @@ LEVELS = (
 )
 SHIPPED_LEVELS = 'levels = [ { rotation = "primary", after = "0m" }, { person = "frank", after = "10m" } ]'
 TICKETS = 4
+SILVER_PAGE_HOURS = 'page_hours = "calendar"                      # the out-of-hours add-on: "24x7"'
 
 
 def fast_config(tmp_path: Path, url: str) -> Path:
@@ -33,6 +34,7 @@ def fast_config(tmp_path: Path, url: str) -> Path:
         ("repeat = 1\n", 'repeat = 0\nfinal_wait = "1s"\n'),
         ("worker_poll_seconds = 5.0", "worker_poll_seconds = 0.2"),
         ('start = "2026-11-02"', 'start = "2024-01-01"'),  # somebody is on call whatever today is
+        (SILVER_PAGE_HOURS, 'page_hours = "24x7"'),  # pages at once whatever the hour (issue 16)
     ):
         assert old in text, old
         text = text.replace(old, new)

@@ -83,6 +83,8 @@ async def seed(path: Path, org: str) -> None:
         for n in range(1, 12):
             await desk.text("alice", f"ticket open P3 earlier question {n}")
         customer = CUSTOMER_OF[org]
+        if org == "umbrella":  # seed 001: a per-minute customer opens nothing before a deposit (issue 16)
+            await desk.text(*PAY_DEPOSIT)
         opened = await (desk.text(customer, "ticket open P2 mail queue stuck since 14:00") if customer
                         else desk.text("agnes", f"ticket open --for {org} P2 mail queue stuck since 14:00"))
         assert opened.startswith("Opened ticket #12 "), opened

@@ -156,15 +156,72 @@ def test_response_that_runs_past_its_budget_is_breached_at_the_due_instant() -> 
     assert response.at_fraction(0.75) == uk(2026, 6, 1, 13)
 
 
-def test_replying_exactly_on_the_deadline_or_before_the_next_opening_meets_the_target() -> None:
+def test_replying_exactly_on_the_deadline_meets_and_any_later_instant_breaches() -> None:
+    """product.md section 3, one breach rule: a target running out at a closing time is due at
+    that closing time; a reply before the next opening is late, not met."""
     on_time = [opened(uk(2026, 6, 1, 13), P1), ClockEvent(uk(2026, 6, 1, 17), "agent_reply")]
     assert compute_clocks(GOLD, on_time, uk(2026, 6, 2, 12))["response"].met is True
-    # Due 17:00; a reply at 08:00 next morning used no more business time than allowed.
-    early = [opened(uk(2026, 6, 1, 13), P1), ClockEvent(uk(2026, 6, 2, 8), "agent_reply")]
+    early = [opened(uk(2026, 6, 1, 13), P1), ClockEvent(uk(2026, 6, 2, 8, 55), "agent_reply")]
     response = compute_clocks(GOLD, early, uk(2026, 6, 2, 12))["response"]
-    assert response.met is True and response.breached_at is None
+    assert response.due_at == uk(2026, 6, 1, 17)
+    assert response.met is False and response.breached_at == uk(2026, 6, 1, 17)
     late = [opened(uk(2026, 6, 1, 13), P1), ClockEvent(uk(2026, 6, 2, 9, 0, 1), "agent_reply")]
     assert compute_clocks(GOLD, late, uk(2026, 6, 2, 12))["response"].met is False
+
+
+def test_a_running_clock_is_breached_the_first_instant_after_a_closing_time_due() -> None:
+    events = [opened(uk(2026, 6, 1, 13), P1)]
+    at_due = compute_clocks(GOLD, events, uk(2026, 6, 1, 17))["response"]
+    assert at_due.met is None and at_due.due_at == uk(2026, 6, 1, 17)
+    after = compute_clocks(GOLD, events, uk(2026, 6, 1, 17, 45))["response"]
+    assert after.met is False and after.used == after.budget  # no business time passed, still late
+    assert "breached at 2026-06-01 17:00 BST" in " ".join(explain(GOLD, events, uk(2026, 6, 1, 17, 45)))
+
+
+def test_closed_by_the_customer_before_any_answer_is_not_needed_not_met() -> None:
+    """Nobody answered, the customer closed it within the targets: neither met nor breached."""
+    events = [opened(uk(2026, 6, 1, 10), P2), ClockEvent(uk(2026, 6, 1, 11), "close", by="alice")]
+    clocks = compute_clocks(GOLD, events, uk(2026, 6, 3, 12))
+    for name in ("response", "relief"):
+        assert clocks[name].met is None and clocks[name].not_needed, name
+        assert clocks[name].stopped_by == "ticket closed"
+    lines = explain(GOLD, events, uk(2026, 6, 3, 12))
+    assert any(line.startswith("P2 response: not needed, ticket closed 2026-06-01 11:00 BST") for line in lines)
+
+
+def test_closed_after_the_due_instant_without_an_answer_is_breached() -> None:
+    events = [opened(uk(2026, 6, 1, 10), P2), ClockEvent(uk(2026, 6, 1, 15), "close", by="alice")]
+    response = compute_clocks(GOLD, events, uk(2026, 6, 3, 12))["response"]
+    assert response.met is False and not response.not_needed and response.breached_at == uk(2026, 6, 1, 14)
+
+
+def test_resolved_without_a_reply_leaves_response_not_needed_and_reopen_runs_it_again() -> None:
+    events = [opened(uk(2026, 6, 1, 10), P2), ClockEvent(uk(2026, 6, 1, 11), "resolve", by="dave")]
+    clocks = compute_clocks(GOLD, events, uk(2026, 6, 1, 12))
+    assert clocks["response"].not_needed and clocks["response"].stopped_by == "ticket resolved"
+    assert clocks["relief"].met is True  # the resolution returned the system to operation
+    reopened = [*events, ClockEvent(uk(2026, 6, 1, 13), "reopen", by="alice")]
+    response = compute_clocks(GOLD, reopened, uk(2026, 6, 1, 14))["response"]
+    assert response.stopped_at is None and response.used == 2 * HOUR  # 10-11 and 13-14
+
+
+def test_waiting_on_a_release_pauses_only_the_resolution_clock() -> None:
+    """Seed 003: resolution may require a product change (hot fix / release)."""
+    events = [
+        opened(datetime(2026, 12, 14, 9, tzinfo=BERLIN), P1),
+        ClockEvent(datetime(2026, 12, 14, 10, tzinfo=BERLIN), "wait_release", by="dave", reason="4.3.2"),
+    ]
+    now = datetime(2026, 12, 14, 15, tzinfo=BERLIN)
+    clocks = compute_clocks(ENTERPRISE_GOLD, events, now)
+    assert clocks["resolution"].paused and clocks["resolution"].used == HOUR
+    assert clocks["resolution"].waiting_release
+    assert not clocks["response"].paused and clocks["response"].used == 6 * HOUR
+    lines = explain(ENTERPRISE_GOLD, events, now)
+    assert any(line.startswith("Waiting on product release 4.3.2 2026-12-14 10:00 CET") for line in lines)
+    assert "P1 resolution: paused (waiting on a product release)" in " ".join(lines)
+    resumed = [*events, ClockEvent(datetime(2026, 12, 15, 9, tzinfo=BERLIN), "resume", by="dave")]
+    later = compute_clocks(ENTERPRISE_GOLD, resumed, datetime(2026, 12, 15, 10, tzinfo=BERLIN))
+    assert later["resolution"].used == 2 * HOUR and not later["resolution"].paused
 
 
 def test_resolution_time_while_resolved_does_not_count_and_reopen_resumes() -> None:
@@ -178,7 +235,8 @@ def test_resolution_time_while_resolved_does_not_count_and_reopen_resumes() -> N
     resolution = clocks["resolution"]
     assert resolution.used == 6 * HOUR and resolution.stopped_at is None
     assert resolution.due_at == datetime(2026, 12, 16, 13, tzinfo=BERLIN)  # 10 h left
-    assert clocks["response"].stopped_at == datetime(2026, 12, 14, 13, tzinfo=BERLIN)
+    # No first response yet: the resolution ended nothing for good, the reopen runs it again.
+    assert clocks["response"].stopped_at is None and clocks["response"].used == 6 * HOUR
     resolved_again = [*events, ClockEvent(datetime(2026, 12, 15, 12, tzinfo=BERLIN), "resolve")]
     final = compute_clocks(ENTERPRISE_GOLD, resolved_again, now + timedelta(days=3))
     assert final["resolution"].met is True and final["resolution"].used == 7 * HOUR
