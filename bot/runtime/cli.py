@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -25,8 +26,14 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supportbot", description="Run a paid support desk in chat.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    parser = argparse.ArgumentParser(
+        prog="supportbot",
+        description="Run a paid support desk in chat.",
+        epilog="Start with: supportbot console --as alice (then type help). "
+        "supportbot COMMAND --help shows a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     run = sub.add_parser("run", help="start every enabled network adapter plus the timer worker")
     _config_arg(run)
     con = sub.add_parser("console", help="speak to the bot from a terminal or a script (stdin)")
@@ -45,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("supportbot")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
 def _load(path: str) -> Config:
     return load_config(path)
 
@@ -60,7 +76,26 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The `supportbot` program. Run as the process itself (argv None), it leaves without
+    Python's interpreter teardown once its work is done and flushed: collecting the garbage of
+    SQLAlchemy, pydantic and friends took up to a second after "stopped" (Ctrl-C in a
+    terminal) and after a scripted console's last answer."""
+    rc = _main(argv)
+    if argv is None:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:  # a bare `supportbot`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         clock = clock_from_env()
     except ValueError as exc:
@@ -136,11 +171,17 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
         app.router.listeners.append(adapter.echo)
         app.worker.listeners.append(adapter.echo)
         await app.worker.run_once()
+        interactive = sys.stdin.isatty()  # a person at a terminal gets a prompt; scripts do not
+        if interactive:
+            adapter.show_prompt()
         for line in sys.stdin:
-            if not line.strip():
-                continue
-            await adapter.say(line)
-            await app.worker.run_once()
+            if line.strip():
+                await adapter.say(line)
+                await app.worker.run_once()
+            if interactive:
+                adapter.show_prompt()
+        if interactive:
+            print()
         await app.worker.run_once()
     finally:
         await app.close()

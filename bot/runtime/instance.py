@@ -79,6 +79,7 @@ class Instance:
         self._schema_checked = 0.0
         self._db_up = True
         self._config_at_start = app.config  # what a reload cannot change is compared with this
+        self._terminal: Any = None  # the console adapter reading the terminal, if any
 
     # -- start -----------------------------------------------------------------------------------
 
@@ -118,10 +119,16 @@ class Instance:
         self.app.router.listeners.append(adapter.echo)
         if sys.stdin is not None and sys.stdin.isatty():
             if cfg.adapters.console.speaker:
-                print(f"supportbot console: speaking as {cfg.adapters.console.speaker}; type help", file=sys.stderr)
-                adapter.read_in_background()
+                self._terminal = adapter
             else:
                 log.info("console: no [adapters.console] speaker set; not reading the terminal")
+
+    def open_terminal(self) -> None:
+        """Read commands from the terminal (when `run` has one), once the start is logged."""
+        if self._terminal is not None:
+            speaker = self.app.config.adapters.console.speaker
+            print(f"supportbot console: speaking as {speaker}; type help (Ctrl-C stops the bot)", file=sys.stderr)
+            self._terminal.read_in_background()
 
     async def _start_singletons(self) -> None:
         """As leader: start every singleton not running yet (also retries failed starts)."""
@@ -310,6 +317,7 @@ async def run_instance(config: Config, config_path: str, clock: Clock) -> int:
     try:
         await instance.start()
         log.info("supportbot is running (pid %s)", os.getpid())
+        instance.open_terminal()
         await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
