@@ -111,7 +111,9 @@ def _main(argv: list[str] | None) -> int:
             return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock))
         if args.cmd == "run":
             _setup_logging(quiet=False)
-            return asyncio.run(run(_load(args.config), clock, args.config))
+            from bot.runtime.bootstrap import load_checked
+
+            return asyncio.run(run(load_checked(args.config), clock, args.config))
         if args.cmd == "report":
             _setup_logging(quiet=True)
             return report.run(args, clock)
@@ -124,10 +126,16 @@ def _main(argv: list[str] | None) -> int:
 
 
 def check_config(path: str) -> int:
-    from bot.runtime.bootstrap import check
+    """Every problem of the file at once (exit 2), warnings (exit 0), or OK with a summary."""
+    from bot.runtime.bootstrap import diagnose
 
-    cfg = _load(path)
-    check(cfg)
+    cfg, problems, warnings = diagnose(path)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if problems or cfg is None:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"{path}: {len(problems)} problem(s); nothing was started", file=sys.stderr)
+        return 2
     print(
         f"{path}: OK — {len(cfg.plans)} plans, {len(cfg.calendars)} calendars, {len(cfg.orgs)} orgs, "
         f"{len(cfg.people)} people, adapters enabled: "

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,13 +23,13 @@ from bot.desk.errors import ConfigError
 from bot.runtime.bootstrap import (
     App,
     adapter_settings,
-    check,
     is_singleton,
+    load_checked,
     make_adapter,
     make_console_adapter,
     shares_http,
 )
-from bot.runtime.config import Config, database_url, load_config
+from bot.runtime.config import Config, database_url
 from bot.runtime.health import OpsServer, Readiness
 from bot.runtime.intake import Intake
 from bot.runtime.leadership import Leadership, LeadershipLock
@@ -222,8 +223,7 @@ class Instance:
         the running configuration stays."""
         path = self.config_path
         try:
-            config = load_config(path)
-            check(config)
+            config = load_checked(path)
             settings = adapter_settings(config)
             self.app.reconfigure(config)
         except ConfigError as exc:
