@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def one_run(config: Path, command: str) -> tuple[float, float]:
     """(ms to the first stdout line, ms to exit)."""
     exe = Path(sys.executable).with_name("supportbot")
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.runtime.cli"]
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*argv, "console", "--config", str(config), "--as", "alice"],

@@ -136,14 +136,14 @@ def test_the_command_exits_2_listing_problems_and_0_with_warnings(tmp_path: Path
     bad = tmp_path / "bad.toml"
     bad.write_text(base().replace('role = "agent"', 'role = "agnet"', 1).replace("port = 6697 ", 'port = "x" '))
     env = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", "--config", str(bad)],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "check-config", "--config", str(bad)],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 2
     assert f"{bad}: people.agnes.role: expected" in r.stderr and f"{bad}: adapters.irc.port: expected" in r.stderr
     assert r.stderr.strip().endswith("2 problem(s); nothing was started")
     warn = tmp_path / "warn.toml"
     warn.write_text(base().replace('token = "${TELEGRAM_TOKEN}"', 'token = "123:literal"'))
-    r = subprocess.run([sys.executable, "-m", "bot.cli", "check-config", "--config", str(warn)],
+    r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "check-config", "--config", str(warn)],
                        capture_output=True, text=True, timeout=60, env=env)
     assert r.returncode == 0 and "OK" in r.stdout
     assert r.stderr.startswith(f"warning: {warn}: adapters.telegram.token: expected a reference")

@@ -27,7 +27,7 @@ class Terminal:
         self.master, slave = pty.openpty()
         env = {**os.environ, "SUPPORTBOT_NOW": "2026-11-24T10:00:00+00:00", "SUPPORTBOT_LOG_FORMAT": "text"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--config", str(cfg)],
+            [sys.executable, "-m", "bot.runtime.cli", "run", "--config", str(cfg)],
             stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
         )
         os.close(slave)
