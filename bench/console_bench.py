@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_run(config: Path, command: str) -> tuple[float, float]:
-    """(ms to the first stdout line, ms to exit)."""
+def one_run(config: Path, command: str) -> tuple[float, float, float]:
+    """(ms to the first stdout line, ms to exit, CPU ms of the process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     exe = Path(sys.executable).with_name("supportbot")
     argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.runtime.cli"]
     started = time.perf_counter()
@@ -43,7 +45,9 @@ def one_run(config: Path, command: str) -> tuple[float, float]:
     proc.stdout.read()
     proc.wait(timeout=60)
     exited = time.perf_counter()
-    return (answered - started) * 1000, (exited - started) * 1000
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (answered - started) * 1000, (exited - started) * 1000, cpu * 1000
 
 
 def main() -> int:
@@ -56,17 +60,21 @@ def main() -> int:
         text = (ROOT / "bot.toml").read_text()
         config.write_text(re.sub(r'^database = ".*"$', 'database = "sqlite:///desk.db"', text, count=1, flags=re.M))
         one_run(config, args.command)  # creates and migrates the database
-        answers, exits = [], []
+        answers, exits, cpus = [], [], []
         for _ in range(args.runs):
-            a, e = one_run(config, args.command)
+            a, e, c = one_run(config, args.command)
             answers.append(a)
             exits.append(e)
+            cpus.append(c)
     print(f"`{args.command}` through `supportbot console`, {args.runs} runs on {os.cpu_count()} CPUs")
     print(f"first answer: median {statistics.median(answers):.0f} ms, min {min(answers):.0f} ms, "
           f"max {max(answers):.0f} ms")
     print(f"process exit: median {statistics.median(exits):.0f} ms, min {min(exits):.0f} ms")
+    print(f"CPU time of the process: median {statistics.median(cpus):.0f} ms (less sensitive to a busy machine)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"console_first_answer_ms={statistics.median(answers):.0f} console_first_answer_min_ms={min(answers):.0f} "
-          f"console_exit_ms={statistics.median(exits):.0f} runs={args.runs}")
+          f"console_exit_ms={statistics.median(exits):.0f} console_cpu_ms={statistics.median(cpus):.0f} "
+          f"load={os.getloadavg()[0]:.1f} runs={args.runs}")
     return 0
 
 

@@ -809,4 +809,9 @@ def desk_services(cfg: Config, networks_in_service: Callable[[], set[str]]) -> D
         oncall_schedule=Schedule.from_specs(cfg.oncall.rotations),
         escalation_policy=EscalationPolicy.from_spec(cfg.oncall.escalation, cals),
         networks_in_service=networks_in_service,
+        reply_lines={"irc": _int_or(cfg.adapters.irc.get("max_lines"), 20)},
     )
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
