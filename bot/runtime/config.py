@@ -714,6 +714,10 @@ def parse_all(text: str, source: str = "bot.toml", env: Mapping[str, str] | None
         return Parsed(None, [f"{source}: expected valid TOML, found a syntax error: {exc}"], {}, [], {})
     missing: list[tuple[str, str]] = []
     data = _substitute(raw, "", env, missing)
+    # The container image names its operations address in the environment, so its health
+    # check works with a bot.toml that leaves `http` unset (the shipped one does).
+    if env.get("SUPPORTBOT_HTTP") and isinstance(data.get("bot", {}), dict) and "http" not in data.get("bot", {}):
+        data = {**data, "bot": {**data.get("bot", {}), "http": env["SUPPORTBOT_HTTP"]}}
     problems: list[str] = []
     cfg: Config | None = None
     try:
@@ -752,13 +756,21 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     return parse_config(text, str(p), env)
 
 
+def state_directory(cfg: Config) -> Path:
+    """Where a relative SQLite path lives: systemd's $STATE_DIRECTORY (the unit's
+    `StateDirectory=`, writable under ProtectSystem=strict; the container image sets it too),
+    else the folder of bot.toml."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path(cfg.source).resolve().parent
+
+
 def database_url(cfg: Config) -> str:
     """The async SQLAlchemy URL: sqlite:///x -> sqlite+aiosqlite:///<abs>, postgresql -> psycopg."""
     url = cfg.bot.database
     if url.startswith("sqlite:///") or url.startswith("sqlite+aiosqlite:///"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:" and not os.path.isabs(path):
-            path = str(Path(cfg.source).resolve().parent / path)
+            path = str(state_directory(cfg) / path)
         return f"sqlite+aiosqlite:///{path}"
     for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://"):
         if url.startswith(prefix):
