@@ -105,6 +105,7 @@ def _main(argv: list[str] | None) -> int:
         if args.cmd == "check-config":
             return check_config(args.config)
         if args.cmd == "db":
+            _setup_logging(quiet=False)  # one line per migration applied
             return asyncio.run(db_upgrade(args.config))
         if args.cmd == "console":
             _setup_logging(quiet=True)
