@@ -5,7 +5,7 @@ starting `supportbot console --as alice` with one line on stdin to the answer on
 the process exiting), on the shipped bot.toml with a SQLite file already at the newest
 migration. The first run (which creates the schema) is not counted.
 
-    .venv/bin/python bench/console_bench.py [--runs 15] [--command whoami]
+    .venv/bin/python bench/console_bench.py [--runs 15] [--command whoami] [--source /work/main]
 
 The last line is machine-readable key=value pairs.
 """
@@ -26,16 +26,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def one_run(config: Path, command: str) -> tuple[float, float, float]:
+def one_run(config: Path, command: str, source: Path | None = None) -> tuple[float, float, float]:
     """(ms to the first stdout line, ms to exit, CPU ms of the process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     exe = Path(sys.executable).with_name("supportbot")
-    argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.runtime.cli"]
+    env = {**os.environ, "SUPPORTBOT_NOW": "2026-11-24T10:00:00+00:00"}
+    if source is not None:  # another checkout's code (e.g. main, for a before/after figure)
+        argv = [sys.executable, "-m", "bot.runtime.cli"]
+        env["PYTHONPATH"] = str(source)
+    else:
+        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.runtime.cli"]
     started = time.perf_counter()
     proc = subprocess.Popen(
         [*argv, "console", "--config", str(config), "--as", "alice"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        env={**os.environ, "SUPPORTBOT_NOW": "2026-11-24T10:00:00+00:00"},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        cwd=source,
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(command + "\n")
@@ -54,15 +59,16 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--command", default="whoami")
+    ap.add_argument("--source", type=Path, default=None, help="run this checkout's code (default: this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bot.toml"
         text = (ROOT / "bot.toml").read_text()
         config.write_text(re.sub(r'^database = ".*"$', 'database = "sqlite:///desk.db"', text, count=1, flags=re.M))
-        one_run(config, args.command)  # creates and migrates the database
+        one_run(config, args.command, args.source)  # creates and migrates the database
         answers, exits, cpus = [], [], []
         for _ in range(args.runs):
-            a, e, c = one_run(config, args.command)
+            a, e, c = one_run(config, args.command, args.source)
             answers.append(a)
             exits.append(e)
             cpus.append(c)

@@ -9,7 +9,7 @@ import importlib.util
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,9 +24,11 @@ from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services, parse_all, problem_lines
-from bot.runtime.metrics import DeskMetrics
 from bot.worker import SYSTEM, Worker
 from commands import assist, billing, general, oncall, sla, tickets
+
+if TYPE_CHECKING:
+    from bot.runtime.metrics import DeskMetrics
 
 log = logging.getLogger("supportbot")
 T = TypeVar("T")
@@ -304,7 +306,7 @@ class App:
     """A running supportbot: router, worker, adapters, on one database. It is the
     AdapterHost every adapter talks to."""
 
-    def __init__(self, config: Config, db: Any, clock: Clock) -> None:
+    def __init__(self, config: Config, db: Any, clock: Clock, *, with_metrics: bool = True) -> None:
         from storage.database import StateStore
         from storage.uow import UnitOfWork
 
@@ -325,11 +327,15 @@ class App:
             self.desk.hooks, self.desk.timers,
         )
         self.router.listeners.append(self._after_command)
-        self.metrics = DeskMetrics()
-        self.router.metrics = self.metrics.observe_command
-        self.router.listeners.append(self.metrics.outbound)
-        self.worker.listeners.append(self.metrics.outbound)
-        self.worker.on_delivered = self.metrics.on_delivered
+        self.metrics: DeskMetrics | None = None
+        if with_metrics:  # `supportbot run` serves /metrics; a scripted console skips prometheus_client
+            from bot.runtime.metrics import DeskMetrics
+
+            self.metrics = DeskMetrics()
+            self.router.metrics = self.metrics.observe_command
+            self.router.listeners.append(self.metrics.outbound)
+            self.worker.listeners.append(self.metrics.outbound)
+            self.worker.on_delivered = self.metrics.on_delivered
         # Shutdown: once False, new lines get a "restarting" answer; in-flight ones finish.
         self.accepting = True
         self._in_flight = 0
@@ -476,7 +482,9 @@ class App:
             await self.db.dispose()
 
 
-async def open_app(config: Config, clock: Clock | None = None, *, upgrade: bool | None = None) -> App:
+async def open_app(
+    config: Config, clock: Clock | None = None, *, upgrade: bool | None = None, with_metrics: bool = True
+) -> App:
     """Connect to the database (SQLite is created/upgraded on start; PostgreSQL must be
     current, see `supportbot db upgrade`) and build the App."""
     from storage.database import Database
@@ -491,4 +499,4 @@ async def open_app(config: Config, clock: Clock | None = None, *, upgrade: bool 
         raise ConfigError(
             f"{config.source}: bot.database: the schema is not at the newest migration; run `supportbot db upgrade`"
         )
-    return App(config, db, clock or SystemClock())
+    return App(config, db, clock or SystemClock(), with_metrics=with_metrics)

@@ -171,7 +171,7 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
     from adapters.console import ConsoleAdapter
     from bot.runtime.bootstrap import open_app
 
-    app = await open_app(cfg, clock)
+    app = await open_app(cfg, clock, with_metrics=False)
     try:
         if app.router.directory.person_of("console", speaker) is None and channel is None:
             print(f"supportbot: note: '{speaker}' is not a console handle in [people]", file=sys.stderr)

@@ -201,6 +201,7 @@ class Instance:
 
     async def metrics_page(self) -> tuple[bytes, str]:
         metrics = self.app.metrics
+        assert metrics is not None, "supportbot run builds its App with metrics"
         up = await self._database_up()
         if up:
             try:
