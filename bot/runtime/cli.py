@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Start with: supportbot console --as alice (then type help). "
         "supportbot COMMAND --help shows a command's options.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version and exit")
     sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     run = sub.add_parser("run", help="start every enabled network adapter plus the timer worker")
     _config_arg(run)
@@ -50,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(rep)
     report.setup_parser(rep)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked (importlib.metadata costs every start ~40 ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
 
 
 def _version() -> str:
