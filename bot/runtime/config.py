@@ -679,6 +679,8 @@ def problem_lines(source: str, prefix: str, exc: ValidationError, model: Any) ->
     lines = []
     for err in exc.errors():
         key = _loc(tuple(err["loc"]))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the key that chose wrong
+            key += "." + str((err.get("ctx") or {}).get("discriminator", "model")).strip("'")
         message = error_message(err, model)
         if not key and err["type"] == "value_error":
             # A whole-section check names its key first ("token: expected ..."): keep the path whole.

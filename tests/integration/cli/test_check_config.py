@@ -82,7 +82,7 @@ MISTAKES = [
      "people.agnes.role", "expected 'customer', 'agent' or 'admin', found \"agnet\""),
     ("an unknown billing model",
      lambda t: t.replace('{ model = "free" }', '{ model = "gratis" }'),
-     "plans.basic.billing", 'found "gratis"'),
+     "plans.basic.billing.model", 'found "gratis"'),
     ("a customer without an org", lambda t: t.replace('role = "customer"\norg = "initech"\n', 'role = "customer"\n'),
      "people.carol.org", "an org for a customer, found none"),
     ("a missing secret of an enabled adapter", lambda t: enable(t, "irc").replace(
