@@ -135,8 +135,9 @@ class CommandSpec:
 
     @property
     def area(self) -> str:
-        """The command area (module) that declared it: commands.tickets -> tickets."""
-        return self.handler.__module__.rsplit(".", 1)[-1]
+        """The command area (module or package) that declared it: commands.oncall.alerts -> oncall."""
+        parts = self.handler.__module__.split(".")
+        return parts[1] if len(parts) > 1 and parts[0] == "commands" else parts[-1]
 
     def shown_for(self, caller: Caller, config: Settings) -> bool:
         return role_allows(self.roles, caller.role) and (self.shown_to is None or self.shown_to(caller, config))

@@ -319,7 +319,7 @@ class FeedsConfig(Strict):
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-            raise ValueError(f"'{value}' is not an http(s) URL (e.g. \"https://bot.example.net\")")
+            raise ValueError(f"expected an http(s) URL (e.g. \"https://bot.example.net\"), found '{value}'")
         return value.rstrip("/")
 
 
@@ -348,7 +348,10 @@ class AlertIntegrationConfig(Strict):
     @classmethod
     def _key(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value):
-            raise ValueError("a secret of at least 16 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`)")
+            raise ValueError(
+                "expected a secret of at least 16 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`), "
+                "found fewer or other characters"
+            )
         return value
 
     @field_validator("severity")
@@ -359,7 +362,7 @@ class AlertIntegrationConfig(Strict):
             try:
                 out[sev.lower()] = _priority_key(prio).label
             except Exception:
-                raise ValueError(f"severity {sev}: '{prio}' is not a priority: use P1-P4") from None
+                raise ValueError(f"expected a priority P1-P4 for severity {sev}, found '{prio}'") from None
         return out
 
     @field_validator("default_priority")
@@ -368,12 +371,15 @@ class AlertIntegrationConfig(Strict):
         try:
             return _priority_key(value).label
         except Exception:
-            raise ValueError(f"'{value}' is not a priority: use P1-P4") from None
+            raise ValueError(f"expected a priority P1-P4, found '{value}'") from None
 
     @field_validator("flap_window")
     @classmethod
     def _flap_window(cls, value: str) -> str:
-        parse_delay(value)
+        try:
+            parse_delay(value)
+        except ValueError as exc:
+            raise ValueError(f"expected a delay like \"10m\", found '{value}' ({exc})") from None
         return value
 
 
@@ -647,7 +653,7 @@ def error_message(err: Mapping[str, Any], model: Any = None) -> str:
         msg = str(ctx.get("error", "")) or str(err.get("msg", "")).removeprefix("Value error, ")
         if msg.startswith("expected"):
             return msg
-        return f"expected a valid value, found {_shown(inp)}: {msg}"
+        return f"expected a valid value: {msg}"  # the value itself may be a secret: not repeated
     if kind == "literal_error":
         return f"expected {ctx.get('expected', 'one of the documented values')}, found {_shown(inp)}"
     if kind == "union_tag_invalid":
@@ -664,10 +670,11 @@ def error_message(err: Mapping[str, Any], model: Any = None) -> str:
         return f"expected at least {ctx.get('min_length', 1)} item(s), found {ctx.get('actual_length', 0)}"
     if kind == "too_long":
         return f"expected at most {ctx.get('max_length', '?')} item(s), found {ctx.get('actual_length', '?')}"
+    # Lengths only: a too-short string may be a secret.
     if kind == "string_too_short":
-        return f"expected at least {ctx.get('min_length', 1)} character(s), found {_shown(inp)}"
+        return f"expected at least {ctx.get('min_length', 1)} character(s), found {len(str(inp))}"
     if kind == "string_too_long":
-        return f"expected at most {ctx.get('max_length', '?')} characters, found {_shown(inp)}"
+        return f"expected at most {ctx.get('max_length', '?')} characters, found {len(str(inp))}"
     for prefix, what in _KINDS.items():
         if kind.startswith(prefix + "_"):
             return f"expected {what}, found {_shown(inp)}"
