@@ -6,6 +6,8 @@ channels (triage posts, pages) is written to standard error as `[to DEST] text`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TextIO
@@ -94,18 +96,66 @@ class ConsoleAdapter:
         self._echoed.add(key)
         self._write_outbound(message)
 
-    def read_in_background(self, on_eof: Callable[[], Awaitable[None]] | None = None) -> None:
+    def prompt(self) -> str:
+        return f"{self.channel or self.speaker}> "
+
+    def show_prompt(self) -> None:
+        self.stdout.write(self.prompt())
+        self.stdout.flush()
+
+    def read_in_background(
+        self, on_eof: Callable[[], Awaitable[None]] | None = None, *, prompt: bool = True
+    ) -> None:
         """Under `supportbot run`: read commands from the terminal without blocking the loop.
-        End of input stops this reader only, never the bot."""
 
-        async def loop() -> None:
-            while True:
-                line = await asyncio.to_thread(self.stdin.readline)
-                if not line:
-                    if on_eof is not None:
-                        await on_eof()
-                    return
-                if line.strip():
-                    await self.say(line)
+        The event loop watches the file descriptor (no thread: a thread blocked in readline
+        kept the process alive after Ctrl-C until Enter was pressed); a line is read only when
+        the terminal has one, so the read never blocks. End of input (Ctrl-D) stops this
+        reader only, never the bot, and says so."""
+        loop = asyncio.get_running_loop()
+        fd = self.stdin.fileno()
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        pending = bytearray()
 
-        self._reader = asyncio.get_running_loop().create_task(loop())
+        def readable() -> None:
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                loop.remove_reader(fd)
+                if pending:
+                    lines.put_nowait(pending.decode("utf-8", "replace"))
+                    pending.clear()
+                lines.put_nowait(None)
+                return
+            pending.extend(chunk)
+            while (nl := pending.find(b"\n")) >= 0:
+                lines.put_nowait(pending[: nl + 1].decode("utf-8", "replace"))
+                del pending[: nl + 1]
+
+        async def consume() -> None:
+            try:
+                if prompt:
+                    self.show_prompt()
+                while (line := await lines.get()) is not None:
+                    if line.strip():
+                        await self.say(line)
+                    if prompt:
+                        self.show_prompt()
+                self.stdout.write("\n")
+                self.stderr.write(
+                    "supportbot: the console is closed (end of input); the bot keeps running. "
+                    f"Stop it with Ctrl-C, or: kill {os.getpid()}\n"
+                )
+                self.stderr.flush()
+                if on_eof is not None:
+                    await on_eof()
+            finally:
+                with contextlib.suppress(Exception):
+                    loop.remove_reader(fd)
+
+        loop.add_reader(fd, readable)
+        self._reader = loop.create_task(consume())

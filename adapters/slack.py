@@ -122,11 +122,11 @@ class SlackSettings(BaseModel):
             return value
         mode = info.data.get("mode")
         if info.field_name == "bot_token":
-            raise ValueError("required when enabled (the bot token, xoxb-...)")
+            raise ValueError("expected the bot token (xoxb-...) when enabled, found none")
         if info.field_name == "app_token" and mode == "socket":
-            raise ValueError('required when mode = "socket" (an app-level token, xapp-...)')
+            raise ValueError('expected an app-level token (xapp-...) when mode = "socket", found none')
         if info.field_name == "signing_secret" and mode == "http":
-            raise ValueError('required when mode = "http" (the app\'s signing secret)')
+            raise ValueError('expected the app\'s signing secret when mode = "http", found none')
         return value
 
 

@@ -161,14 +161,17 @@ class TelegramSettings(BaseModel):
         if not self.enabled:
             return self
         if not self.token.get_secret_value().strip():
-            raise ValueError("token: required when the Telegram adapter is enabled")
+            raise ValueError("token: expected the bot token from @BotFather when enabled, found none")
         if self.mode == "webhook":
             if not self.webhook_url.startswith(("https://", "http://")):
-                raise ValueError("webhook_url: webhook mode needs the public URL of the webhook")
+                raise ValueError(
+                    "webhook_url: expected the webhook's public https URL when mode = \"webhook\", found none"
+                )
             secret = self.secret_token.get_secret_value()
             if not 1 <= len(secret) <= 256 or not all(c.isalnum() or c in "_-" for c in secret):
                 raise ValueError(
-                    "secret_token: webhook mode needs 1-256 characters A-Z a-z 0-9 _ -"
+                    "secret_token: expected 1-256 characters A-Z a-z 0-9 _ - when mode = \"webhook\","
+                    " found none or others"
                 )
         return self
 

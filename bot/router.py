@@ -5,6 +5,7 @@ one place, runs the command in one transaction, and turns errors into one clear 
 from __future__ import annotations
 
 import contextvars
+import difflib
 import logging
 import re
 import secrets
@@ -143,6 +144,18 @@ class CommandSpec:
     read_only: bool = False
     syntax_override: str = ""
     needs_db: bool = True  # False: runs without a unit of work (ctx.uow is None), no idempotency row
+    # Whether `help` lists it for this caller beyond the role check (e.g. credits only for an
+    # org on a credits plan); None: shown to every role that may run it.
+    shown_to: Callable[[Caller, Settings], bool] | None = None
+
+    @property
+    def area(self) -> str:
+        """The command area (module or package) that declared it: commands.oncall.alerts -> oncall."""
+        parts = self.handler.__module__.split(".")
+        return parts[1] if len(parts) > 1 and parts[0] == "commands" else parts[-1]
+
+    def shown_for(self, caller: Caller, config: Settings) -> bool:
+        return role_allows(self.roles, caller.role) and (self.shown_to is None or self.shown_to(caller, config))
 
     @property
     def syntax(self) -> str:
@@ -209,6 +222,7 @@ class CommandRegistry:
         read_only: bool = False,
         syntax: str = "",
         needs_db: bool = True,
+        shown_to: Callable[[Caller, Settings], bool] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             if name in self.commands:
@@ -217,7 +231,8 @@ class CommandRegistry:
                 raise ValueError(f"command {name!r}: only read_only commands may skip the database")
             shown = tuple(e if isinstance(e, Example) else Example(e) for e in examples)
             self.commands[name] = CommandSpec(
-                name, tuple(params), frozenset(roles), summary, shown, fn, read_only, syntax, needs_db
+                name, tuple(params), frozenset(roles), summary, shown, fn, read_only, syntax, needs_db,
+                shown_to,
             )
             return fn
 
@@ -248,6 +263,29 @@ class CommandRegistry:
 
     def group(self, word: str) -> list[CommandSpec]:
         return [s for n, s in sorted(self.commands.items()) if n.split()[0] == word.lower()]
+
+    def unknown(self, words: list[str], caller: Caller) -> str:
+        """The answer to words that are no command: the nearest command this caller may run
+        ("did you mean"), or where to look."""
+        allowed = [n for n, s in self.commands.items() if role_allows(s.roles, caller.role)]
+        first = words[0].lower()
+        group = [n for n in allowed if n.split()[0] == first]
+        if group and len(words) > 1:  # a known group, an unknown subcommand: "ticket opne"
+            typed = f"{first} {words[1].lower()}"
+            subs = [n.split(" ", 1)[1] for n in group if " " in n]
+            near = [f"{first} {w}" for w in difflib.get_close_matches(words[1].lower(), subs, n=2, cutoff=0.6)]
+            if near:
+                return f"'{_short(typed)}' is not a command. Did you mean {_either(near)}? (help {first} lists them)"
+            return f"'{_short(typed)}' is not a command. Type help {first} for the {first} commands."
+        typed = " ".join(w.lower() for w in words[:2])
+        near = difflib.get_close_matches(typed, allowed, n=2, cutoff=0.75) if len(words) > 1 else []
+        if not near:
+            heads = sorted({n.split()[0] for n in allowed})
+            near = [f"{h} {words[1].lower()}" if len(words) > 1 and f"{h} {words[1].lower()}" in allowed else h
+                    for h in difflib.get_close_matches(first, heads, n=2, cutoff=0.6)]
+        if near:
+            return f"Unknown command '{_short(words[0])}'. Did you mean {_either(near)}?"
+        return f"Unknown command '{_short(words[0])}'. Type help for what you can do."
 
     def is_command(self, text: str) -> bool:
         words = clean_line(text).split()
@@ -433,6 +471,10 @@ def _pyname(name: str) -> str:
     return key + "_" if key in ("for", "from", "to", "in", "as") else key
 
 
+def _either(names: list[str]) -> str:
+    return " or ".join(f"'{n}'" for n in names)
+
+
 def _short(word: str) -> str:
     return word if len(word) <= 40 else word[:37] + "..."
 
@@ -445,6 +487,25 @@ REGISTRATION_REPLY = (
     "Hello! I don't know you yet, so I can't open tickets for you. "
     "Please ask your support contact to register your handle, or use your organisation's support channel."
 )
+
+
+NETWORK_NAMES = {"irc": "IRC", "slack": "Slack", "telegram": "Telegram", "console": "the console"}
+HANDLE_KINDS = {"irc": "services account", "slack": "user id", "telegram": "user id", "console": "handle"}
+
+
+def unregistered_whoami(message: InboundMessage) -> str:
+    """What a person the directory does not know needs to get registered: their own id here."""
+    network = message.network
+    if not message.sender:  # IRC with trust = "account": not logged in to services
+        return (
+            f"I don't know you yet, and you ({message.sender_name or 'this nick'}) are not logged in to a services "
+            "account here. Log in to NickServ (or connect with SASL), then send whoami again to get your account name."
+        )
+    return (
+        f"I don't know you yet. Your {HANDLE_KINDS.get(network, 'id')} on {NETWORK_NAMES.get(network, network)} "
+        f"is {message.sender}. Send your support contact this line so they can register you: "
+        f"handles = {{ {network} = \"{message.sender}\" }}"
+    )
 
 
 class Router:
@@ -511,17 +572,15 @@ class Router:
         if not text:
             return [], "?", "ignored"
         if caller is None:
+            if text.split()[0].lower() == "whoami":
+                return [Reply(unregistered_whoami(message), private=True, ephemeral=True)], "whoami", "unknown-person"
             return [Reply(REGISTRATION_REPLY, private=True, ephemeral=True)], "unknown", "unknown-person"
         if len(text) > MAX_LINE:
             return _error(f"That line is too long ({len(text)} characters; at most {MAX_LINE})."), "?", "refused"
         words = text.split()
         spec, used = self.registry.find(words)
         if spec is None:
-            group = self.registry.group(words[0])
-            if group:
-                names = ", ".join(s.name for s in group if role_allows(s.roles, caller.role))
-                return _error(f"'{_short(' '.join(words[:2]))}' is not a command. Try: {names}"), "?", "refused"
-            return _error(f"Unknown command '{_short(words[0])}'. Type help for what you can do."), "?", "refused"
+            return _error(self.registry.unknown(words, caller)), "?", "refused"
         if not role_allows(spec.roles, caller.role):
             return _error(f"Sorry, {spec.name} is for {spec.who()}."), spec.name, "denied"
         rest = text

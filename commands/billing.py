@@ -6,6 +6,7 @@ idempotency key, so a retried command or a repeated hook never charges twice."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -35,8 +36,9 @@ from bot.desk.billing import (
 )
 from bot.desk.domain import Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
-from bot.desk.settings import HourlyTerms, PerIncidentTerms, PerMinuteTerms, PlanTerms
+from bot.desk.settings import HourlyTerms, PerIncidentTerms, PerMinuteTerms, PlanTerms, Settings
 from bot.desk.timefmt import format_instant
+from bot.identity import Caller
 from bot.permissions import billing_scope, network_included
 from bot.ports.records import (
     BillingIncidentRecord,
@@ -51,6 +53,20 @@ from bot.ticketing import load_ticket, origin_destination, record, severity_line
 AREA = Area("billing")
 
 CUSTOMERS = frozenset({Role.CUSTOMER})
+
+
+def billed_by(*models: str) -> Callable[[Caller, Settings], bool]:
+    """For help: agents always see the command; a customer only when their org's plan bills
+    this way (a subscription customer has no credits or deposit to look at)."""
+
+    def shown(caller: Caller, config: Settings) -> bool:
+        if caller.is_staff:
+            return True
+        org = config.orgs.get(caller.org or "")
+        plan = config.plans.get(org.plan) if org is not None else None
+        return plan is not None and plan.billing.model in models
+
+    return shown
 LEDGER_LINES = 10  # ledger rows shown by `credits` / `deposit`
 REPORT_LINES = 40
 
@@ -684,6 +700,7 @@ def ledger_line(row: LedgerEntryRecord, tz: str) -> str:
     summary="the prepaid deposit of a per-minute plan: balance and recent ledger",
     examples=("deposit", Example("deposit umbrella", Role.AGENT)),
     read_only=True,
+    shown_to=billed_by("per_minute"),
 )
 async def deposit(ctx: CommandContext, org: str | None) -> Reply:
     key = billing_scope(ctx.caller, org, ctx.config)
@@ -740,6 +757,7 @@ def _credits_ticket(ctx: CommandContext, ticket: TicketRecord) -> None:
     summary="credit balance, recent ledger and assessments waiting for confirmation",
     examples=("credits", Example("credits initech", Role.AGENT)),
     read_only=True,
+    shown_to=billed_by("credits"),
 )
 async def credits(ctx: CommandContext, org: str | None) -> Reply:
     key = billing_scope(ctx.caller, org, ctx.config)
@@ -866,6 +884,7 @@ async def credits_assess(ctx: CommandContext, id: int, category: str, credits: i
     roles=CUSTOMERS,
     summary="accept the credits assessment of your ticket; the credits are deducted",
     examples=("credits confirm #12",),
+    shown_to=billed_by("credits"),
 )
 async def credits_confirm(ctx: CommandContext, id: int) -> Reply:
     ticket = await load_ticket(ctx, id)
@@ -908,6 +927,25 @@ def _calendar(ctx: CommandContext, plan: PlanTerms) -> str:
     return f"{plan.calendar} ({cal.timezone}: {hours}{hol}){extra}"
 
 
+def _plans_of_orgs(ctx: CommandContext) -> list[str]:
+    """An agent's `plan` without ORG: every organisation and its plan, to pick one from."""
+    lines = ["Organisations and their plans (plan ORG for one in full):"]
+    for key, org in sorted(ctx.config.orgs.items()):
+        lines.append(f"  {key}: {org.name} — {plan_label(ctx, org.plan)}")
+    return lines
+
+
+def _priority_rule(ctx: CommandContext, plan: PlanTerms) -> str:
+    """Who sets priority, said to the reader: a customer is "you", an agent reads about the customer."""
+    if plan.customer_sets_priority():
+        if ctx.caller.is_staff:
+            return "Priority is set by the customer (ticket open P1-P4); agents may change it"
+        return "Priority is set by you (ticket open P1-P4 <summary>)"
+    if ctx.caller.is_staff:
+        return "Priority is set by the support team (you: ticket priority <id> P1-P4)"
+    return "Priority is set by the support team"
+
+
 @AREA.command(
     "plan",
     Arg("org", converters.org, display="[ORG]", optional=True),
@@ -917,6 +955,8 @@ def _calendar(ctx: CommandContext, plan: PlanTerms) -> str:
     read_only=True,
 )
 async def plan_(ctx: CommandContext, org: str | None) -> Reply:
+    if org is None and ctx.caller.is_staff:
+        return Reply("\n".join(_plans_of_orgs(ctx)))
     key = billing_scope(ctx.caller, org, ctx.config)
     plan_name, plan = org_plan(ctx, key)
     tz = ctx.config.plan_timezone(plan)
@@ -926,7 +966,7 @@ async def plan_(ctx: CommandContext, org: str | None) -> Reply:
         lines.append(f"Targets (business time): {_targets(plan)}; goal {plan.target_percent}% met")
     else:
         lines.append("Targets: none (as time permits)")
-    lines.append("Priority is set by " + ("you, the customer" if plan.customer_sets_priority() else "the support team"))
+    lines.append(_priority_rule(ctx, plan))
     severities = severity_lines(ctx, plan_name)
     if severities:
         lines += ["Priorities (the plan's severity definitions):", *severities]

@@ -7,7 +7,7 @@ machine vanishes. The key is derived from the schema, so several desks in one da
 the tests' schemas) do not block each other.
 
 SQLite: an exclusive `flock` on `<database file>.run.lock`, held for the life of the process
-(released by the kernel whatever way it ends). Only `supportbot run` takes it; the console
+(released by the kernel whatever way it ends; removed at an orderly stop). Only `supportbot run` takes it; the console
 beside it works as before."""
 
 from __future__ import annotations
@@ -134,12 +134,22 @@ class SqliteRunLock:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            # The holder removes the file when it stops: a lock taken on a file that was
+            # removed meanwhile guards nothing, so take the one now at the path instead.
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             os.close(fd)
-            return False
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -162,6 +172,10 @@ class SqliteRunLock:
             return
         import fcntl
 
+        # Removed while still locked, so nobody can lock the old file after we let go.
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
         with contextlib.suppress(OSError):
             fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)

@@ -1,16 +1,27 @@
-"""Schema migrations with Alembic, driven from code: `supportbot db upgrade` and the automatic upgrade at start."""
+"""Schema migrations with Alembic, driven from code: `supportbot db upgrade` and the automatic upgrade at start.
+
+Alembic (and Mako under it) costs about half a second of imports, which a scripted `supportbot
+console` would pay for every line of a shell loop. So the question "is there anything to do?" is
+answered without it: the heads are read from the migration files' `revision`/`down_revision`
+assignments and the database's `alembic_version` rows are read with plain SQL; Alembic is
+imported only when a migration is pending. Its own INFO chatter is kept quiet; each applied
+migration is logged as one line of ours."""
 
 from __future__ import annotations
 
+import ast
+import logging
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("supportbot.storage")
 
 
 def sync_url(async_url: str) -> str:
@@ -23,26 +34,71 @@ def sync_url(async_url: str) -> str:
 
 
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
     cfg.attributes["url"] = sync_url(url)
+    cfg.attributes["on_version_apply"] = _log_step
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def _log_step(*, step: Any, **_kw: Any) -> None:
+    """One line per applied migration (Alembic's own INFO lines are silenced)."""
+    doc = (step.up_revision.doc or "").strip().splitlines()[0] if step.up_revision is not None else ""
+    log.info("database: applied migration %s%s", step.up_revision_id, f" ({doc})" if doc else "")
+
+
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Bring the schema to `revision`; returns the pending heads it found (empty: nothing ran)."""
+    if revision == "head" and current(url) == heads():
+        return []
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: its plugins log then
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)
+    return sorted(heads())
 
 
-def heads() -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+def _assigned(tree: ast.Module, name: str) -> Any:
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == name for t in targets) and node.value is not None:
+                return ast.literal_eval(node.value)
+    return None
 
 
-def current(url: str) -> set[str]:
+@cache
+def heads() -> frozenset[str]:
+    """The newest revisions: those no other migration names as its `down_revision`."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        rev = _assigned(tree, "revision")
+        if rev is None:
+            continue
+        revisions.add(rev)
+        down = _assigned(tree, "down_revision")
+        if isinstance(down, str):
+            parents.add(down)
+        elif down:
+            parents.update(down)
+    return frozenset(revisions - parents)
+
+
+def current(url: str) -> frozenset[str]:
+    """The revisions the database is at (empty for a new database)."""
     engine = create_engine(sync_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
+            try:
+                rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            except Exception:  # no table yet: a new database
+                return frozenset()
+            return frozenset(rows)
     finally:
         engine.dispose()
 

@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from bot.desk.durations import parse_wall_duration
+
 _ADDRESS = re.compile(r"^[^@\s<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-_WINDOW = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 
 
 class EmailSettings(BaseModel):
@@ -76,8 +77,7 @@ class EmailSettings(BaseModel):
     @field_validator("auto_reply_window")
     @classmethod
     def _window(cls, value: str) -> str:
-        if not _WINDOW.match(value):
-            raise ValueError(f"'{value}' is not a duration: use Nm, Nh or Nd (e.g. \"24h\")")
+        parse_wall_duration(value)  # the one duration grammar; its error names the syntax
         return value
 
     @model_validator(mode="after")
@@ -86,13 +86,13 @@ class EmailSettings(BaseModel):
             return self
         missing = [k for k in ("address", "imap_host", "imap_username", "smtp_host") if not getattr(self, k)]
         if missing:
-            raise ValueError(f"{missing[0]}: required when the e-mail adapter is enabled")
+            raise ValueError(f"{missing[0]}: expected a value when the e-mail adapter is enabled, found none")
         if not self.imap_password.get_secret_value():
-            raise ValueError("imap_password: required when the e-mail adapter is enabled")
+            raise ValueError("imap_password: expected a value when the e-mail adapter is enabled, found none")
         if self.trust == "authentication-results" and not self.authserv_id.strip():
             raise ValueError(
-                'authserv_id: trust = "authentication-results" needs the authserv-id your mail server '
-                'writes into Authentication-Results (or trust = "none", which trusts any From)'
+                "authserv_id: expected the authserv-id your mail server writes into Authentication-Results "
+                '(trust = "authentication-results" needs it; trust = "none" trusts any From), found none'
             )
         return self
 
@@ -106,7 +106,4 @@ class EmailSettings(BaseModel):
 
     @property
     def window(self) -> timedelta:
-        m = _WINDOW.match(self.auto_reply_window)
-        assert m is not None
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
-        return timedelta(**{unit: int(m.group(1))})
+        return parse_wall_duration(self.auto_reply_window)

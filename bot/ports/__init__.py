@@ -138,3 +138,5 @@ class DeskServices:
     escalation_policy: EscalationPolicy
     # Networks a message can go out on: enabled in bot.toml or running in this process.
     networks_in_service: Callable[[], set[str]] = field(default=lambda: set())
+    # Lines one reply may take per network (IRC's `max_lines`): long help is paged to fit.
+    reply_lines: Mapping[str, int] = field(default_factory=dict)

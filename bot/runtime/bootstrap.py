@@ -5,26 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from bot.areas import Desk
 from bot.desk.alerts import AlertEvent
 from bot.desk.clock import Clock, SystemClock
-from bot.desk.domain import InboundMessage, Outbound, Reply
+from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.identity import Caller
 from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
-from bot.runtime.config import Config, database_url, desk_services
-from bot.runtime.metrics import DeskMetrics
+from bot.runtime.config import Config, database_url, desk_services, parse_all, problem_lines
 from bot.worker import SYSTEM, Worker
 from commands import assist, billing, general, mail, oncall, sla, tickets
+
+if TYPE_CHECKING:
+    from bot.runtime.metrics import DeskMetrics
 
 log = logging.getLogger("supportbot")
 T = TypeVar("T")
@@ -55,8 +59,10 @@ NETWORK_ADAPTERS = {
 }
 
 
-def adapter_settings(config: Config) -> dict[str, BaseModel]:
-    """Validate every `[adapters.<net>]` section with that adapter's own settings model."""
+def adapter_settings(config: Config, missing: Sequence[tuple[str, str]] = ()) -> dict[str, BaseModel]:
+    """Validate every `[adapters.<net>]` section with that adapter's own settings model,
+    enabled or not (a disabled section with a wrong value is still wrong). `missing` lists
+    the `${VAR}`s that were not set, so a complaint about their key can name the variable."""
     out: dict[str, BaseModel] = {}
     problems: list[str] = []
     for network, (module_name, settings_name, _cls) in NETWORK_ADAPTERS.items():
@@ -67,21 +73,56 @@ def adapter_settings(config: Config) -> dict[str, BaseModel]:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError:
             if raw.get("enabled"):
-                problems.append(f"{config.source}: adapters.{network}: this build has no {network} adapter")
+                problems.append(
+                    f"{config.source}: adapters.{network}: expected an installed {network} adapter, found none"
+                )
             continue
         model: type[BaseModel] = getattr(module, settings_name)
         try:
             out[network] = model.model_validate(raw)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                msg = str(err["msg"]).removeprefix("Value error, ")
-                if err["type"] == "extra_forbidden":
-                    msg = "unknown key (see the comments in the shipped bot.toml)"
-                where = f"adapters.{network}.{loc}" if loc else f"adapters.{network}"  # whole-section checks: no loc
-                problems.append(f"{config.source}: {where}: {msg}")
+            for line in problem_lines(config.source, f"adapters.{network}", exc, model):
+                problems.append(line + _unset_note(line, config.source, missing))
     if problems:
         raise ConfigError("\n".join(problems))
+    return out
+
+
+def _unset_note(line: str, source: str, missing: Sequence[tuple[str, str]]) -> str:
+    key = line.removeprefix(f"{source}: ").split(": ", 1)[0]
+    names = [name for path, name in missing if path == key]
+    return f" (environment variable {', '.join(names)} is not set)" if names else ""
+
+
+# Keys a mode does not use: their "${VAR}" need not be set (Slack Socket Mode has no signing
+# secret; a Telegram bot that polls has no webhook).
+MODE_ONLY_KEYS = {
+    "slack": {"signing_secret": "http", "listen": "http", "path": "http", "app_token": "socket"},
+    "telegram": {"webhook_url": "webhook", "secret_token": "webhook", "listen": "webhook", "path": "webhook"},
+}
+DEFAULT_MODES = {"slack": "socket", "telegram": "polling"}
+
+
+def _unset_in_enabled_adapters(config: Config, missing: Sequence[tuple[str, str]], problems: list[str]) -> list[str]:
+    """A `${VAR}` that is not set, in an enabled adapter's section, for a key its mode uses
+    (unless the adapter's own check already named that key)."""
+    out = []
+    for path, name in missing:
+        parts = path.split(".")
+        if len(parts) < 3 or parts[0] != "adapters" or parts[1] not in NETWORK_ADAPTERS:
+            continue
+        network, key = parts[1], parts[2].split("[")[0]
+        section: dict[str, Any] = getattr(config.adapters, network)
+        if not section.get("enabled"):
+            continue
+        mode = str(section.get("mode", DEFAULT_MODES.get(network, "")))
+        needs = MODE_ONLY_KEYS.get(network, {}).get(key)
+        if needs is not None and needs != mode:
+            continue
+        if any(line.startswith(f"{config.source}: {path}:") for line in problems):
+            continue
+        out.append(f"{config.source}: {path}: expected environment variable {name} to be set (referenced as "
+                   f"${{{name}}}), found it unset")
     return out
 
 
@@ -90,9 +131,140 @@ def enabled_networks(config: Config) -> set[str]:
     return live | {n for n in NETWORK_ADAPTERS if getattr(config.adapters, n).get("enabled")}
 
 
+# Keys holding secrets in the adapters' sections: they belong in the environment ("${VAR}").
+SECRET_KEYS = ("token", "bot_token", "app_token", "signing_secret", "sasl_password", "secret_token", "password")
+# The database URL scheme -> the driver module it needs.
+DATABASE_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "psycopg", "postgres": "psycopg",
+                    "postgresql+psycopg": "psycopg", "postgresql+asyncpg": "asyncpg",
+                    "sqlite+aiosqlite": "aiosqlite"}  # fmt: skip
+
+
+def _channel_references(config: Config, settings: dict[str, BaseModel]) -> list[str]:
+    """Where messages go must be somewhere the bot is: the triage channel on an enabled network,
+    and IRC channels the bot is to serve among the channels it joins."""
+    src = config.source
+    live = enabled_networks(config)
+    problems = []
+    triage = Destination.parse(config.bot.triage_channel)
+    if triage.network not in live:
+        problems.append(
+            f"{src}: bot.triage_channel: expected a channel on an enabled network ({', '.join(sorted(live))}), "
+            f"found '{config.bot.triage_channel}' while [adapters.{triage.network}] is not enabled"
+        )
+    irc = settings.get("irc")
+    if "irc" in live and irc is not None:
+        joined = {c.lower() for c in getattr(irc, "channels", [])}
+        wanted = [("bot.triage_channel", config.bot.triage_channel)]
+        wanted += [("bot.support_channels", ch) for ch in config.bot.support_channels]
+        for name, org in config.orgs.items():
+            wanted += [(f"orgs.{name}.channels", ch) for ch in org.channels]
+        for key, ch in wanted:
+            dest = Destination.parse(ch)
+            if dest.network == "irc" and dest.target.lower() not in joined:
+                problems.append(
+                    f"{src}: {key}: expected IRC channel {dest.target} in adapters.irc.channels (the channels "
+                    f"the bot joins), found only {', '.join(sorted(joined)) or 'none'}"
+                )
+    return problems
+
+
+def _database_driver(config: Config) -> list[str]:
+    scheme = config.bot.database.split(":", 1)[0]
+    module = DATABASE_DRIVERS.get(scheme)
+    if module is None or importlib.util.find_spec(module) is not None:
+        return []
+    return [
+        f"{config.source}: bot.database: expected a URL whose driver is installed, found '{scheme}://' "
+        f"but the Python module {module} is not installed"
+        + (" (use postgresql:// for psycopg 3, which supportbot ships with)" if module == "asyncpg" else "")
+    ]
+
+
+def literal_secrets(raw: dict[str, Any], source: str) -> list[str]:
+    """Warnings: secrets written into the file itself instead of "${VAR}"."""
+    warnings = []
+    for network, section in (raw.get("adapters") or {}).items():
+        if not isinstance(section, dict):
+            continue
+        for key, value in section.items():
+            if key in SECRET_KEYS and isinstance(value, str) and value.strip() and "${" not in value:
+                warnings.append(
+                    f"{source}: adapters.{network}.{key}: expected a reference like \"${{{key.upper()}}}\" "
+                    "(secrets belong in the environment), found the secret written in the file"
+                )
+    database = str((raw.get("bot") or {}).get("database", ""))
+    userinfo = database.split("://", 1)[-1].split("@", 1)[0] if "@" in database else ""
+    if ":" in userinfo and "${" not in userinfo:
+        warnings.append(
+            f"{source}: bot.database: expected the password as a reference like \"${{DB_PASSWORD}}\", "
+            "found it written in the file"
+        )
+    return warnings
+
+
+def diagnose(path: str, env: Mapping[str, str] | None = None) -> tuple[Config | None, list[str], list[str]]:
+    """check-config: (config or None, every problem, warnings), all in one pass."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [f"{source}: expected a configuration file, found no file there"], []
+    except OSError as exc:
+        return None, [f"{source}: expected a readable file, found: {exc.strerror}"], []
+    parsed = parse_all(text, source, env)
+    problems = list(parsed.problems)
+    warnings = literal_secrets(parsed.raw, source)
+    # The adapters' sections and the database driver are judged even when the rest does not
+    # validate: one mistake must not hide the others.
+    cfg = parsed.config
+    probe = cfg
+    if probe is None:
+        adapters: dict[str, Any] = _table(parsed.data.get("adapters"))
+        bot = _table(parsed.data.get("bot"))
+        try:
+            probe = Config.model_validate({"adapters": {k: v for k, v in adapters.items() if k != "console"},
+                                           "source": source})  # fmt: skip
+        except ValidationError:
+            probe = None
+        database = bot.get("database")
+        if isinstance(database, str):
+            with contextlib.suppress(ValidationError):
+                problems += _database_driver(Config.model_validate({"bot": {"database": database}, "source": source}))
+    if cfg is not None:
+        problems += _database_driver(cfg)
+    settings: dict[str, BaseModel] = {}
+    if probe is not None:
+        try:
+            settings = adapter_settings(probe, parsed.missing)
+        except ConfigError as exc:
+            problems += str(exc).splitlines()
+        problems += _unset_in_enabled_adapters(probe, parsed.missing, problems)
+    if cfg is not None and not any(line.startswith(f"{source}: adapters.") for line in problems):
+        problems += _channel_references(cfg, settings)
+    return cfg, problems, warnings
+
+
+def load_checked(path: str) -> Config:
+    """bot.toml for `supportbot run` and a reload: everything check-config verifies must hold
+    (warnings are logged)."""
+    cfg, problems, warnings = diagnose(path)
+    for line in warnings:
+        log.warning("%s", line)
+    if problems or cfg is None:
+        raise ConfigError("\n".join(problems))
+    return cfg
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def check(config: Config) -> None:
-    """Everything check-config verifies beyond parsing."""
-    adapter_settings(config)
+    """What `run` and a reload verify beyond parsing (check-config does more: diagnose)."""
+    settings = adapter_settings(config)
+    problems = _channel_references(config, settings) + _database_driver(config)
+    if problems:
+        raise ConfigError("\n".join(problems))
 
 
 def is_singleton(network: str, settings: BaseModel) -> bool:
@@ -135,7 +307,7 @@ class App:
     """A running supportbot: router, worker, adapters, on one database. It is the
     AdapterHost every adapter talks to."""
 
-    def __init__(self, config: Config, db: Any, clock: Clock) -> None:
+    def __init__(self, config: Config, db: Any, clock: Clock, *, with_metrics: bool = True) -> None:
         from storage.database import StateStore
         from storage.uow import UnitOfWork
 
@@ -156,11 +328,15 @@ class App:
             self.desk.hooks, self.desk.timers,
         )
         self.router.listeners.append(self._after_command)
-        self.metrics = DeskMetrics()
-        self.router.metrics = self.metrics.observe_command
-        self.router.listeners.append(self.metrics.outbound)
-        self.worker.listeners.append(self.metrics.outbound)
-        self.worker.on_delivered = self.metrics.on_delivered
+        self.metrics: DeskMetrics | None = None
+        if with_metrics:  # `supportbot run` serves /metrics; a scripted console skips prometheus_client
+            from bot.runtime.metrics import DeskMetrics
+
+            self.metrics = DeskMetrics()
+            self.router.metrics = self.metrics.observe_command
+            self.router.listeners.append(self.metrics.outbound)
+            self.worker.listeners.append(self.metrics.outbound)
+            self.worker.on_delivered = self.metrics.on_delivered
         # Shutdown: once False, new lines get a "restarting" answer; in-flight ones finish.
         self.accepting = True
         self._in_flight = 0
@@ -307,7 +483,9 @@ class App:
             await self.db.dispose()
 
 
-async def open_app(config: Config, clock: Clock | None = None, *, upgrade: bool | None = None) -> App:
+async def open_app(
+    config: Config, clock: Clock | None = None, *, upgrade: bool | None = None, with_metrics: bool = True
+) -> App:
     """Connect to the database (SQLite is created/upgraded on start; PostgreSQL must be
     current, see `supportbot db upgrade`) and build the App."""
     from storage.database import Database
@@ -322,4 +500,4 @@ async def open_app(config: Config, clock: Clock | None = None, *, upgrade: bool 
         raise ConfigError(
             f"{config.source}: bot.database: the schema is not at the newest migration; run `supportbot db upgrade`"
         )
-    return App(config, db, clock or SystemClock())
+    return App(config, db, clock or SystemClock(), with_metrics=with_metrics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -25,8 +26,14 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supportbot", description="Run a paid support desk in chat.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
+    parser = argparse.ArgumentParser(
+        prog="supportbot",
+        description="Run a paid support desk in chat.",
+        epilog="Start with: supportbot console --as alice (then type help). "
+        "supportbot COMMAND --help shows a command's options.",
+    )
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version and exit")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
     run = sub.add_parser("run", help="start every enabled network adapter plus the timer worker")
     _config_arg(run)
     con = sub.add_parser("console", help="speak to the bot from a terminal or a script (stdin)")
@@ -45,6 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """`--version`, looked up only when asked (importlib.metadata costs every start ~40 ms)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(f"{parser.prog} {_version()}")
+        parser.exit()
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("supportbot")
+    except PackageNotFoundError:  # run from a source tree without installing
+        return "unknown (not installed)"
+
+
 def _load(path: str) -> Config:
     return load_config(path)
 
@@ -60,7 +84,26 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """The `supportbot` program. Run as the process itself (argv None), it leaves without
+    Python's interpreter teardown once its work is done and flushed: collecting the garbage of
+    SQLAlchemy, pydantic and friends took up to a second after "stopped" (Ctrl-C in a
+    terminal) and after a scripted console's last answer."""
+    rc = _main(argv)
+    if argv is None:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(rc)
+    return rc
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:  # a bare `supportbot`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         clock = clock_from_env()
     except ValueError as exc:
@@ -70,13 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "check-config":
             return check_config(args.config)
         if args.cmd == "db":
+            _setup_logging(quiet=False)  # one line per migration applied
             return asyncio.run(db_upgrade(args.config))
         if args.cmd == "console":
             _setup_logging(quiet=True)
             return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock))
         if args.cmd == "run":
             _setup_logging(quiet=False)
-            return asyncio.run(run(_load(args.config), clock, args.config))
+            from bot.runtime.bootstrap import load_checked
+
+            return asyncio.run(run(load_checked(args.config), clock, args.config))
         if args.cmd == "report":
             _setup_logging(quiet=True)
             return report.run(args, clock)
@@ -89,10 +135,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_config(path: str) -> int:
-    from bot.runtime.bootstrap import check
+    """Every problem of the file at once (exit 2), warnings (exit 0), or OK with a summary."""
+    from bot.runtime.bootstrap import diagnose
 
-    cfg = _load(path)
-    check(cfg)
+    cfg, problems, warnings = diagnose(path)
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if problems or cfg is None:
+        print("\n".join(problems), file=sys.stderr)
+        print(f"{path}: {len(problems)} problem(s); nothing was started", file=sys.stderr)
+        return 2
     print(
         f"{path}: OK — {len(cfg.plans)} plans, {len(cfg.calendars)} calendars, {len(cfg.orgs)} orgs, "
         f"{len(cfg.people)} people, adapters enabled: "
@@ -127,7 +179,7 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
     from adapters.console import ConsoleAdapter
     from bot.runtime.bootstrap import open_app
 
-    app = await open_app(cfg, clock)
+    app = await open_app(cfg, clock, with_metrics=False)
     try:
         if app.router.directory.person_of("console", speaker) is None and channel is None:
             print(f"supportbot: note: '{speaker}' is not a console handle in [people]", file=sys.stderr)
@@ -136,11 +188,17 @@ async def console(cfg: Config, speaker: str, channel: str | None, clock: Clock) 
         app.router.listeners.append(adapter.echo)
         app.worker.listeners.append(adapter.echo)
         await app.worker.run_once()
+        interactive = sys.stdin.isatty()  # a person at a terminal gets a prompt; scripts do not
+        if interactive:
+            adapter.show_prompt()
         for line in sys.stdin:
-            if not line.strip():
-                continue
-            await adapter.say(line)
-            await app.worker.run_once()
+            if line.strip():
+                await adapter.say(line)
+                await app.worker.run_once()
+            if interactive:
+                adapter.show_prompt()
+        if interactive:
+            print()
         await app.worker.run_once()
     finally:
         await app.close()

@@ -3,10 +3,12 @@ objects. Anything wrong is refused with `file: key: what was expected`."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, time
 from decimal import Decimal
 from pathlib import Path
@@ -80,7 +82,7 @@ class CalendarConfig(Strict):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone (e.g. \"Europe/London\")") from None
+            raise ValueError(f"expected an IANA time zone (e.g. \"Europe/London\"), found '{value}'") from None
         return value
 
     @field_validator("hours")
@@ -88,7 +90,7 @@ class CalendarConfig(Strict):
     def _hours(cls, value: dict[str, str]) -> dict[str, str]:
         for day in value:
             if day not in WEEKDAYS:
-                raise ValueError(f"'{day}' is not a weekday: use {', '.join(WEEKDAYS)}")
+                raise ValueError(f"expected a weekday ({', '.join(WEEKDAYS)}), found '{day}'")
         weekly_hours_from_names(value)
         return value
 
@@ -175,7 +177,7 @@ class PlanConfig(Strict):
             try:
                 prio = _priority_key(key)
             except Exception:
-                raise ValueError(f"'{key}' is not a priority: use P1-P4 (or S1-S4)") from None
+                raise ValueError(f"expected a priority P1-P4 (or S1-S4), found '{key}'") from None
             out[prio.label] = _check_business_duration(duration)
         return out
 
@@ -187,7 +189,7 @@ class PlanConfig(Strict):
             try:
                 out[_priority_key(key).label] = cal
             except Exception:
-                raise ValueError(f"'{key}' is not a priority: use P1-P4 (or S1-S4)") from None
+                raise ValueError(f"expected a priority P1-P4 (or S1-S4), found '{key}'") from None
         return out
 
     @field_validator("page_on")
@@ -196,14 +198,14 @@ class PlanConfig(Strict):
         try:
             return [_priority_key(v).label for v in value]
         except Exception:
-            raise ValueError(f'{value!r}: expected a list of priorities like ["P1"]') from None
+            raise ValueError(f'expected a list of priorities like ["P1"], found {value!r}') from None
 
     @field_validator("channels")
     @classmethod
     def _channels(cls, value: list[str]) -> list[str]:
         for ch in value:
             if ch not in PLAN_CHANNELS:
-                raise ValueError(f"'{ch}' is not a channel: use {', '.join(PLAN_CHANNELS)}")
+                raise ValueError(f"expected a channel ({', '.join(PLAN_CHANNELS)}), found '{ch}'")
         return value
 
     def target(self, kind: Literal["response", "resolution"], priority: Priority) -> str | None:
@@ -238,9 +240,9 @@ def _check_destination(value: str) -> str:
     try:
         dest = Destination.parse(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not NETWORK:CHANNEL (e.g. \"irc:#acme\")") from None
+        raise ValueError(f"expected NETWORK:CHANNEL (e.g. \"irc:#acme\"), found '{value}'") from None
     if dest.network not in NETWORKS:
-        raise ValueError(f"'{value}': network must be one of {', '.join(NETWORKS)}")
+        raise ValueError(f"expected a network ({', '.join(NETWORKS)}) before the colon, found '{value}'")
     return value
 
 
@@ -279,9 +281,9 @@ class PersonConfig(Strict):
     def _handles(cls, value: dict[str, str]) -> dict[str, str]:
         for network, handle in value.items():
             if network not in NETWORKS:
-                raise ValueError(f"'{network}' is not a network: use {', '.join(NETWORKS)}")
+                raise ValueError(f"expected a network ({', '.join(NETWORKS)}), found '{network}'")
             if not handle.strip():
-                raise ValueError(f"the {network} handle is empty")
+                raise ValueError(f"expected a {network} handle, found an empty one")
         return value
 
 
@@ -316,14 +318,16 @@ class EscalationLevelConfig(Strict):
     after: str = "0m"
     calendar: str | None = None
 
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str) -> str:
+        parse_delay(value)  # the one duration grammar, 0s to a week; its error names the syntax
+        return value
+
     @model_validator(mode="after")
     def _one_target(self) -> EscalationLevelConfig:
         if (self.rotation is None) == (self.person is None):
-            raise ValueError("each level names exactly one of rotation or person")
-        try:
-            parse_delay(self.after)
-        except ValueError as exc:
-            raise ValueError(f"after = {exc}") from None
+            raise ValueError("expected exactly one of rotation or person in each level")
         return self
 
 
@@ -354,7 +358,7 @@ class FeedsConfig(Strict):
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-            raise ValueError(f"'{value}' is not an http(s) URL (e.g. \"https://bot.example.net\")")
+            raise ValueError(f"expected an http(s) URL (e.g. \"https://bot.example.net\"), found '{value}'")
         return value.rstrip("/")
 
 
@@ -383,7 +387,10 @@ class AlertIntegrationConfig(Strict):
     @classmethod
     def _key(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,200}", value):
-            raise ValueError("a secret of at least 16 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`)")
+            raise ValueError(
+                "expected a secret of at least 16 letters, digits, '-' or '_' (e.g. from `openssl rand -hex 16`), "
+                "found fewer or other characters"
+            )
         return value
 
     @field_validator("severity")
@@ -394,7 +401,7 @@ class AlertIntegrationConfig(Strict):
             try:
                 out[sev.lower()] = _priority_key(prio).label
             except Exception:
-                raise ValueError(f"severity {sev}: '{prio}' is not a priority: use P1-P4") from None
+                raise ValueError(f"expected a priority P1-P4 for severity {sev}, found '{prio}'") from None
         return out
 
     @field_validator("default_priority")
@@ -403,12 +410,12 @@ class AlertIntegrationConfig(Strict):
         try:
             return _priority_key(value).label
         except Exception:
-            raise ValueError(f"'{value}' is not a priority: use P1-P4") from None
+            raise ValueError(f"expected a priority P1-P4, found '{value}'") from None
 
     @field_validator("flap_window")
     @classmethod
     def _flap_window(cls, value: str) -> str:
-        parse_delay(value)
+        parse_delay(value)  # the one duration grammar, 0s to a week; its error names the syntax
         return value
 
 
@@ -447,14 +454,14 @@ class BotSection(Strict):
             return None
         host, sep, port = value.rpartition(":")
         if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"'{value}' is not HOST:PORT (e.g. \"127.0.0.1:8080\")")
+            raise ValueError(f"expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found '{value}'")
         return value
 
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
         if not re.match(r"^(sqlite(\+aiosqlite)?:///|postgres(ql)?(\+psycopg|\+asyncpg)?://)", value):
-            raise ValueError(f"'{value}' is not a database URL: use sqlite:///FILE or postgresql://USER@HOST/DB")
+            raise ValueError(f"expected a database URL sqlite:///FILE or postgresql://USER@HOST/DB, found '{value}'")
         return value
 
     @field_validator("triage_channel")
@@ -528,67 +535,69 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
     cals = cfg.calendar_names()
     for name, plan in cfg.plans.items():
         if plan.calendar not in cals:
-            problems.append((f"plans.{name}.calendar", f"a calendar defined in [calendars], got '{plan.calendar}'"))
+            problems.append((f"plans.{name}.calendar", f"a calendar defined in [calendars], found '{plan.calendar}'"))
         for prio, cal in plan.calendars.items():
             if cal not in cals:
-                problems.append((f"plans.{name}.calendars.{prio}", f"a calendar defined in [calendars], got '{cal}'"))
+                problems.append((f"plans.{name}.calendars.{prio}", f"a calendar defined in [calendars], found '{cal}'"))
         if plan.page_hours != "calendar" and plan.page_hours not in cals:
             expected = "\"calendar\" or a calendar defined in [calendars] (or \"24x7\")"
-            problems.append((f"plans.{name}.page_hours", f"{expected}, got '{plan.page_hours}'"))
+            problems.append((f"plans.{name}.page_hours", f"{expected}, found '{plan.page_hours}'"))
         if plan.severities is not None and plan.severities not in cfg.severities:
-            problems.append((f"plans.{name}.severities", f"a table defined in [severities], got '{plan.severities}'"))
+            problems.append((f"plans.{name}.severities", f"a table defined in [severities], found '{plan.severities}'"))
     for name, org in cfg.orgs.items():
         if org.plan not in cfg.plans:
-            problems.append((f"orgs.{name}.plan", f"a plan defined in [plans], got '{org.plan}'"))
+            problems.append((f"orgs.{name}.plan", f"a plan defined in [plans], found '{org.plan}'"))
     seen_handles: dict[tuple[str, str], str] = {}
     for name, person in cfg.people.items():
         if person.org is not None and person.org not in cfg.orgs:
-            problems.append((f"people.{name}.org", f"an org defined in [orgs], got '{person.org}'"))
+            problems.append((f"people.{name}.org", f"an org defined in [orgs], found '{person.org}'"))
         if person.role == "customer" and person.org is None:
-            problems.append((f"people.{name}.org", "a customer needs an org"))
+            problems.append((f"people.{name}.org", "an org for a customer, found none"))
         for network, handle in person.handles.items():
             key = (network, fold_handle(network, handle))
             if key in seen_handles:
                 problems.append(
-                    (f"people.{name}.handles.{network}", f"a handle not already used by '{seen_handles[key]}'")
+                    (f"people.{name}.handles.{network}",
+                     f"a handle nobody else has, found the one of '{seen_handles[key]}'")
                 )
             seen_handles[key] = name
     if cfg.bot.default_org is not None and cfg.bot.default_org not in cfg.orgs:
-        problems.append(("bot.default_org", f"an org defined in [orgs], got '{cfg.bot.default_org}'"))
+        problems.append(("bot.default_org", f"an org defined in [orgs], found '{cfg.bot.default_org}'"))
     for name, rot in cfg.oncall.rotations.items():
         for i, member in enumerate(rot.members):
             if member not in cfg.people:
                 problems.append(
-                    (f"oncall.rotations.{name}.members[{i}]", f"a person defined in [people], got '{member}'")
+                    (f"oncall.rotations.{name}.members[{i}]", f"a person defined in [people], found '{member}'")
                 )
     for i, level in enumerate(cfg.oncall.escalation.levels):
         lkey = f"oncall.escalation.levels[{i}]"
         if level.rotation is not None and level.rotation not in cfg.oncall.rotations:
-            problems.append((f"{lkey}.rotation", f"a rotation defined in [oncall.rotations], got '{level.rotation}'"))
+            problems.append((f"{lkey}.rotation", f"a rotation defined in [oncall.rotations], found '{level.rotation}'"))
         if level.person is not None and level.person not in cfg.people:
-            problems.append((f"{lkey}.person", f"a person defined in [people], got '{level.person}'"))
+            problems.append((f"{lkey}.person", f"a person defined in [people], found '{level.person}'"))
         if level.calendar is not None and level.calendar not in cals:
-            problems.append((f"{lkey}.calendar", f"a calendar defined in [calendars], got '{level.calendar}'"))
+            problems.append((f"{lkey}.calendar", f"a calendar defined in [calendars], found '{level.calendar}'"))
     keys: dict[str, str] = {}
     for name, alert in cfg.alerts.items():
         akey = f"alerts.{name}"
         if alert.rotation is not None and alert.rotation not in cfg.oncall.rotations:
-            problems.append((f"{akey}.rotation", f"a rotation defined in [oncall.rotations], got '{alert.rotation}'"))
+            problems.append((f"{akey}.rotation", f"a rotation defined in [oncall.rotations], found '{alert.rotation}'"))
         if alert.org is not None and alert.org not in cfg.orgs:
-            problems.append((f"{akey}.org", f"an org defined in [orgs], got '{alert.org}'"))
+            problems.append((f"{akey}.org", f"an org defined in [orgs], found '{alert.org}'"))
         if alert.key in keys:
-            problems.append((f"{akey}.key", f"a key not already used by [alerts.{keys[alert.key]}]"))
+            problems.append((f"{akey}.key", f"a key no other alert uses, found the one of [alerts.{keys[alert.key]}]"))
         keys[alert.key] = name
         if cfg.bot.http is None:
-            problems.append(("bot.http", f"an address (HOST:PORT): [alerts.{name}] is received there"))
+            problems.append(("bot.http", f"an address (HOST:PORT) where [alerts.{name}] is received, found none"))
     if cfg.oncall.feeds is not None and cfg.bot.http is None:
-        problems.append(("bot.http", "an address (HOST:PORT): [oncall.feeds] are served there"))
+        problems.append(("bot.http", "an address (HOST:PORT) where [oncall.feeds] are served, found none"))
     channel_owner: dict[str, str] = {}
     for name, org in cfg.orgs.items():
         for ch in org.channels:
             if ch in channel_owner:
                 problems.append(
-                    (f"orgs.{name}.channels", f"'{ch}' is already the channel of org '{channel_owner[ch]}'")
+                    (f"orgs.{name}.channels", f"each channel in one org only, found '{ch}' also in org "
+                     f"'{channel_owner[ch]}'")
                 )
             channel_owner[ch] = name
     return problems
@@ -612,60 +621,199 @@ def _substitute(value: Any, path: str, env: Mapping[str, str], missing: list[tup
     return value
 
 
+_BILLING_MODELS = ("subscription", "hourly", "per_incident", "per_minute", "credits", "free")
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("subscription", "hourly", "per_incident", "per_minute", "credits", "free") and out.endswith(
-            "billing"
-        ):
+        elif part in _BILLING_MODELS and out.endswith("billing"):
             continue  # discriminated-union branch names are noise in the key path
         else:
             out += f".{part}" if out else str(part)
     return out
 
 
-def _message(err: Mapping[str, Any]) -> str:
-    kind = err.get("type", "")
-    msg = str(err.get("msg", ""))
-    if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the comments in the shipped bot.toml)"
-    if kind == "missing":
-        return "required key is missing"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
+def _shown(value: Any) -> str:
+    """A value from the file as the reader wrote it (TOML-ish), short."""
+    if isinstance(value, str):
+        text = f'"{value}"'
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, dict):
+        text = "a table {" + ", ".join(str(k) for k in list(value)[:6]) + "}"
+    elif isinstance(value, list):
+        text = "a list of " + str(len(value))
+    else:
+        text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _known_keys(model: Any, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys allowed where `loc` points (for "did you mean"), walking the pydantic models."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or part in _BILLING_MODELS:
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if typing.get_origin(current) is dict and len(args) == 2:
+                current = args[1]  # a named entry: plans.<name> -> PlanConfig
+                continue
+            return []
+        field = fields.get(part)
+        if field is None:
+            return []
+        current = field.annotation
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if typing.get_origin(current) is list and args:
+            current = args[0]
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "decimal": "a number",
+    "bool": "true or false",
+    "string": 'a string in quotes ("...")',
+    "list": "a list [ ... ]",
+    "dict": "a table { key = value }",
+    "model": "a table { key = value }",
+    "model_attributes": "a table { key = value }",
+    "date": "a date YYYY-MM-DD",
+    "datetime": "a date and time",
+}
+
+
+def error_message(err: Mapping[str, Any], model: Any = None) -> str:
+    """One pydantic error worded as `expected ..., found ...` (never the library's own text)."""
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
     inp = err.get("input")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg} (got {inp!r})"
-    return msg
+    loc = tuple(err.get("loc", ()))
+    if kind == "extra_forbidden":
+        known = _known_keys(model, loc[:-1]) if model is not None else []
+        near = difflib.get_close_matches(str(loc[-1]), known, n=1) if loc else []
+        hint = f"; did you mean '{near[0]}'?" if near else " (see the comments in the shipped bot.toml)"
+        return f"expected a known key, found an unknown key{hint}"
+    if kind == "missing":
+        return "expected a value, found the key missing (it is required)"
+    if kind in ("value_error", "assertion_error"):
+        msg = str(ctx.get("error", "")) or str(err.get("msg", "")).removeprefix("Value error, ")
+        if msg.startswith("expected"):
+            return msg
+        # Parsers say "'X' is not a duration: use ..." or "'X' is not an e-mail address (e.g. ...)"
+        # (chat shows that with the command's syntax): the same facts in the config's order.
+        said = re.fullmatch(r"'(.*)' is not (an? [^:(]+?)\s*(?:: (.*)|\((.*)\))?", msg, re.S)
+        if said:
+            hint = said.group(3) or said.group(4)
+            return f"expected {said.group(2)}, found '{said.group(1)}'" + (f" ({hint})" if hint else "")
+        return f"expected a valid value: {msg}"  # the value itself may be a secret: not repeated
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected', 'one of the documented values')}, found {_shown(inp)}"
+    if kind == "union_tag_invalid":
+        return f"expected {ctx.get('expected_tags', 'a known kind')}, found {_shown(ctx.get('tag', inp))}"
+    if kind == "union_tag_not_found":
+        return f"expected a `{ctx.get('discriminator', 'kind').strip(chr(39))}` key, found none"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "?")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        return f"expected a number {bounds[kind]} {limit}, found {_shown(inp)}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length', 1)} item(s), found {ctx.get('actual_length', 0)}"
+    if kind == "too_long":
+        return f"expected at most {ctx.get('max_length', '?')} item(s), found {ctx.get('actual_length', '?')}"
+    # Lengths only: a too-short string may be a secret.
+    if kind == "string_too_short":
+        return f"expected at least {ctx.get('min_length', 1)} character(s), found {len(str(inp))}"
+    if kind == "string_too_long":
+        return f"expected at most {ctx.get('max_length', '?')} characters, found {len(str(inp))}"
+    for prefix, what in _KINDS.items():
+        if kind.startswith(prefix + "_"):
+            return f"expected {what}, found {_shown(inp)}"
+    return f"expected a valid value, found {_shown(inp)}"
 
 
-def parse_config(text: str, source: str = "bot.toml", env: Mapping[str, str] | None = None) -> Config:
-    """Parse and validate bot.toml text; raise ConfigError listing every problem found."""
+def problem_lines(source: str, prefix: str, exc: ValidationError, model: Any) -> list[str]:
+    """`file: key: expected ..., found ...` for each error of one validation."""
+    lines = []
+    for err in exc.errors():
+        key = _loc(tuple(err["loc"]))
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the key that chose wrong
+            key += "." + str((err.get("ctx") or {}).get("discriminator", "model")).strip("'")
+        message = error_message(err, model)
+        if not key and err["type"] == "value_error":
+            # A whole-section check names its key first ("token: expected ..."): keep the path whole.
+            raw = str((err.get("ctx") or {}).get("error", "")) or str(err.get("msg", ""))
+            head, sep, rest = raw.removeprefix("Value error, ").partition(": ")
+            if sep and re.fullmatch(r"[a-z_]+", head):
+                key = head
+                message = rest if rest.startswith("expected") else f"expected a valid value: {rest}"
+        full = ".".join(p for p in (prefix, key) if p)
+        lines.append(f"{source}: {full}: {message}")
+    return lines
+
+
+@dataclass
+class Parsed:
+    """Everything learnt from one bot.toml: the validated Config (None when it does not
+    validate), every problem found, the data with `${VAR}` substituted, the variables that
+    were not set (key, name), and the raw data as written."""
+
+    config: Config | None
+    problems: list[str]
+    data: dict[str, Any]
+    missing: list[tuple[str, str]]
+    raw: dict[str, Any]
+
+
+def parse_all(text: str, source: str = "bot.toml", env: Mapping[str, str] | None = None) -> Parsed:
+    """Validate without stopping at the first kind of problem (check-config lists them all)."""
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        return Parsed(None, [f"{source}: expected valid TOML, found a syntax error: {exc}"], {}, [], {})
     missing: list[tuple[str, str]] = []
     data = _substitute(raw, "", env, missing)
+    # The container image names its operations address in the environment, so its health
+    # check works with a bot.toml that leaves `http` unset (the shipped one does).
+    if env.get("SUPPORTBOT_HTTP") and isinstance(data.get("bot", {}), dict) and "http" not in data.get("bot", {}):
+        data = {**data, "bot": {**data.get("bot", {}), "http": env["SUPPORTBOT_HTTP"]}}
+    problems: list[str] = []
+    cfg: Config | None = None
     try:
         cfg = Config.model_validate({**data, "source": source})
     except ValidationError as exc:
-        lines = [f"{source}: {_loc(e['loc'])}: {_message(e)}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
-    problems = _references(cfg)
-    # A missing environment variable matters only where it is used: sections of disabled
-    # network adapters may reference secrets that this machine does not have.
+        problems += problem_lines(source, "", exc, Config)
+    if cfg is not None:
+        problems += [f"{source}: {key}: expected {what}" for key, what in _references(cfg)]
+    # A missing environment variable matters only where it is used: the network adapters'
+    # sections are judged by their own settings (a secret their mode does not use, or a
+    # disabled adapter's, need not be set; bootstrap.diagnose names the variable).
     for path, name in missing:
-        parts = path.split(".")
-        if parts[0] == "adapters" and len(parts) > 1 and not data["adapters"][parts[1]].get("enabled", False):
+        if path.startswith("adapters."):
             continue
-        problems.append((path, f"environment variable {name} to be set (referenced as ${{{name}}})"))
-    if problems:
-        raise ConfigError("\n".join(f"{source}: {key}: expected {what}" for key, what in problems))
-    return cfg
+        problems.append(f"{source}: {path}: expected environment variable {name} to be set (referenced as "
+                        f"${{{name}}}), found it unset")
+    return Parsed(cfg, problems, data, missing, raw)
+
+
+def parse_config(text: str, source: str = "bot.toml", env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate bot.toml text; raise ConfigError listing every problem found."""
+    parsed = parse_all(text, source, env)
+    if parsed.problems or parsed.config is None:
+        raise ConfigError("\n".join(parsed.problems))
+    return parsed.config
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -679,13 +827,21 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     return parse_config(text, str(p), env)
 
 
+def state_directory(cfg: Config) -> Path:
+    """Where a relative SQLite path lives: systemd's $STATE_DIRECTORY (the unit's
+    `StateDirectory=`, writable under ProtectSystem=strict; the container image sets it too),
+    else the folder of bot.toml."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path(cfg.source).resolve().parent
+
+
 def database_url(cfg: Config) -> str:
     """The async SQLAlchemy URL: sqlite:///x -> sqlite+aiosqlite:///<abs>, postgresql -> psycopg."""
     url = cfg.bot.database
     if url.startswith("sqlite:///") or url.startswith("sqlite+aiosqlite:///"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:" and not os.path.isabs(path):
-            path = str(Path(cfg.source).resolve().parent / path)
+            path = str(state_directory(cfg) / path)
         return f"sqlite+aiosqlite:///{path}"
     for prefix in ("postgresql+psycopg://", "postgresql+asyncpg://"):
         if url.startswith(prefix):
@@ -736,4 +892,9 @@ def desk_services(cfg: Config, networks_in_service: Callable[[], set[str]]) -> D
         oncall_schedule=Schedule.from_specs(cfg.oncall.rotations),
         escalation_policy=EscalationPolicy.from_spec(cfg.oncall.escalation, cals),
         networks_in_service=networks_in_service,
+        reply_lines={"irc": _int_or(cfg.adapters.irc.get("max_lines"), 20)},
     )
+
+
+def _int_or(value: Any, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default

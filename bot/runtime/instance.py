@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -22,13 +23,13 @@ from bot.desk.errors import ConfigError
 from bot.runtime.bootstrap import (
     App,
     adapter_settings,
-    check,
     is_singleton,
+    load_checked,
     make_adapter,
     make_console_adapter,
     shares_http,
 )
-from bot.runtime.config import Config, database_url, load_config
+from bot.runtime.config import Config, database_url
 from bot.runtime.health import OpsServer, Readiness
 from bot.runtime.intake import Intake
 from bot.runtime.leadership import Leadership, LeadershipLock
@@ -79,6 +80,7 @@ class Instance:
         self._schema_checked = 0.0
         self._db_up = True
         self._config_at_start = app.config  # what a reload cannot change is compared with this
+        self._terminal: Any = None  # the console adapter reading the terminal, if any
 
     # -- start -----------------------------------------------------------------------------------
 
@@ -118,10 +120,16 @@ class Instance:
         self.app.router.listeners.append(adapter.echo)
         if sys.stdin is not None and sys.stdin.isatty():
             if cfg.adapters.console.speaker:
-                print(f"supportbot console: speaking as {cfg.adapters.console.speaker}; type help", file=sys.stderr)
-                adapter.read_in_background()
+                self._terminal = adapter
             else:
                 log.info("console: no [adapters.console] speaker set; not reading the terminal")
+
+    def open_terminal(self) -> None:
+        """Read commands from the terminal (when `run` has one), once the start is logged."""
+        if self._terminal is not None:
+            speaker = self.app.config.adapters.console.speaker
+            print(f"supportbot console: speaking as {speaker}; type help (Ctrl-C stops the bot)", file=sys.stderr)
+            self._terminal.read_in_background()
 
     async def _start_singletons(self) -> None:
         """As leader: start every singleton not running yet (also retries failed starts)."""
@@ -193,6 +201,7 @@ class Instance:
 
     async def metrics_page(self) -> tuple[bytes, str]:
         metrics = self.app.metrics
+        assert metrics is not None, "supportbot run builds its App with metrics"
         up = await self._database_up()
         if up:
             try:
@@ -215,8 +224,7 @@ class Instance:
         the running configuration stays."""
         path = self.config_path
         try:
-            config = load_config(path)
-            check(config)
+            config = load_checked(path)
             settings = adapter_settings(config)
             self.app.reconfigure(config)
         except ConfigError as exc:
@@ -310,6 +318,7 @@ async def run_instance(config: Config, config_path: str, clock: Clock) -> int:
     try:
         await instance.start()
         log.info("supportbot is running (pid %s)", os.getpid())
+        instance.open_terminal()
         await stop.wait()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

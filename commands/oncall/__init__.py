@@ -545,6 +545,7 @@ async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
     roles=EVERYONE,
     summary="acknowledge a page: its escalation stops (anyone it was sent to, or any agent)",
     examples=(Example("ack 3", Role.AGENT), Example("ack page 3", Role.AGENT)),
+    shown_to=lambda caller, _settings: caller.is_staff,  # customers are not paged
 )
 async def ack(ctx: CommandContext, page: str) -> Reply:
     page_id = parse_page_ref(page)

@@ -342,9 +342,9 @@ async def test_plan_shows_calendar_targets_priority_rule_channels_quota_and_bala
     assert "Waiting for confirmation: #1 category 2" in text
     gold = await desk.text("agnes", "plan globex")
     assert "P1: response 8h, resolution 16h" in gold and "0 of 4 used" in gold
-    assert "Priority is set by you, the customer" in gold
+    assert "Priority is set by the customer (ticket open P1-P4); agents may change it" in gold
     assert "Customers can only see their own organisation." == await desk.text("carol", "plan globex")
-    assert "name the organisation (ORG)" in await desk.text("agnes", "plan")
+    assert "  globex: Globex GmbH — Enterprise Gold (enterprise-gold)" in await desk.text("agnes", "plan")
 
 
 # --- who may do what --------------------------------------------------------------------------------------

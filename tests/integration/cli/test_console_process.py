@@ -72,7 +72,10 @@ def test_check_config_accepts_the_shipped_file_and_refuses_a_broken_one(tmp_path
     r = subprocess.run([sys.executable, "-m", "bot.runtime.cli", "check-config", "--config", str(bad)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert r.stderr.strip() == f"{bad}: orgs.acme.plan: expected a plan defined in [plans], got 'platinum'"
+    assert r.stderr.strip().splitlines() == [
+        f"{bad}: orgs.acme.plan: expected a plan defined in [plans], found 'platinum'",
+        f"{bad}: 1 problem(s); nothing was started",
+    ]
 
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ BAD_LINES = [
     ("ticket priority 1 P9", "'P9' is not a priority: use P1-P4 (or S1-S4) — usage: ticket priority <id> <P1-P4> [reason]"),
     ("ticket open", "missing <summary> — usage: ticket open"),
     ("ticket open --bogus x", None),  # inside free text an unknown --word is text: opens a ticket
-    ("ticket frobnicate 1", "'ticket frobnicate' is not a command. Try:"),
+    ("ticket frobnicate 1", "'ticket frobnicate' is not a command. Type help ticket for the ticket commands."),
     ("frobnicate", "Unknown command 'frobnicate'. Type help for what you can do."),
     ("ticket open --for", "--for needs a value (ORG)"),
     ("ticket open --for nowhere x", "'nowhere' is not an organisation"),

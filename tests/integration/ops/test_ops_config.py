@@ -19,9 +19,9 @@ def test_http_and_takeover_time_are_read_from_the_bot_section() -> None:
 
 
 @pytest.mark.parametrize(("line", "message"), [
-    ('http = "8080"', "bot.http: '8080' is not HOST:PORT (e.g. \"127.0.0.1:8080\")"),
-    ('http = "localhost:http"', "bot.http: 'localhost:http' is not HOST:PORT"),
-    ("leader_takeover_seconds = 0", "bot.leader_takeover_seconds: Input should be greater than or equal to 1"),
+    ('http = "8080"', "bot.http: expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found '8080'"),
+    ('http = "localhost:http"', "bot.http: expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found 'localhost:http'"),
+    ("leader_takeover_seconds = 0", "bot.leader_takeover_seconds: expected a number >= 1, found 0"),
 ])
 def test_a_wrong_ops_key_is_refused_with_the_key_and_what_was_expected(line: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -112,7 +112,7 @@ async def test_sighup_refuses_a_broken_file_keeping_the_old_config_and_applies_a
     mark = len(bot.log())
     bot.signal(signal.SIGHUP)
     refused = await bot.wait_log("reload refused", after=mark)
-    assert "orgs.acme.plan: expected a plan defined in [plans], got 'platinum'" in refused
+    assert "orgs.acme.plan: expected a plan defined in [plans], found 'platinum'" in refused
     assert "You are u0nelly (a guest: not in the directory)" in await whoami("U0NELLY", "H2")
     assert "You are Alice Example" in await whoami("U0ALICE", "H3")
 

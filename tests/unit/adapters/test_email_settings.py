@@ -38,8 +38,8 @@ def test_switched_on_it_validates_with_its_password_from_the_environment() -> No
 @pytest.mark.parametrize(
     ("old", "new", "said"),
     [
-        ('authserv_id = "mx.example.com"', 'authserv_id = ""', "adapters.email: authserv_id: trust ="),
-        ('address = "support@example.com"', 'address = "support"', "adapters.email.address: 'support' is not an e-mail address"),
+        ('authserv_id = "mx.example.com"', 'authserv_id = ""', "adapters.email.authserv_id: expected the authserv-id"),
+        ('address = "support@example.com"', 'address = "support"', "adapters.email.address: expected an e-mail address, found 'support'"),
         ('trust = "authentication-results"', 'trust = "spf"', "adapters.email.trust"),
         ("# subject_prefix = \"#\"", 'subject_prefix = "[x]"', "adapters.email.subject_prefix"),
     ],

@@ -128,19 +128,19 @@ def refused(extra: str, http: bool = True) -> str:
 
 def test_alert_sections_refuse_what_cannot_work_with_the_key_and_why() -> None:
     text = refused('\n[alerts.a]\nformat = "nagios"\nkey = "${K}"\nrotation = "nope"\nseverity = { page = "P9" }\n')
-    assert "bot.toml: alerts.a.format: Input should be 'alertmanager' or 'events'" in text
-    assert "bot.toml: alerts.a.key: a secret of at least 16 letters" in text
-    assert "severity page: 'P9' is not a priority" in text
+    assert "bot.toml: alerts.a.format: expected 'alertmanager' or 'events', found \"nagios\"" in text
+    assert "bot.toml: alerts.a.key: expected a secret of at least 16 letters" in text
+    assert "alerts.a.severity: expected a priority P1-P4 for severity page, found 'P9'" in text
     assert "short" not in text  # the secret's value is never shown
-    assert "alerts.b.flap_window: 'soon' is not a duration" in refused(
+    assert "alerts.b.flap_window: expected a duration, found 'soon'" in refused(
         '\n[alerts.b]\nformat = "events"\nkey = "0123456789abcdefgh"\nflap_window = "soon"\n')
     text = refused('\n[alerts.a]\nformat = "events"\nkey = "0123456789abcdefgh"\nrotation = "nope"\norg = "x"\n')
-    assert "alerts.a.rotation: expected a rotation defined in [oncall.rotations], got 'nope'" in text
-    assert "alerts.a.org: expected an org defined in [orgs], got 'x'" in text
+    assert "alerts.a.rotation: expected a rotation defined in [oncall.rotations], found 'nope'" in text
+    assert "alerts.a.org: expected an org defined in [orgs], found 'x'" in text
     text = refused('\n[alerts.a]\nformat = "events"\nkey = "0123456789abcdefgh"\n'
                    '[alerts.b]\nformat = "events"\nkey = "0123456789abcdefgh"\n')
-    assert "alerts.b.key: expected a key not already used by [alerts.a]" in text
+    assert "alerts.b.key: expected a key no other alert uses, found the one of [alerts.a]" in text
     text = refused('\n[alerts.a]\nformat = "events"\nkey = "0123456789abcdefgh"\n', http=False)
-    assert "bot.http: expected an address (HOST:PORT): [alerts.a] is received there" in text
+    assert "bot.http: expected an address (HOST:PORT) where [alerts.a] is received, found none" in text
     text = refused('\n[oncall.feeds]\nbase_url = "bot.example.net"\nsecret = "0123456789abcdefgh"\n')
-    assert "oncall.feeds.base_url: 'bot.example.net' is not an http(s) URL" in text
+    assert "oncall.feeds.base_url: expected an http(s) URL (e.g. \"https://bot.example.net\"), found 'bot.example.net'" in text

@@ -1,0 +1,88 @@
+"""How long a scripted `supportbot console` takes to answer one command (prints numbers; not a test).
+
+A shell loop pays the whole process start for every line, so the figure is the wall time from
+starting `supportbot console --as alice` with one line on stdin to the answer on stdout (and to
+the process exiting), on the shipped bot.toml with a SQLite file already at the newest
+migration. The first run (which creates the schema) is not counted.
+
+    .venv/bin/python bench/console_bench.py [--runs 15] [--command whoami] [--source /work/main]
+
+The last line is machine-readable key=value pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def one_run(config: Path, command: str, source: Path | None = None) -> tuple[float, float, float]:
+    """(ms to the first stdout line, ms to exit, CPU ms of the process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    exe = Path(sys.executable).with_name("supportbot")
+    env = {**os.environ, "SUPPORTBOT_NOW": "2026-11-24T10:00:00+00:00"}
+    if source is not None:  # another checkout's code (e.g. main, for a before/after figure)
+        argv = [sys.executable, "-m", "bot.runtime.cli"]
+        env["PYTHONPATH"] = str(source)
+    else:
+        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.runtime.cli"]
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [*argv, "console", "--config", str(config), "--as", "alice"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        cwd=source,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(command + "\n")
+    proc.stdin.close()
+    proc.stdout.readline()
+    answered = time.perf_counter()
+    proc.stdout.read()
+    proc.wait(timeout=60)
+    exited = time.perf_counter()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return (answered - started) * 1000, (exited - started) * 1000, cpu * 1000
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--command", default="whoami")
+    ap.add_argument("--source", type=Path, default=None, help="run this checkout's code (default: this one)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bot.toml"
+        text = (ROOT / "bot.toml").read_text()
+        config.write_text(re.sub(r'^database = ".*"$', 'database = "sqlite:///desk.db"', text, count=1, flags=re.M))
+        one_run(config, args.command, args.source)  # creates and migrates the database
+        answers, exits, cpus = [], [], []
+        for _ in range(args.runs):
+            a, e, c = one_run(config, args.command, args.source)
+            answers.append(a)
+            exits.append(e)
+            cpus.append(c)
+    print(f"`{args.command}` through `supportbot console`, {args.runs} runs on {os.cpu_count()} CPUs")
+    print(f"first answer: median {statistics.median(answers):.0f} ms, min {min(answers):.0f} ms, "
+          f"max {max(answers):.0f} ms")
+    print(f"process exit: median {statistics.median(exits):.0f} ms, min {min(exits):.0f} ms")
+    print(f"CPU time of the process: median {statistics.median(cpus):.0f} ms (less sensitive to a busy machine)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"console_first_answer_ms={statistics.median(answers):.0f} console_first_answer_min_ms={min(answers):.0f} "
+          f"console_exit_ms={statistics.median(exits):.0f} console_cpu_ms={statistics.median(cpus):.0f} "
+          f"load={os.getloadavg()[0]:.1f} runs={args.runs}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
