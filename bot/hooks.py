@@ -24,6 +24,9 @@ PlanLeft = Callable[[Any, str], Awaitable[list[str]]]
 TakeCard = Callable[[Any, int, str | None], Awaitable[Any]]
 # (ctx, taken card, ticket) -> None once the ticket opened from a card exists.
 CardIntoTicket = Callable[[Any, Any, Any], Awaitable[None]]
+# (ctx, **kwargs) -> what one page of the web portal shows, run as the logged-in person
+# through Router.view (so permissions are chat's); the portal asks for it by name.
+WebPage = Callable[..., Awaitable[Any]]
 # (ctx, timer row) -> None when done, or a later instant to be called again then.
 TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
 
@@ -39,10 +42,17 @@ class Hooks:
     plan_left: list[PlanLeft] = field(default_factory=list)
     take_card: list[TakeCard] = field(default_factory=list)
     card_into_ticket: list[CardIntoTicket] = field(default_factory=list)
+    web_pages: dict[str, WebPage] = field(default_factory=dict)  # page name -> its contents
 
     def extend(self, other: Hooks) -> None:
-        """Add another area's hooks after these."""
+        """Add another area's hooks after these (a web page offered twice is refused)."""
         for name in self.__dataclass_fields__:
-            getattr(self, name).extend(getattr(other, name))
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, dict):
+                if twice := set(mine) & set(theirs):
+                    raise ValueError(f"{name} {sorted(twice)} offered by two areas")
+                mine.update(theirs)
+            else:
+                mine.extend(theirs)
 
 

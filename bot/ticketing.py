@@ -127,3 +127,10 @@ def shown_privately(ctx: CommandContext, ticket_org: str, *, includes_internal: 
     if includes_internal:
         return True
     return ctx.config.org_of_channel(ctx.caller.network, channel) != ticket_org
+
+
+def ticket_row(ctx: CommandContext, t: TicketRecord) -> dict[str, Any]:
+    """A ticket as a row of the web portal's lists and board."""
+    org = ctx.config.orgs.get(t.org)
+    return {"id": t.id, "priority": f"P{t.priority}", "state": t.state, "org": org.name if org else t.org,
+            "summary": t.summary, "assignee": t.assignee or "", "clocks": [], "due": "", "due_status": ""}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot import converters
@@ -23,7 +23,7 @@ from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.oncall import Override, Schedule, parse_override_window
 from bot.desk.paging import EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
 from bot.desk.timefmt import format_instant
-from bot.permissions import may_acknowledge_page
+from bot.permissions import may_acknowledge_page, require_staff
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Text
 from bot.ticketing import load_ticket, tz_of
@@ -442,3 +442,30 @@ async def page_resolve(ctx: CommandContext, page: str) -> Reply:
     ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
                kind="notice")
     return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+
+async def oncall_page(ctx: CommandContext, days: int = 14) -> list[dict[str, Any]]:
+    """Per rotation: who is on call now (as `oncall` says it) and each shift of the next two weeks."""
+    require_staff(ctx.caller, "the on-call schedule")
+    schedule = _schedule(ctx)
+    overrides = await overrides_in_force(ctx)
+    out = []
+    for name in sorted(schedule.rotations):
+        rot = schedule.rotation(name)
+        shifts: list[dict[str, Any]] = []
+        at, end = ctx.now, ctx.now + timedelta(days=days)
+        while at < end and len(shifts) < 60:
+            s = schedule.on_call(rot, at, overrides)
+            if s is None:
+                break
+            shifts.append({"who": name_of(ctx, s.person), "start": format_instant(max(s.start, ctx.now), rot.zone),
+                           "end": format_instant(s.end, rot.zone), "override": s.is_override})
+            at = s.end
+        out.append({"name": name, "now": schedule.status(name, ctx.now, overrides).describe(), "shifts": shifts})
+    return out
+
+
+AREA.hooks.web_pages["oncall"] = oncall_page

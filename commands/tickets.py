@@ -13,6 +13,7 @@ from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_set_priority, org_scope
+from bot.ports.records import TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
 from bot.ticketing import (
     ACTIVE,
@@ -24,6 +25,7 @@ from bot.ticketing import (
     tell_customer_side,
     tell_triage,
     ticket_lines,
+    ticket_row,
     tz_of,
 )
 
@@ -465,3 +467,108 @@ async def ticket_close(ctx: CommandContext, id: int) -> Reply:
         "",
         "closed",
     )
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+FINISHED = [TicketState.RESOLVED.value, TicketState.CLOSED.value]
+WEB_HISTORY = 200  # history entries a ticket's page shows before "show all"
+# Seed 003 (Isode) priority definitions, shown beside the priority choice of the portal's form.
+SEVERITIES = {
+    Priority.P1: "Critical: total system outage or failure preventing processing the majority of traffic "
+    "on a production system.",
+    Priority.P2: "Serious: serious incident on a production system, causing frequent failures and business impact.",
+    Priority.P3: "Moderate: other incident on a production, development or test system with some service or "
+    "business impact.",
+    Priority.P4: "Informational: an incident that does not have service or business impact.",
+}
+
+
+def line_status(line: str) -> str:
+    """What a `ticket show` clock line says, for the page's badge."""
+    if "BREACHED" in line:
+        return "breached"
+    if "best effort" in line:
+        return "best effort"
+    if ": met (" in line:
+        return "met"
+    if "paused" in line:
+        return "paused"
+    return "running" if " due " in line else "info"
+
+
+async def ticket_clocks(ctx: CommandContext, t: TicketRecord) -> list[dict[str, str]]:
+    return [{"text": line, "status": line_status(line)} for line in await ticket_lines(ctx, t)]
+
+
+async def tickets_page(ctx: CommandContext, org: str | None = None) -> dict[str, Any]:
+    """The organisation's tickets: open ones first with their clocks (as chat shows them), then
+    resolved and closed ones."""
+    scope = org_scope(ctx.caller, org, ctx.config)
+    open_rows = []
+    for t in await ctx.uow.tickets.list(org=scope, states=ACTIVE, limit=100):
+        r = ticket_row(ctx, t)
+        r["clocks"] = await ticket_clocks(ctx, t)
+        open_rows.append(r)
+    finished = [ticket_row(ctx, t) for t in await ctx.uow.tickets.list(org=scope, states=FINISHED, limit=50)]
+    scope_name = ctx.config.orgs[scope].name if scope else "all organisations"
+    return {"scope": scope_name, "open": open_rows, "finished": finished}
+
+
+async def ticket_page(ctx: CommandContext, id: int, everything: bool = False) -> dict[str, Any]:
+    """One ticket: what `ticket show` says and its history (internal notes only for agents);
+    the newest WEB_HISTORY entries unless `everything`."""
+    ticket = await load_ticket(ctx, id, for_update=False)
+    staff = ctx.caller.is_staff
+    tz = tz_of(ctx, ticket)
+    shown = [e for e in await ctx.uow.tickets.events(ticket.id) if e.public or staff]
+    total = len(shown)
+    if not everything and total > WEB_HISTORY:
+        shown = shown[-WEB_HISTORY:]
+    entries = []
+    for e in shown:
+        detail = e.text
+        if e.kind == "priority" and e.priority:
+            detail = f"P{e.priority}" + (f" — {e.reason}" if e.reason else "")
+        elif not detail and e.reason:
+            detail = e.reason
+        entries.append({"at": format_instant(e.at, tz), "actor": e.actor, "kind": e.kind, "text": detail,
+                        "internal": not e.public})
+    return {
+        "ticket": ticket_row(ctx, ticket),
+        "headline": headline(ticket, ctx),
+        "opened": f"{format_instant(ticket.opened_at, tz)} by {ticket.opened_by}"
+        + (" on a test system" if ticket.test_system else ""),
+        "clocks": await ticket_clocks(ctx, ticket),
+        "entries": entries,
+        "earlier": total - len(entries),
+        "active": TicketState(ticket.state).is_active,
+        "closed": ticket.state == TicketState.CLOSED.value,
+        "staff": staff,
+    }
+
+
+async def open_form(ctx: CommandContext) -> dict[str, Any]:
+    """The new-ticket form: the priority choice (per the plan's rule) with each priority's
+    definition and the plan's targets beside it."""
+    org = ctx.caller.org or ""
+    plan_name = ctx.config.orgs[org].plan if org else ""
+    plan = ctx.config.plans.get(plan_name)
+    choices = []
+    for p in Priority:
+        resp = plan.response.get(p.label, "") if plan else ""
+        res = plan.resolution.get(p.label, "") if plan else ""
+        targets = [f"first response {resp}" if resp else "", f"resolution {res}" if res else ""]
+        choices.append({"value": p.label, "definition": SEVERITIES[p],
+                        "targets": ", ".join(x for x in targets if x) or "best effort"})
+    return {
+        "org": ctx.config.orgs[org].name if org else "",
+        "plan": plan_name,
+        "sets_priority": bool(org) and may_set_priority(ctx.caller, ctx.config, plan_name),
+        "choices": choices,
+    }
+
+
+AREA.hooks.web_pages["tickets"] = tickets_page
+AREA.hooks.web_pages["ticket"] = ticket_page
+AREA.hooks.web_pages["new ticket"] = open_form

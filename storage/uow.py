@@ -20,6 +20,7 @@ from storage.repositories import (
     TimerRepository,
 )
 from storage.sla import SlaRepository
+from storage.web import WebRepository
 
 
 class UnitOfWork:
@@ -35,6 +36,7 @@ class UnitOfWork:
     billing: BillingRepository
     paging: PagingRepository
     assist: AssistRepository
+    web: WebRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -51,6 +53,7 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session, self.db)
         self.paging = PagingRepository(self.session, self.db)
         self.assist = AssistRepository(self.session, self.db)
+        self.web = WebRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:

@@ -195,6 +195,23 @@ class DeskSection(Protocol):
     def worker_poll_seconds(self) -> float: ...
 
 
+class WebTerms(Protocol):
+    """The `[web]` keys the desk acts on: whether the portal runs, where people reach it, and
+    the `web` command's link lifetime and rate limit (the secret is the portal's own)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def public_url(self) -> str: ...
+
+    @property
+    def link_minutes(self) -> int: ...
+
+    @property
+    def links_per_10_minutes(self) -> int: ...
+
+
 class Settings(Protocol):
     """The whole of bot.toml as the desk sees it."""
 
@@ -212,6 +229,9 @@ class Settings(Protocol):
 
     @property
     def people(self) -> Mapping[str, PersonEntry]: ...
+
+    @property
+    def web(self) -> WebTerms: ...
 
     def org_of_channel(self, network: str, channel: str) -> str | None:
         """The org whose `channels` list NETWORK:CHANNEL, if any."""
