@@ -98,10 +98,15 @@ class TicketRepository:
     async def events(self, ticket_id: int) -> Sequence[TicketEvent]:
         cached = self._events.get(ticket_id)
         if cached is None:
+            # Plain rows with the events' attributes, not ORM objects: events are never updated,
+            # and a ticket with thousands of them loads several times faster.
             stmt = (
-                select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.at, TicketEvent.id)
+                select(*TicketEvent.__table__.columns)
+                .where(TicketEvent.ticket_id == ticket_id)
+                .order_by(TicketEvent.at, TicketEvent.id)
             )
-            cached = self._events[ticket_id] = (await self.session.scalars(stmt)).all()
+            rows: Sequence[Any] = (await self.session.execute(stmt)).all()
+            cached = self._events[ticket_id] = rows
         return cached
 
     async def open_by_deadline(self, *, org: str | None = None, limit: int = 50) -> Sequence[Ticket]:
