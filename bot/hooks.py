@@ -38,6 +38,9 @@ SlaLines = Callable[[Any, Any], Awaitable[list[str]]]
 # (ctx, command name) -> extra lines under `help <command>` (e.g. the caller's plan's severity
 # definitions under `help ticket open`).
 HelpLines = Callable[[Any, str], Awaitable[list[str]]]
+# (ctx, **kwargs) -> what one page of the web portal shows, run as the logged-in person
+# through Router.view (so permissions are chat's); the portal asks for it by name.
+WebPage = Callable[..., Awaitable[Any]]
 # (ctx, timer row) -> None when done, or a later instant to be called again then.
 TimerHandler = Callable[[Any, Any], Awaitable[datetime | None]]
 
@@ -58,10 +61,17 @@ class Hooks:
     answer_blockers: list[AnswerBlocker] = field(default_factory=list)
     sla_lines: list[SlaLines] = field(default_factory=list)
     help_lines: list[HelpLines] = field(default_factory=list)
+    web_pages: dict[str, WebPage] = field(default_factory=dict)  # page name -> its contents
 
     def extend(self, other: Hooks) -> None:
-        """Add another area's hooks after these."""
+        """Add another area's hooks after these (a web page offered twice is refused)."""
         for name in self.__dataclass_fields__:
-            getattr(self, name).extend(getattr(other, name))
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if isinstance(mine, dict):
+                if twice := set(mine) & set(theirs):
+                    raise ValueError(f"{name} {sorted(twice)} offered by two areas")
+                mine.update(theirs)
+            else:
+                mine.extend(theirs)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot.desk.domain import InboundMessage, Role
 from bot.desk.handles import fold_handle
 from bot.desk.settings import Settings
+from bot.ports import WEB
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ class Directory:
         return Caller(person, cfg.name, Role(cfg.role), cfg.org, network, handle, channel)
 
     def resolve(self, message: InboundMessage) -> Caller | None:
+        if message.network == WEB:
+            # The web portal speaks only for the person its session cookie belongs to: the
+            # sender is that person's key in [people], never a handle anybody could claim.
+            if message.sender in self.config.people:
+                return self.caller_for_person(message.sender, WEB, None)
+            return None
         if message.sender:
             person = self.person_of(message.network, message.sender)
             if person is not None:

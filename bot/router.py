@@ -589,6 +589,21 @@ class Router:
             rest = rest[len(rest.split(maxsplit=1)[0]) :]
         return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
 
+    async def view(self, message: InboundMessage, page: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
+        """Read-only pages (the web portal): `page(ctx, **kwargs)` runs as the speaker of
+        `message` in a transaction that is never committed. The caller is resolved as for a
+        command, so permission helpers (`load_ticket`, `org_scope`) decide exactly as in chat;
+        their NotFound / PermissionDenied reach the caller. None-callers get PermissionDenied."""
+        caller = self.directory.resolve(message)
+        if caller is None:
+            raise PermissionDenied(REGISTRATION_REPLY)
+        async with self.uow_factory() as uow:
+            ctx = CommandContext(
+                caller, message, uow, self.config, self.clock, self.clock.now(), self.services, self.registry,
+                self.hooks,
+            )
+            return await page(ctx, **kwargs)
+
     async def _run(
         self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False
     ) -> list[Reply]:

@@ -143,3 +143,10 @@ def severity_lines(ctx: CommandContext, plan_name: str) -> list[str]:
         return []
     shown = {key: key if key.startswith("P") else f"{key} (= P{key[1:]})" for key in table}
     return [f"  {shown[key]} — {text}" for key, text in sorted(table.items())]
+
+
+def ticket_row(ctx: CommandContext, t: TicketRecord) -> dict[str, Any]:
+    """A ticket as a row of the web portal's lists and board."""
+    org = ctx.config.orgs.get(t.org)
+    return {"id": t.id, "priority": f"P{t.priority}", "state": t.state, "org": org.name if org else t.org,
+            "summary": t.summary, "assignee": t.assignee or "", "clocks": [], "due": "", "due_status": ""}

@@ -32,6 +32,7 @@ from bot.desk.durations import parse_wall_duration
 from bot.desk.errors import Conflict, NotFound, UserError
 from bot.desk.timefmt import format_instant, when
 from bot.identity import Caller
+from bot.permissions import require_staff
 from bot.ports.records import AssistCardRecord, AssistLineRecord, TicketRecord
 from bot.router import STAFF, Arg, CommandContext, Text
 from bot.ticketing import load_ticket, record, tell_customer_side
@@ -480,3 +481,19 @@ async def card_show(ctx: CommandContext, number: int) -> Reply:
 AREA.hooks.take_card.append(take_card)
 AREA.hooks.card_into_ticket.append(card_into_ticket)
 AREA.hooks.card.append(card_from_lines)
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+CARDS_SHOWN_DAYS = 7  # the board lists unused cards with a line in this many days
+
+
+async def cards_page(ctx: CommandContext) -> list[dict[str, Any]]:
+    """Unused assist cards for the agents' board: the card as chat shows it, and its number for
+    the "Open ticket" form (`ticket open --from N`)."""
+    require_staff(ctx.caller, "assist cards")
+    cards = await ctx.uow.assist.unused_cards(ctx.now - timedelta(days=CARDS_SHOWN_DAYS))
+    return [{"id": c.id, "text": await render_card(ctx, c)} for c in cards]
+
+
+AREA.hooks.web_pages["cards"] = cards_page

@@ -1066,3 +1066,46 @@ async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[
     }
     return out, summary
 
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+
+async def plan_page(ctx: CommandContext, org: str | None = None) -> dict[str, Any]:
+    """The plan page beside the `plan` answer: the ledger and credit assessments waiting for
+    the customer's confirmation (each with a Confirm button)."""
+    key = billing_scope(ctx.caller, org, ctx.config)
+    _name, plan = org_plan(ctx, key)
+    pending = []
+    ledger: list[str] = []
+    model = plan.billing.model
+    if model in ("credits", "per_minute"):
+        tz = ctx.config.plan_timezone(plan)
+        account = "credits" if model == "credits" else "deposit"
+        rows = await ctx.uow.billing.ledger(org=key, account=account, newest_first=True, limit=LEDGER_LINES)
+        ledger = [ledger_line(r, tz).strip() for r in rows]
+        if model == "credits":
+            for a in await ctx.uow.billing.pending_assessments(key):
+                pending.append({"ticket": a.ticket_id, "what": CATEGORY_LABELS[a.category], "credits": a.credits})
+    return {"org": key, "org_name": org_name(ctx, key), "pending": pending, "ledger": ledger,
+            "customer": not ctx.caller.is_staff}
+
+
+async def statement_page(ctx: CommandContext, org: str | None, month: date | None) -> tuple[str, str]:
+    """The month's statement as `supportbot report` writes it: (file name, CSV text)."""
+    import csv
+    import io
+
+    key = billing_scope(ctx.caller, org, ctx.config)
+    _name, plan = org_plan(ctx, key)
+    first = month or month_of(ctx.now, ctx.config.plan_timezone(plan)).first_day
+    rows, _summary = await statement(ctx.uow, ctx.config, key, first)
+    out = io.StringIO(newline="")
+    w = csv.DictWriter(out, fieldnames=list(STATEMENT_COLUMNS), lineterminator="\r\n")
+    w.writeheader()
+    w.writerows(rows)
+    return f"statement-{first:%Y-%m}-{key}.csv", out.getvalue()
+
+
+AREA.hooks.web_pages["plan"] = plan_page
+AREA.hooks.web_pages["statement"] = statement_page

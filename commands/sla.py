@@ -11,6 +11,7 @@ from bot import converters
 from bot.areas import Area
 from bot.desk.billing import month_of, month_window
 from bot.desk.domain import Priority, Reply, TicketState
+from bot.desk.errors import UserError
 from bot.desk.sla import (
     RELIEF,
     RESOLUTION,
@@ -24,10 +25,10 @@ from bot.desk.sla import (
     humanize_business,
 )
 from bot.desk.timefmt import relative
-from bot.permissions import org_scope
+from bot.permissions import org_scope, require_staff
 from bot.ports.records import TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
-from bot.ticketing import ACTIVE, load_ticket, shown_privately
+from bot.ticketing import ACTIVE, load_ticket, shown_privately, ticket_row
 
 AREA = Area("sla")
 
@@ -350,6 +351,74 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
                 + f"; target {plan.target_percent}%, {verdict})"
             )
         lines.append("; ".join(parts))
+        if ctx.config.web.enabled:  # the same month as charts, on the web portal
+            lines.append(f"  charts: {ctx.config.web.public_url}/compliance?org={key}&month={m:%Y-%m}")
     if not lines:
         return Reply("No tickets in that month.")
     return Reply("\n".join(lines))
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+
+async def board_page(ctx: CommandContext, org: str | None = None, limit: int = 100) -> dict[str, Any]:
+    """The SLA board: running deadlines by due instant (so breached first), then paused, then none."""
+    require_staff(ctx.caller, "the SLA board")
+    scope = org_scope(ctx.caller, org, ctx.config)
+    rows = []
+    for t in await ctx.uow.sla.board(scope, limit):
+        r = ticket_row(ctx, t)
+        tz = tz_name(ctx, t)
+        if t.sla_paused:
+            r["due"], r["due_status"] = "paused (waiting on the customer)", "paused"
+        elif t.next_due_at is None:
+            r["due"], r["due_status"] = "no deadline", "none"
+        elif t.next_due_at <= ctx.now:
+            r["due"] = f"BREACHED {format_instant(t.next_due_at, tz)} ({relative(t.next_due_at, ctx.now)})"
+            r["due_status"] = "breached"
+        else:
+            left = remaining_seconds(ctx, t)
+            cal = ctx.services.calendars.get(t.next_due_calendar or "")
+            day = cal.standard_day_seconds if cal is not None else None
+            when = f"in {humanize_business(left, day)}" if left is not None else relative(t.next_due_at, ctx.now)
+            r["due"], r["due_status"] = f"due {format_instant(t.next_due_at, tz)} ({when})", "running"
+        rows.append(r)
+    counts = await ctx.uow.sla.board_counts(ctx.now, scope)
+    return {"scope": ctx.config.orgs[scope].name if scope else "all organisations", "rows": rows,
+            "counts": counts, "orgs": {k: o.name for k, o in sorted(ctx.config.orgs.items())}, "org": scope or ""}
+
+
+async def compliance_page(ctx: CommandContext, org: str | None, month: date | None) -> dict[str, Any]:
+    """One organisation's month: % of first responses / resolutions / reliefs met against the
+    plan's target (the numbers of `sla report`), and breached targets per week."""
+    key = org_scope(ctx.caller, org, ctx.config)
+    if key is None:
+        raise UserError("name the organisation")
+    plan = ctx.config.plan_of_org(key)
+    tz = ctx.config.plan_timezone(plan)
+    window = month_window(month, tz) if month else month_of(ctx.now, tz)
+    figures = await ctx.uow.sla.month_figures(key, window.start, window.end)
+    rows = []
+    for name, label in ((RESPONSE, "First responses"), (RESOLUTION, "Resolutions"), (RELIEF, "Reliefs")):
+        if name == RELIEF and not plan.relief_factor:
+            continue
+        met, missed, pending = figures[name]
+        decided = met + missed
+        pct = round(100.0 * met / decided, 1) if decided else None
+        verdict = "" if pct is None else "on target" if pct >= plan.target_percent else "below target"
+        rows.append({"label": label, "met": met, "missed": missed, "running": pending, "percent": pct,
+                     "verdict": verdict})
+    zone = window.start.tzinfo
+    last_day = (window.end - timedelta(days=1)).astimezone(zone).day
+    breaches = [0] * (1 + (last_day - 1) // 7)
+    for opened_at, breached in await ctx.uow.sla.month_breaches(key, window.start, window.end):
+        breaches[(opened_at.astimezone(zone).day - 1) // 7] += breached
+    weeks = [{"week": f"{window.first_day:%b} {1 + 7 * i}–", "breaches": n} for i, n in enumerate(breaches)]
+    return {"org": key, "org_name": ctx.config.orgs[key].name, "plan": ctx.config.orgs[key].plan,
+            "month": window.label, "target": plan.target_percent, "tickets": figures["tickets"], "rows": rows,
+            "weeks": weeks, "orgs": {k: o.name for k, o in sorted(ctx.config.orgs.items())},
+            "staff": ctx.caller.is_staff}
+
+
+AREA.hooks.web_pages["board"] = board_page
+AREA.hooks.web_pages["compliance"] = compliance_page

@@ -27,6 +27,7 @@ from bot.ticketing import (
     tell_customer_side,
     tell_triage,
     ticket_lines,
+    ticket_row,
     tz_of,
 )
 
@@ -652,3 +653,99 @@ async def ticket_link(ctx: CommandContext, id: int, other: int) -> Reply:
         raise Conflict(f"#{a.id} and #{b.id} are already linked.")
     await link_both_ways(ctx, a, b, "linked", "linked")
     return Reply(f"Linked #{a.id} and #{b.id}.", ticket_id=id, kind="ticket-update")
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+FINISHED = [TicketState.RESOLVED.value, TicketState.CLOSED.value]
+WEB_HISTORY = 200  # history entries a ticket's page shows before "show all"
+def line_status(line: str) -> str:
+    """What a `ticket show` clock line says, for the page's badge."""
+    if "BREACHED" in line:
+        return "breached"
+    if "best effort" in line:
+        return "best effort"
+    if ": met (" in line:
+        return "met"
+    if "paused" in line:
+        return "paused"
+    return "running" if " due " in line else "info"
+
+
+async def ticket_clocks(ctx: CommandContext, t: TicketRecord) -> list[dict[str, str]]:
+    return [{"text": line, "status": line_status(line)} for line in await ticket_lines(ctx, t)]
+
+
+async def tickets_page(ctx: CommandContext, org: str | None = None) -> dict[str, Any]:
+    """The organisation's tickets: open ones first with their clocks (as chat shows them), then
+    resolved and closed ones."""
+    scope = org_scope(ctx.caller, org, ctx.config)
+    open_rows = []
+    for t in await ctx.uow.tickets.list(org=scope, states=ACTIVE, limit=100):
+        r = ticket_row(ctx, t)
+        r["clocks"] = await ticket_clocks(ctx, t)
+        open_rows.append(r)
+    finished = [ticket_row(ctx, t) for t in await ctx.uow.tickets.list(org=scope, states=FINISHED, limit=50)]
+    scope_name = ctx.config.orgs[scope].name if scope else "all organisations"
+    return {"scope": scope_name, "open": open_rows, "finished": finished}
+
+
+async def ticket_page(ctx: CommandContext, id: int, everything: bool = False) -> dict[str, Any]:
+    """One ticket: what `ticket show` says and its history (internal notes only for agents);
+    the newest WEB_HISTORY entries unless `everything`."""
+    ticket = await load_ticket(ctx, id, for_update=False)
+    staff = ctx.caller.is_staff
+    tz = tz_of(ctx, ticket)
+    shown = [e for e in await ctx.uow.tickets.events(ticket.id) if e.public or staff]
+    total = len(shown)
+    if not everything and total > WEB_HISTORY:
+        shown = shown[-WEB_HISTORY:]
+    entries = []
+    for e in shown:
+        detail = e.text
+        if e.kind == "priority" and e.priority:
+            detail = f"P{e.priority}" + (f" — {e.reason}" if e.reason else "")
+        elif not detail and e.reason:
+            detail = e.reason
+        entries.append({"at": format_instant(e.at, tz), "actor": e.actor, "kind": e.kind, "text": detail,
+                        "internal": not e.public})
+    return {
+        "ticket": ticket_row(ctx, ticket),
+        "headline": headline(ticket, ctx),
+        "opened": f"{format_instant(ticket.opened_at, tz)} by {ticket.opened_by}"
+        + (" on a test system" if ticket.test_system else ""),
+        "clocks": await ticket_clocks(ctx, ticket),
+        "entries": entries,
+        "earlier": total - len(entries),
+        "active": TicketState(ticket.state).is_active,
+        "closed": ticket.state == TicketState.CLOSED.value,
+        "staff": staff,
+    }
+
+
+async def open_form(ctx: CommandContext) -> dict[str, Any]:
+    """The new-ticket form: the priority choice (per the plan's rule) with the plan's severity
+    definition of each priority (seeds 003/004) and the plan's targets beside it."""
+    org = ctx.caller.org or ""
+    plan_name = ctx.config.orgs[org].plan if org else ""
+    plan = ctx.config.plans.get(plan_name)
+    table = ctx.config.severities.get(plan.severities, {}) if plan is not None and plan.severities else {}
+    choices = []
+    for p in Priority:
+        resp = plan.response.get(p.label, "") if plan else ""
+        res = plan.resolution.get(p.label, "") if plan else ""
+        targets = [f"first response {resp}" if resp else "", f"resolution {res}" if res else ""]
+        definition = table.get(p.label) or table.get(f"S{int(p)}", "")
+        choices.append({"value": p.label, "definition": definition,
+                        "targets": ", ".join(x for x in targets if x) or "best effort"})
+    return {
+        "org": ctx.config.orgs[org].name if org else "",
+        "plan": plan_name,
+        "sets_priority": bool(org) and may_set_priority(ctx.caller, ctx.config, plan_name),
+        "choices": choices,
+    }
+
+
+AREA.hooks.web_pages["tickets"] = tickets_page
+AREA.hooks.web_pages["ticket"] = ticket_page
+AREA.hooks.web_pages["new ticket"] = open_form

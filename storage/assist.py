@@ -39,6 +39,16 @@ class AssistRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).first()
 
+    async def unused_cards(self, since: datetime, limit: int = 20) -> Sequence[AssistCard]:
+        """Cards not yet opened as or attached to a ticket, with a line since `since`, newest first."""
+        stmt = (
+            select(AssistCard)
+            .where(AssistCard.ticket_id.is_(None), AssistCard.last_line_at >= since)
+            .order_by(AssistCard.last_line_at.desc(), AssistCard.id.desc())
+            .limit(limit)
+        )
+        return (await self.session.scalars(stmt)).all()
+
     def new_card(self, **fields: Any) -> AssistCard:
         """A card not yet stored (store it with `add_card`)."""
         return AssistCard(**fields)

@@ -83,3 +83,11 @@ class SlaRepository:
             ).where(*where)
             out[name] = tuple((await self.session.execute(stmt)).one())
         return out
+
+    async def month_breaches(self, org: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+        """(opened_at, breached targets) of each of the org's tickets opened in [start, end):
+        the compliance page's breaches per week."""
+        where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
+        stmt = select(Ticket.opened_at, Ticket.response_met, Ticket.resolution_met, Ticket.relief_met).where(*where)
+        rows = (await self.session.execute(stmt)).all()
+        return [(r[0], sum(1 for m in r[1:] if m is False)) for r in rows]

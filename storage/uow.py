@@ -22,6 +22,7 @@ from storage.repositories import (
     TimerRepository,
 )
 from storage.sla import SlaRepository
+from storage.web import WebRepository
 
 
 class UnitOfWork:
@@ -39,6 +40,7 @@ class UnitOfWork:
     assist: AssistRepository
     alerts: AlertRepository
     attachments: AttachmentRepository
+    web: WebRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -57,6 +59,7 @@ class UnitOfWork:
         self.assist = AssistRepository(self.session, self.db)
         self.alerts = AlertRepository(self.session, self.db)
         self.attachments = AttachmentRepository(self.session, self.db)
+        self.web = WebRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:

@@ -260,6 +260,23 @@ class OncallSection(Protocol):
     def feeds(self) -> FeedsEntry | None: ...
 
 
+class WebTerms(Protocol):
+    """The `[web]` keys the desk acts on: whether the portal runs, where people reach it, and
+    the `web` command's link lifetime and rate limit (the secret is the portal's own)."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def public_url(self) -> str: ...
+
+    @property
+    def link_minutes(self) -> int: ...
+
+    @property
+    def links_per_10_minutes(self) -> int: ...
+
+
 class Settings(Protocol):
     """The whole of bot.toml as the desk sees it."""
 
@@ -288,6 +305,9 @@ class Settings(Protocol):
     def severities(self) -> Mapping[str, Mapping[str, str]]:
         """Severity definitions by table name: priority (as written, P1 or S1) -> definition."""
         ...
+
+    @property
+    def web(self) -> WebTerms: ...
 
     def org_of_channel(self, network: str, channel: str) -> str | None:
         """The org whose `channels` list NETWORK:CHANNEL, if any."""

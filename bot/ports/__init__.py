@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.desk.calendar import BusinessCalendar
@@ -140,3 +141,44 @@ class DeskServices:
     networks_in_service: Callable[[], set[str]] = field(default=lambda: set())
     # Lines one reply may take per network (IRC's `max_lines`): long help is paged to fit.
     reply_lines: Mapping[str, int] = field(default_factory=dict)
+
+
+# --- the web portal (adapters/web) ----------------------------------------------------------
+
+WEB = "web"  # the portal's network: a logged-in session speaks as its person, never a handle
+
+
+class WebSessions(Protocol):
+    """One-time login links and browser sessions, stored so they work on every instance.
+    Each call is its own transaction."""
+
+    async def peek_link(self, token: str, now: datetime) -> str | None:
+        """The person an unused, unexpired link logs in (nothing changes)."""
+        ...
+
+    async def spend_link(self, token: str, now: datetime) -> str | None:
+        """Use the link up and return its person; None when unknown, used or expired."""
+        ...
+
+    async def start_session(self, token: str, person: str, now: datetime, lifetime: timedelta) -> None: ...
+
+    async def session_person(self, token: str, now: datetime) -> str | None:
+        """The person of a live session; None when unknown, ended or expired."""
+        ...
+
+    async def end_session(self, token: str, now: datetime) -> None: ...
+
+
+class WebHost(AdapterHost, Protocol):
+    """What the bot offers the web portal: commands through `handle` (as any adapter), and
+    read-only pages that the command areas contribute, run as the message's speaker with the
+    router's own permission checks."""
+
+    config: Any  # the running bot.toml (a reload is seen at once)
+    clock: Any
+    web_sessions: WebSessions
+
+    async def view(self, message: InboundMessage, page: str, **kwargs: Any) -> Any:
+        """Run the page `page` (commands.hooks.WEB_PAGES) as the speaker of `message`; its
+        NotFound / PermissionDenied / UserError reach the caller."""
+        ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -176,6 +176,10 @@ class SlaStore(Protocol):
 
     async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
         """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
+        ...
+
+    async def month_breaches(self, org: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+        """(opened_at, breached targets) of each ticket opened in [start, end)."""
         ...
 
 
@@ -365,6 +369,27 @@ class AssistStore(Protocol):
         """Remember that the plan note went to this person on this network; False if it had."""
         ...
 
+    async def unused_cards(self, since: datetime, limit: int = 20) -> Sequence[AssistCardRecord]:
+        """Cards not yet opened as or attached to a ticket, with a line since `since`, newest first."""
+        ...
+
+
+class WebStore(Protocol):
+    """The web portal's one-time login links and browser sessions, as chat's `web` commands
+    see them (the portal itself uses bot.ports.WebSessions)."""
+
+    async def links_since(self, person: str, since: datetime) -> int:
+        """Links the person asked for since `since` (the rate limit)."""
+        ...
+
+    async def add_link(self, token: str, person: str, now: datetime, valid: timedelta) -> None:
+        """Store a new link (only its digest) for the person, valid until now + valid."""
+        ...
+
+    async def end_sessions(self, person: str, now: datetime) -> int:
+        """End every live session of the person; how many were live."""
+        ...
+
 
 class AlertStore(Protocol):
     """Alerts from monitoring and the per-key rows that serialise events for one dedup key."""
@@ -448,6 +473,9 @@ class UnitOfWork(Protocol):
 
     @property
     def attachments(self) -> AttachmentStore: ...
+
+    @property
+    def web(self) -> WebStore: ...
 
     async def commit(self) -> None:
         """Make the transaction's changes durable."""

@@ -20,12 +20,12 @@ from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.identity import Caller
 from bot.menu import command_menu
-from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand
+from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand, WebSessions
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import Config, database_url, desk_services, parse_all, problem_lines
 from bot.worker import SYSTEM, Worker
-from commands import assist, billing, general, mail, oncall, sla, tickets
+from commands import assist, billing, general, mail, oncall, sla, tickets, web
 
 if TYPE_CHECKING:
     from bot.runtime.metrics import DeskMetrics
@@ -35,7 +35,7 @@ T = TypeVar("T")
 
 # The command areas this desk serves, in the order their hooks run (tickets first: the others
 # react to its events). Adding an area is adding it here.
-AREAS = (general, tickets, sla, billing, oncall, assist, mail)
+AREAS = (general, tickets, sla, billing, oncall, assist, mail, web)
 
 
 def build_desk() -> Desk:
@@ -296,6 +296,13 @@ def make_console_adapter(speaker: str, is_command: Any) -> Any:
     return ConsoleAdapter(speaker, is_command=is_command)
 
 
+def make_web_portal(app: App) -> Any:
+    """The web portal (adapters/web), served by `supportbot run` when `[web]` is enabled."""
+    from adapters.web.portal import WebPortal
+
+    return WebPortal(app)
+
+
 def make_adapter(network: str, settings: BaseModel, clock: Clock) -> Adapter:
     module_name, _settings, cls_name = NETWORK_ADAPTERS[network]
     cls = getattr(importlib.import_module(module_name), cls_name)
@@ -310,6 +317,7 @@ class App:
     def __init__(self, config: Config, db: Any, clock: Clock, *, with_metrics: bool = True) -> None:
         from storage.database import StateStore
         from storage.uow import UnitOfWork
+        from storage.web import WebSessionStore
 
         self.config = config
         self.db = db
@@ -322,6 +330,7 @@ class App:
         self.uow_factory: Callable[[], UnitOfWorkPort] = lambda: UnitOfWork(db)
         self.router = Router(self.registry, config, self.uow_factory, clock, self.services, self.desk.hooks)
         self.state: AdapterState = StateStore(db)
+        self.web_sessions: WebSessions = WebSessionStore(db)
         self.adapters: dict[str, Adapter] = {}
         self.worker = Worker(
             config, self.uow_factory, clock, self.registry, self.services, self.adapters,
@@ -463,6 +472,11 @@ class App:
 
         result: DeskFigures = await desk_figures(self.db, self.clock.now())
         return result
+
+    async def view(self, message: InboundMessage, page: str, **kwargs: Any) -> Any:
+        """A web portal page an area offers (its hooks' `web_pages`) as the message's speaker
+        (bot.ports.WebHost)."""
+        return await self.router.view(message, self.desk.hooks.web_pages[page], **kwargs)
 
     def is_command(self, text: str) -> bool:
         return self.registry.is_command(text)

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -37,7 +38,7 @@ from bot.ports import DeskServices
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram", "email")
-PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console")
+PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console", "web")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -419,6 +420,13 @@ class AlertIntegrationConfig(Strict):
         return value
 
 
+def _check_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found '{value}'")
+    return value
+
+
 class ConsoleSettings(Strict):
     enabled: bool = True
     # Under `supportbot run` in a terminal, the console speaks as this console handle.
@@ -452,10 +460,7 @@ class BotSection(Strict):
     def _http(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        host, sep, port = value.rpartition(":")
-        if not sep or not host.strip("[]") or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found '{value}'")
-        return value
+        return _check_address(value)
 
     @field_validator("database")
     @classmethod
@@ -481,6 +486,55 @@ class BotSection(Strict):
         return value
 
 
+class WebSection(Strict):
+    """The web portal and agents' board (`[web]`), served by the `[bot] http` server or its own."""
+
+    enabled: bool = False
+    # "" = the `[bot] http` server; HOST:PORT = a listener of its own.
+    listen: str = ""
+    # How people reach it; the base of the one-time login links `web` sends.
+    public_url: str = ""
+    # Signs session cookies and CSRF tokens; from the environment ("${SUPPORTBOT_WEB_SECRET}").
+    secret: SecretStr = SecretStr("")
+    link_minutes: int = Field(default=10, ge=1, le=60)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    links_per_10_minutes: int = Field(default=5, ge=1, le=100)
+    logins_per_minute: int = Field(default=20, ge=1, le=10_000)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        if value:
+            _check_address(value)
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"'{value}' is not an http(s) URL (e.g. \"https://support.example.com\")")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> WebSection:
+        if self.enabled:
+            if not self.public_url:
+                raise ValueError("public_url is required when the web portal is enabled")
+            if not self.secret.get_secret_value():
+                raise ValueError(
+                    'secret is empty: set it from the environment, e.g. secret = "${SUPPORTBOT_WEB_SECRET}" '
+                    "with that variable exported"
+                )
+            if len(self.secret.get_secret_value()) < 32:
+                raise ValueError("secret must be at least 32 characters (set it from the environment)")
+        return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+
 class Config(Strict):
     bot: BotSection = Field(default_factory=BotSection)
     calendars: dict[str, CalendarConfig] = Field(default_factory=dict)
@@ -497,6 +551,7 @@ class Config(Strict):
     @classmethod
     def _severities(cls, value: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
         return {name: _severity_table(table) for name, table in value.items()}
+    web: WebSection = Field(default_factory=WebSection)
 
     # Where the file was read from; relative SQLite paths are resolved against its folder.
     source: str = Field(default="bot.toml", exclude=True)
@@ -561,6 +616,8 @@ def _references(cfg: Config) -> list[tuple[str, str]]:
                      f"a handle nobody else has, found the one of '{seen_handles[key]}'")
                 )
             seen_handles[key] = name
+    if cfg.web.enabled and not cfg.web.listen and cfg.bot.http is None:
+        problems.append(("web.listen", "HOST:PORT for the web portal, or a [bot] http address it can share"))
     if cfg.bot.default_org is not None and cfg.bot.default_org not in cfg.orgs:
         problems.append(("bot.default_org", f"an org defined in [orgs], found '{cfg.bot.default_org}'"))
     for name, rot in cfg.oncall.rotations.items():
@@ -803,6 +860,8 @@ def parse_all(text: str, source: str = "bot.toml", env: Mapping[str, str] | None
     for path, name in missing:
         if path.startswith("adapters."):
             continue
+        if path.split(".")[0] == "web" and not data.get("web", {}).get("enabled", False):
+            continue  # the portal's secret matters only when the portal is on
         problems.append(f"{source}: {path}: expected environment variable {name} to be set (referenced as "
                         f"${{{name}}}), found it unset")
     return Parsed(cfg, problems, data, missing, raw)

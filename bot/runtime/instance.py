@@ -27,10 +27,11 @@ from bot.runtime.bootstrap import (
     load_checked,
     make_adapter,
     make_console_adapter,
+    make_web_portal,
     shares_http,
 )
 from bot.runtime.config import Config, database_url
-from bot.runtime.health import OpsServer, Readiness
+from bot.runtime.health import OpsServer, Readiness, parse_address
 from bot.runtime.intake import Intake
 from bot.runtime.leadership import Leadership, LeadershipLock
 from bot.runtime.logs import secret_filter, secrets_in_config_file, secrets_in_database_url, secrets_in_settings
@@ -74,6 +75,7 @@ class Instance:
             on_tick=self._start_singletons,
         )
         self.http: OpsServer | None = None
+        self.web: Any = None  # adapters.web.portal.WebPortal when [web] is enabled
         self._worker: asyncio.Task[None] | None = None
         self._unstartable: set[str] = set()  # singletons refused for good (a rejected token)
         self._schema_current: bool | None = None
@@ -99,6 +101,8 @@ class Instance:
                 if adapter.mount(self.http.web_app.router):
                     log.info("%s webhook served on the [bot] http address %s", network, cfg.bot.http)
             webhook_adapters.append(adapter)
+        if cfg.web.enabled:
+            await self._start_web()
         if self.http is not None:
             try:
                 await self.http.start()
@@ -110,6 +114,21 @@ class Instance:
             log.info("started the %s adapter (webhook, every instance)", adapter.network)
         self._worker = asyncio.get_running_loop().create_task(app.worker.run_forever(), name="worker")
         self.leadership.start()
+
+    async def _start_web(self) -> None:
+        """The web portal: on the `[bot] http` server (its routes added before it starts), or
+        on a listener of its own when `[web] listen` names another address."""
+        cfg = self.app.config
+        self.web = make_web_portal(self.app)
+        if not cfg.web.listen or cfg.web.listen == cfg.bot.http:
+            assert self.http is not None  # the config check requires one of the two
+            self.web.add_routes(self.http.web_app)
+            log.info("web portal served on the [bot] http address %s", cfg.bot.http)
+            return
+        try:
+            await self.web.serve(*parse_address(cfg.web.listen))
+        except OSError as exc:
+            raise ConfigError(f"{cfg.source}: web.listen: cannot listen on {cfg.web.listen}: {exc.strerror}") from None
 
     async def _start_console(self) -> None:
         cfg = self.app.config
@@ -238,6 +257,8 @@ class Instance:
         for key in RESTART_KEYS:
             if getattr(old.bot, key) != getattr(config.bot, key):
                 log.warning("reload: bot.%s changed; it takes effect at the next restart", key)
+        if old.web != config.web:
+            log.warning("reload: [web] changed; the web portal keeps its settings until the next restart")
         if old.adapters != config.adapters:
             log.warning("reload: [adapters] changed; adapters keep their settings until the next restart")
         log.info(
@@ -274,6 +295,8 @@ class Instance:
             await self.app.stop_adapter(network)
         if self.http is not None:
             await self.http.close()
+        if self.web is not None:
+            await self.web.close()
         await self.app.close()
         log.info("stopped")
 

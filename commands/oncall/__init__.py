@@ -29,7 +29,7 @@ from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.oncall import Override, Schedule
 from bot.desk.paging import EscalationLevel, EscalationPolicy, Exhausted, Notify, PageState, Skip, advance
 from bot.desk.timefmt import format_instant, relative
-from bot.permissions import may_acknowledge_page
+from bot.permissions import may_acknowledge_page, require_staff
 from bot.ports.records import PageRecord, TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Example, Text
 from bot.ticketing import load_ticket, tz_of
@@ -587,6 +587,33 @@ async def page_resolve(ctx: CommandContext, page: str) -> Reply:
     ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
                kind="notice")
     return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)
+
+
+# --- web portal pages (adapters/web) ------------------------------------------------------------
+
+
+async def oncall_page(ctx: CommandContext, days: int = 14) -> list[dict[str, Any]]:
+    """Per rotation: who is on call now (as `oncall` says it) and each shift of the next two weeks."""
+    require_staff(ctx.caller, "the on-call schedule")
+    schedule = _schedule(ctx)
+    overrides = await overrides_in_force(ctx)
+    out = []
+    for name in sorted(schedule.rotations):
+        rot = schedule.rotation(name)
+        upcoming: list[dict[str, Any]] = []
+        at, end = ctx.now, ctx.now + timedelta(days=days)
+        while at < end and len(upcoming) < 60:
+            s = schedule.on_call(rot, at, overrides)
+            if s is None:
+                break
+            upcoming.append({"who": name_of(ctx, s.person), "start": format_instant(max(s.start, ctx.now), rot.zone),
+                           "end": format_instant(s.end, rot.zone), "override": s.is_override})
+            at = s.end
+        out.append({"name": name, "now": schedule.status(name, ctx.now, overrides).describe(), "shifts": upcoming})
+    return out
+
+
+AREA.hooks.web_pages["oncall"] = oncall_page
 
 
 # The area's other modules declare their commands, timers and hooks on AREA when imported.

@@ -1,0 +1,1 @@
+"""The web portal and agents' board: a channel that turns HTTP forms into chat commands."""
