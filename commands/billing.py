@@ -313,7 +313,7 @@ def agents_arg(ctx: Any, word: str) -> int:
 
 
 def entry_id(ctx: Any, word: str) -> int:
-    m = re.fullmatch(r"[mM]?(\d{1,9})", word)
+    m = re.fullmatch(r"[mM]?([0-9]{1,9})", word)
     if not m or int(m.group(1)) == 0:
         raise UserError(f"'{word[:40]}' is not a minutes entry: use its number (minutes report shows them)")
     return int(m.group(1))

@@ -9,6 +9,9 @@ from bot.router import EVERYONE, CommandContext, Text
 
 AREA = Area("general")
 
+# The one rule for --options, the same on every network (bot.router._take_flags).
+OPTIONS_RULE = "Options (--name) count anywhere on the line, also after the text."
+
 
 @AREA.command(
     "help",
@@ -28,6 +31,8 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
         if spec is not None:
             lines = [f"{spec.syntax_for(role)} — {spec.summary} ({spec.who()})"]
             lines += [f"  e.g. {ex}" for ex in spec.examples]
+            if "[--" in spec.syntax_for(role):
+                lines.append(OPTIONS_RULE)
             return Reply("\n".join(lines))
         group = [s for s in registry.group(words[0]) if role_allows(s.roles, role)]
         if group:
@@ -37,6 +42,7 @@ async def help_(ctx: CommandContext, command: str) -> Reply:
     lines = [f"Commands for {ctx.caller.name} ({role.value}):"]
     lines += [f"  {s.syntax_for(role)} — {s.summary}" for s in sorted(allowed, key=lambda s: s.name)]
     lines.append("Tickets are #N. help <command> shows one command with examples.")
+    lines.append(OPTIONS_RULE)
     return Reply("\n".join(lines))
 
 

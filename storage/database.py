@@ -120,3 +120,38 @@ class StateStore:
         async with self.db.sessions() as session:
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}
+
+
+def shown_url(url: str) -> str:
+    """The database URL as people may see it: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: show the scheme only
+        return url.split(":", 1)[0] + ":***"
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why the database could not be reached, when `exc` says so (None: some other error).
+    The reason is the driver's first line, which names host/port or file, never a password."""
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError | InterfaceError):
+            current = current.orig or current.__cause__
+            continue
+        module = type(current).__module__
+        if module.startswith("psycopg") and type(current).__name__ in ("OperationalError", "InterfaceError"):
+            return (str(current).strip().splitlines() or ["cannot connect"])[0][:300]
+        if isinstance(current, sqlite3.OperationalError) and "unable to open" in str(current):
+            return str(current)[:300]
+        if isinstance(current, ConnectionError | TimeoutError | OSError):
+            return (str(current) or type(current).__name__)[:300]
+        current = current.__cause__ or current.__context__
+    return None

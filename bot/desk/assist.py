@@ -20,7 +20,7 @@ SUMMARY_SHOWN = 80  # a ticket opened from a card is summarised by its first lin
 FOLLOW_UP_BURST = 5  # every line up to this many on a card gets its own follow-up ...
 FOLLOW_UP_EVERY = timedelta(minutes=1)  # ... after that at most one follow-up a minute
 
-_WINDOW = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_WINDOW = re.compile(r"^\s*([0-9]+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 
@@ -48,7 +48,7 @@ def parse_window(text: str) -> timedelta:
 
 def card_number(_ctx: Any, word: str) -> int:
     """Converter for `--from N` / `ticket attach <id> N`: a card number as shown (`card 3`)."""
-    m = re.fullmatch(r"(?:card)?#?(\d{1,9})", word.strip().lower())
+    m = re.fullmatch(r"(?:card)?#?([0-9]{1,9})", word.strip().lower())
     if not m or int(m.group(1)) == 0:
         shown = word if len(word) <= 40 else word[:37] + "..."
         raise UserError(f"'{shown}' is not a card number: use the N of `card N`")

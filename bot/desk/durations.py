@@ -13,7 +13,7 @@ from bot.desk.errors import UserError
 BusinessUnit = Literal["m", "h", "d"]
 
 # Seeds write "4 working hours", "8 business hours", "1 working day": accept wh/bh/wd/bd too.
-_BUSINESS_RE = re.compile(r"^(\d+)\s*(m|min|mins|h|wh|bh|d|wd|bd)$")
+_BUSINESS_RE = re.compile(r"^([0-9]+)\s*(m|min|mins|h|wh|bh|d|wd|bd)$")
 _UNIT_OF: dict[str, BusinessUnit] = {
     "m": "m",
     "min": "m",
@@ -26,7 +26,7 @@ _UNIT_OF: dict[str, BusinessUnit] = {
     "bd": "d",
 }
 _BEST_EFFORT = {"", "best-effort", "best effort", "none", "-"}
-_WALL_PART_RE = re.compile(r"(\d+)\s*([wdhm])")
+_WALL_PART_RE = re.compile(r"([0-9]+)\s*([wdhm])")
 _WALL_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60}
 _MAX_VALUE = 100_000
 

@@ -35,10 +35,10 @@ OVERRIDE_SYNTAX = 'use Nh, Nd (a day is 24 hours) or "until YYYY-MM-DD HH:MM" (e
 MAX_LENGTH = timedelta(weeks=52)
 MAX_OVERRIDE = timedelta(days=366)
 
-_HANDOFF = re.compile(r"\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*")
-_LENGTH = re.compile(r"\s*(\d{1,6})\s*([hdw])\s*")
-_OVERRIDE_FOR = re.compile(r"\s*(\d{1,6})\s*([hd])\s*")
-_OVERRIDE_UNTIL = re.compile(r"\s*until\s+(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})\s*")
+_HANDOFF = re.compile(r"\s*([a-z]{3})[a-z]*\s+([0-9]{1,2}):([0-9]{2})\s*")
+_LENGTH = re.compile(r"\s*([0-9]{1,6})\s*([hdw])\s*")
+_OVERRIDE_FOR = re.compile(r"\s*([0-9]{1,6})\s*([hd])\s*")
+_OVERRIDE_UNTIL = re.compile(r"\s*until\s+([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{1,2}):([0-9]{2})\s*")
 _TICK = timedelta(microseconds=1)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 
@@ -99,6 +99,8 @@ def parse_override_window(text: str, now: datetime, timezone: str) -> tuple[date
     if not m:
         raise ValueError(f"'{text}' is not an override duration: {OVERRIDE_SYNTAX}")
     year, month, day, hour, minute = (int(g) for g in m.groups())
+    if not 1970 <= year <= 2199:  # far from datetime's edges, where zone conversion overflows
+        raise ValueError(f"'{text}' is not a sane date: {OVERRIDE_SYNTAX}")
     try:
         local = datetime(year, month, day, hour, minute)
     except ValueError:

@@ -35,7 +35,7 @@ from bot.desk.errors import NotFound
 from bot.desk.oncall import Override, Schedule
 
 DELAY_SYNTAX = 'use Nm, Nh, Nd or Nw (e.g. "10m"; Ns for seconds)'
-_DELAY = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
+_DELAY = re.compile(r"\s*([0-9]{1,6})\s*([smhdw])\s*")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 

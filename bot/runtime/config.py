@@ -36,7 +36,7 @@ from bot.ports import DeskServices
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NETWORKS = ("console", "irc", "slack", "telegram")
 PLAN_CHANNELS = ("irc", "slack", "telegram", "email", "phone", "console")
-_WALL_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_WALL_DURATION = re.compile(r"^\s*([0-9]+)\s*([mhdw])\s*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
