@@ -22,8 +22,12 @@ def priority(ctx: Any, word: str) -> Priority:
 
 
 def org(ctx: Any, word: str) -> str:
+    """An organisation key. A customer naming another organisation hears exactly what a
+    missing one gets: which organisations exist is not theirs to learn."""
     key = word.lower()
-    if key not in ctx.config.orgs:
+    caller = getattr(ctx, "caller", None)
+    foreign = caller is not None and not caller.is_staff and key != caller.org
+    if key not in ctx.config.orgs or foreign:
         raise UserError(f"'{_w(word)}' is not an organisation")
     return key
 

@@ -12,7 +12,7 @@ from bot.desk.assist import card_number
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
-from bot.permissions import may_set_priority, org_scope
+from bot.permissions import may_set_priority, org_scope, own_tickets_filter
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
 from bot.ticketing import (
     ACTIVE,
@@ -232,6 +232,7 @@ async def ticket_list(ctx: CommandContext, filter: str | None, org: str | None) 
             assignee = ctx.caller.ident
         else:
             opened_by = ctx.caller.ident
+    opened_by = opened_by or own_tickets_filter(ctx.caller)
     tickets = await ctx.uow.tickets.list(org=scope, states=states, assignee=assignee, opened_by=opened_by, limit=30)
     if not tickets:
         return Reply(f"No {which} tickets" + (f" for {scope}." if scope else "."))
