@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -425,3 +426,11 @@ class CreditAssessment(Base):
     status: Mapped[str] = mapped_column(String(20))
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    # Issue 15: at most one effective assessment per ticket, kept by the database itself.
+    __table_args__ = (
+        Index(
+            "uq_credit_assessments_one_effective", "ticket_id", unique=True,
+            sqlite_where=text("status = 'effective'"), postgresql_where=text("status = 'effective'"),
+        ),
+    )

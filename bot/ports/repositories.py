@@ -201,6 +201,11 @@ class BillingStore(Protocol):
         """Every account with its cached balance."""
         ...
 
+    async def supersede_effective(self, ticket_id: int) -> None:
+        """Mark the ticket's effective assessment superseded before another becomes effective
+        (the database allows one effective assessment per ticket)."""
+        ...
+
     async def add_assessment(self, assessment: CreditAssessmentRecord) -> CreditAssessmentRecord:
         """Store a credit assessment."""
         ...
