@@ -5,8 +5,11 @@ InboundMessage; replies and outbound messages go back as mrkdwn with user text e
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,10 +17,11 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -27,6 +31,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.http_bounds import read_bounded
 from adapters.slack_format import (
     ACTION_PREFIX,
     done_line,
@@ -50,6 +55,13 @@ log = logging.getLogger("supportbot.adapters.slack")
 TICKET_THREAD_NS = "slack.ticket_thread"  # ticket id -> "channel|ts" of its thread root
 THREAD_TICKET_NS = "slack.thread_ticket"  # "channel|ts" -> ticket id
 CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card (its thread root)
+
+# What a stranger's request may cost (issue 15): Slack's payloads are a few KB (a slash
+# command's text is at most 4,000 characters), so a body over 100 KB is refused after reading no
+# more than that; requests whose signature is not checked yet are capped, the rest get 503.
+MAX_BODY_BYTES = 100 * 1024
+MAX_UNVERIFIED_REQUESTS = 32
+SIGNATURE_MAX_AGE = 300  # seconds: Slack's own rule for replayed requests
 
 # Message subtypes that are still a person writing; every other subtype (edits, joins,
 # bot_message, deletions...) is ignored.
@@ -192,6 +204,8 @@ class SlackAdapter:
         self._socket_task: asyncio.Future[None] | None = None
         self._bot_user_id = ""
         self._names: dict[str, str] = {}
+        self._signing_key = _secret(settings.signing_secret).encode()
+        self._unverified = 0  # requests being read and verified right now
         self.bound_port: int | None = None
         """http mode with its own server: the port actually listened on (for listen port 0)."""
 
@@ -298,11 +312,50 @@ class SlackAdapter:
         self._bot_user_id = str(auth.get("user_id") or "")
 
     async def _http_request(self, request: web.Request) -> web.StreamResponse:
-        if self._host is None:
+        """The Events API endpoint. A stranger's request costs at most MAX_BODY_BYTES read and
+        one HMAC: the size is checked while reading, the signature before any parsing, and
+        only a verified request reaches bolt. Nothing of the body is logged."""
+        if self._host is None or not self._signing_key:
             return web.Response(status=503, text="supportbot is starting")
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self._app.async_dispatch(bolt_request)
+        if self._unverified >= MAX_UNVERIFIED_REQUESTS:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
+        self._unverified += 1
+        try:
+            body = await read_bounded(request, MAX_BODY_BYTES)
+            if body is None:
+                return web.Response(status=413, text="request body too large")
+            if not self._signed(body, request.headers):
+                return web.Response(status=401, text="invalid signature")
+        finally:
+            self._unverified -= 1
+        try:
+            text = body.decode("utf-8")
+            if not parse_body(text, request.headers.get("Content-Type")):
+                raise ValueError("empty or unparsable body")
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+            log.info("slack: a signed request with a malformed body (%d bytes) was refused", len(body))
+            return web.Response(status=400, text="malformed request")
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        try:
+            bolt_response = await self._app.async_dispatch(bolt_request)
+        except Exception as exc:  # noqa: BLE001 - a signed but odd request: refuse, never a traceback
+            log.warning("slack: a signed request could not be handled (%s); answered 400", type(exc).__name__)
+            return web.Response(status=400, text="malformed request")
         return await to_aiohttp_response(bolt_response)
+
+    def _signed(self, body: bytes, headers: Any) -> bool:
+        """Slack's v0 signature over the raw bytes of the body (whatever they are), with a
+        timestamp of at most 5 minutes ago."""
+        timestamp = str(headers.get("X-Slack-Request-Timestamp") or "")
+        signature = str(headers.get("X-Slack-Signature") or "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return False
+        if not (signature.isascii() and len(signature) <= 100):
+            return False
+        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+            return False
+        expected = hmac.new(self._signing_key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+        return hmac.compare_digest("v0=" + expected.hexdigest(), signature)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run work after Slack got its ack (it wants one within 3 s); stop() cancels it."""
@@ -326,7 +379,9 @@ class SlackAdapter:
         app = AsyncApp(
             client=self._client,
             signing_secret=_secret(self._settings.signing_secret) if http else "",
-            request_verification_enabled=http,
+            # _http_request verifies the signature itself, before parsing anything (bolt's own
+            # check logs whole bodies of refused requests).
+            request_verification_enabled=False,
             url_verification_enabled=http,
             ssl_check_enabled=http,
             logger=logging.getLogger("supportbot.adapters.slack.bolt"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import uuid
 import warnings
@@ -42,6 +43,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from adapters.http_bounds import read_bounded
 from adapters.telegram_wire import (
     MENU_DESCRIPTION_LIMIT,
     as_html,
@@ -71,6 +73,10 @@ CARD_MESSAGES = "telegram.card_message"
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
+# What a stranger's webhook request may cost (issue 15): an update is a few KB (a message is at
+# most 4,096 characters plus entities); the secret token is checked before the body is read.
+MAX_UPDATE_BYTES = 256 * 1024
+MAX_PENDING_WEBHOOKS = 32
 FLOOD_ATTEMPTS = 4  # first try plus three waits
 FLOOD_WAIT_LIMIT = 60.0  # seconds; a longer ban fails the send instead of blocking the desk
 
@@ -232,6 +238,7 @@ class TelegramAdapter:
         self._menu: list[BotCommand] = []  # from the command registry, at start()
         self._command_names: frozenset[str] = frozenset()  # the same, for the group filter
         self._redaction = _TokenRedaction(settings.token.get_secret_value())
+        self._reading = 0  # webhook bodies being read right now
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -381,9 +388,21 @@ class TelegramAdapter:
         app = self._application
         if app is None or not app.running:
             return web.Response(status=503, text="not running")
+        if self._reading >= MAX_PENDING_WEBHOOKS:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
+        self._reading += 1
         try:
-            update = Update.de_json(await request.json(), app.bot)
+            body = await read_bounded(request, MAX_UPDATE_BYTES)
+        finally:
+            self._reading -= 1
+        if body is None:
+            return web.Response(status=413, text="update too large")
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
         except Exception:  # noqa: BLE001 - a malformed body is the sender's problem
+            update = None
+        if update is None:
             return web.Response(status=400, text="not an update")
         await app.update_queue.put(update)
         return web.Response(status=200)
