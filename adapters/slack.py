@@ -5,6 +5,7 @@ InboundMessage; replies and outbound messages go back as mrkdwn with user text e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -44,6 +45,7 @@ from adapters.slack_format import (
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
+from bot.inbox import ANSWER, answer_of
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 
 log = logging.getLogger("supportbot.adapters.slack")
@@ -293,6 +295,9 @@ class SlackAdapter:
         (shutdown drains with it; tests use it instead of sleeping)."""
         while pending := [t for t in self._tasks if t is not asyncio.current_task()]:
             await asyncio.wait(pending)
+        inbox_settled = getattr(self._host, "inbox_settled", None)
+        if inbox_settled is not None:  # commands taken into the durable inbox, run by the host
+            await inbox_settled()
 
     async def _learn_identity(self) -> None:
         """auth.test: the bot's user id, to recognise mentions of it."""
@@ -385,6 +390,9 @@ class SlackAdapter:
             url_verification_enabled=http,
             ssl_check_enabled=http,
             logger=logging.getLogger("supportbot.adapters.slack.bolt"),
+            # Listeners only store the command (the durable inbox) before the acknowledgement
+            # goes out; the command runs afterwards, from the database.
+            process_before_response=True,
         )
 
         async def drop_duplicate_retries(
@@ -399,23 +407,23 @@ class SlackAdapter:
         app.middleware(drop_duplicate_retries)
 
         async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
+            await self._slash_command(command)  # stored (or handed to a task) before the ack
             await ack()
-            self._spawn(self._slash_command(command))
 
         self._on_command = on_command  # registered per command of the menu at start()
 
         async def on_mention(body: dict[str, Any], context: dict[str, Any]) -> None:
-            self._spawn(self._mention(body, str(context.get("bot_user_id") or "")))
+            await self._mention(body, str(context.get("bot_user_id") or ""))
 
         async def on_message(body: dict[str, Any], context: dict[str, Any]) -> None:
-            self._spawn(self._message(body, str(context.get("bot_user_id") or "")))
+            await self._message(body, str(context.get("bot_user_id") or ""))
 
         app.event("app_mention")(on_mention)
         app.event("message")(on_message)
 
         async def on_button(ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+            await self._button(body)
             await ack()
-            self._spawn(self._button(body))
 
         app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(on_button)
         return app
@@ -471,7 +479,7 @@ class SlackAdapter:
             direct=False,
             thread_ts=str(thread_ts) if thread_ts else None,
         )
-        await self._run(message, conversation)
+        await self._run(message, conversation, body=body)
 
     async def _message(self, body: dict[str, Any], bot_user_id: str) -> None:
         event = body.get("event") or {}
@@ -507,7 +515,7 @@ class SlackAdapter:
             received_at=self._clock.now(),
         )
         conversation = _Conversation(channel=channel, user=user, direct=direct, thread_ts=thread_ts)
-        await self._run(message, conversation)
+        await self._run(message, conversation, body=body)
 
     async def _button(self, body: dict[str, Any]) -> None:
         actions = body.get("actions") or []
@@ -544,28 +552,50 @@ class SlackAdapter:
             thread_ts=thread_ts,
             response_url=str(body.get("response_url") or "") or None,
         )
-        replies = await self._run(message, conversation)
-        if any(r.kind == "error" for r in replies) or not channel or not original.get("ts"):
-            return
-        line = done_line(label, name)
-        blocks = pressed_blocks(list(original.get("blocks") or []), line)
+        pressed = None
+        if channel and original.get("ts"):
+            pressed = {"channel": channel, "ts": str(original["ts"]), "text": str(original.get("text") or ""),
+                       "blocks": list(original.get("blocks") or []), "line": done_line(label, name)}  # fmt: skip
+        await self._run(message, conversation, pressed=pressed)
+
+    async def _mark_pressed(self, pressed: dict[str, Any]) -> None:
+        """Show on the message who pressed which button (the pressed one goes away)."""
+        line = str(pressed["line"])
+        blocks = pressed_blocks(list(pressed.get("blocks") or []), line)
         try:
             await self._client.chat_update(
-                channel=channel,
-                ts=str(original["ts"]),
-                text=f"{original.get('text') or ''}\n{line}".strip(),
+                channel=str(pressed["channel"]),
+                ts=str(pressed["ts"]),
+                text=f"{pressed.get('text') or ''}\n{line}".strip(),
                 blocks=blocks,
             )
         except _SEND_ERRORS as exc:
             log.warning(
-                "slack: could not mark a pressed button in %s: %s", channel, _slack_error(exc)
+                "slack: could not mark a pressed button in %s: %s", pressed["channel"], _slack_error(exc)
             )
 
-    async def _run(self, message: InboundMessage, conversation: _Conversation) -> list[Reply]:
+    async def _run(self, message: InboundMessage, conversation: _Conversation, *,
+                   body: dict[str, Any] | None = None, pressed: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Store the command in the bot's durable inbox before Slack is acknowledged (it is run
+        and answered from there, see deliver); a host without one runs it in a task after the
+        acknowledgement, as before."""
         host = self._host
         if host is None:
-            return []
+            return
+        accept = getattr(host, "accept", None)
+        reply_to = {**dataclasses.asdict(conversation), "target": conversation.channel, "pressed": pressed}
+        if accept is not None and await accept(message, reply_to):
+            return
+        self._spawn(self._run_in_memory(message, conversation, pressed))
+
+    async def _run_in_memory(self, message: InboundMessage, conversation: _Conversation,
+                             pressed: dict[str, Any] | None) -> None:  # fmt: skip
+        host = self._host
+        if host is None:
+            return
         replies = await host.handle(message)
+        if pressed is not None and not any(r.kind == "error" for r in replies):
+            await self._mark_pressed(pressed)
         for reply in replies:
             try:
                 await self._answer(conversation, reply)
@@ -574,7 +604,6 @@ class SlackAdapter:
                     "slack: could not answer %s in %s: %s",
                     conversation.user, conversation.channel, _slack_error(exc),
                 )  # fmt: skip
-        return replies
 
     async def _display_name(self, user: str, fallback: str = "") -> str:
         """The person's Slack name for "Acknowledged by ..." and sender_name (cached)."""
@@ -685,9 +714,29 @@ class SlackAdapter:
         channel, _, ts = value.partition("|")
         return channel, ts
 
+    async def _deliver_answer(self, message: Outbound) -> None:
+        """An answer to a command from the durable inbox, to where the command came from."""
+        reply_to, reply, meta = answer_of(message)
+        conversation = _Conversation(
+            channel=str(reply_to.get("channel") or ""), user=str(reply_to.get("user") or ""),
+            direct=bool(reply_to.get("direct")), thread_ts=reply_to.get("thread_ts"),
+            response_url=reply_to.get("response_url"),
+        )  # fmt: skip
+        pressed = reply_to.get("pressed")
+        if pressed and meta.get("index") == 0 and not meta.get("refused"):
+            await self._mark_pressed(pressed)
+        try:
+            await self._answer(conversation, reply)
+        except _SEND_ERRORS as exc:
+            error = _slack_error(exc)
+            raise DeliveryError(f"slack: could not answer {conversation.user}: {error}") from exc
+
     async def deliver(self, message: Outbound) -> None:
         if self._host is None:
             raise DeliveryError("slack: the adapter is not running")
+        if message.kind == ANSWER:
+            await self._deliver_answer(message)
+            return
         target = message.destination.target.strip()
         if not target:
             raise DeliveryError("slack: no channel or person to deliver to")

@@ -443,6 +443,9 @@ def _short(word: str) -> str:
 # --- the router ---------------------------------------------------------------------------------
 
 OutboundListener = Callable[[list[Outbound]], Awaitable[None]]
+# Called inside a command's transaction, just before it commits, with the unit of work and the
+# replies: the durable inbox marks its row done and stores the answers there (bot.inbox).
+Settle = Callable[[Any, list[Reply]], Awaitable[None]]
 
 REGISTRATION_REPLY = (
     "Hello! I don't know you yet, so I can't open tickets for you. "
@@ -476,12 +479,14 @@ class Router:
         self.config = config
         self.directory = Directory(config)
 
-    async def handle(self, message: InboundMessage) -> list[Reply]:
+    async def handle(self, message: InboundMessage, settle: Settle | None = None) -> list[Reply]:
+        """Replies to one message. `settle`, when given, runs in the command's transaction if
+        the command commits one (otherwise the caller settles on its own)."""
         started = time.monotonic()  # latency is wall time, whatever the desk's clock says
         outcome = "ok"
         name = "?"
         try:
-            replies, name, outcome = await self._handle(message)
+            replies, name, outcome = await self._handle(message, settle)
             return [_inert(r) for r in replies]
         except Exception:  # the last line of defence: nothing typed in chat may crash the bot
             ref = REQUEST_ID.get() or new_request_id()  # the request id every log line of it carries
@@ -492,7 +497,7 @@ class Router:
             if self.metrics is not None:
                 self.metrics(name, outcome, time.monotonic() - started)
 
-    async def _handle(self, message: InboundMessage) -> tuple[list[Reply], str, str]:
+    async def _handle(self, message: InboundMessage, settle: Settle | None) -> tuple[list[Reply], str, str]:
         text = clean_line(message.text)
         if message.ticket_id is not None and text:  # written in the ticket's thread: a reply on it
             text = f"ticket reply {message.ticket_id} {text}"
@@ -502,7 +507,7 @@ class Router:
             if caller is not None and chat is not None and text:
                 if len(text) > MAX_CHAT:  # kept, not dropped: the customer asked something
                     text = f"{text[:MAX_CHAT]} … (cut: the message had {len(text)} characters)"
-                return await self._run(chat, caller, message, text, quiet=True), "chat", "ok"
+                return await self._run(chat, caller, message, text, quiet=True, settle=settle), "chat", "ok"
             return [], "chat", "ignored"
         if not text:
             return [], "?", "ignored"
@@ -528,10 +533,11 @@ class Router:
         for _ in range(used):
             rest = rest.lstrip()
             rest = rest[len(rest.split(maxsplit=1)[0]) :]
-        return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
+        return await self._run(spec, caller, message, rest.strip(), settle=settle), spec.name, "ok"
 
     async def _run(
-        self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False
+        self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False,
+        settle: Settle | None = None,
     ) -> list[Reply]:
         """One transaction. `quiet` (chat lines): refusals are logged, never answered."""
         now = self.clock.now()
@@ -561,6 +567,8 @@ class Router:
                 replies = _as_replies(result, spec)
                 for out in ctx.outbound:
                     await uow.outbox.add(out, now)
+                if settle is not None:
+                    await settle(uow, [_inert(r) for r in replies])
                 await uow.commit()
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)

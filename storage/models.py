@@ -434,3 +434,25 @@ class CreditAssessment(Base):
             sqlite_where=text("status = 'effective'"), postgresql_where=text("status = 'effective'"),
         ),
     )
+
+
+class InboxMessage(Base):
+    """Issue 15, the durable inbox: an inbound command from a network that acknowledges
+    (Slack, Telegram), written before the acknowledgement. `done_at` is set in the same
+    transaction as the command's effects; a row left undone (crash, SIGTERM) is run again by
+    whichever instance finds its lease (`claimed_until`) expired, answering through the outbox."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # the idempotency key, network:message_id
+    network: Mapped[str] = mapped_column(String(20))
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reply_to: Mapped[dict[str, Any]] = mapped_column(JSON)  # where answers go (the adapter's own words)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_inbox_undone", "done_at", "claimed_until"),)

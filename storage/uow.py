@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.assist import AssistRepository
 from storage.billing import BillingRepository
 from storage.database import Database
+from storage.inbox import InboxRepository
 from storage.paging import PagingRepository
 from storage.repositories import (
     IdempotencyRepository,
@@ -35,6 +36,7 @@ class UnitOfWork:
     billing: BillingRepository
     paging: PagingRepository
     assist: AssistRepository
+    inbox: InboxRepository
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -51,6 +53,7 @@ class UnitOfWork:
         self.billing = BillingRepository(self.session, self.db)
         self.paging = PagingRepository(self.session, self.db)
         self.assist = AssistRepository(self.session, self.db)
+        self.inbox = InboxRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:

@@ -365,6 +365,37 @@ class AssistStore(Protocol):
         ...
 
 
+class InboxRow(Protocol):
+    key: str
+    message: dict[str, Any]
+    reply_to: dict[str, Any]
+
+
+class InboxStore(Protocol):
+    """The durable inbox (bot/inbox.py): commands stored before they are acknowledged."""
+
+    async def add(self, key: str, network: str, message: dict[str, Any], reply_to: dict[str, Any], now: datetime,
+                  claimed_until: datetime, owner: str) -> bool:  # fmt: skip
+        """Store one command; False if its key was stored before (a redelivery)."""
+        ...
+
+    async def finish(self, key: str, now: datetime) -> bool:
+        """Mark it done, in the command's own transaction; False if it already was."""
+        ...
+
+    async def claim_undone(self, now: datetime, until: datetime, owner: str, limit: int = 20) -> Sequence[InboxRow]:
+        """Undone commands nobody holds, now held by `owner` until `until`."""
+        ...
+
+    async def renew(self, owner: str, until: datetime) -> None:
+        """Extend `owner`'s hold on its undone commands."""
+        ...
+
+    async def release(self, owner: str) -> int:
+        """Let go of `owner`'s undone commands at once; how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: every repository on one session. Leaving the block without commit()
     rolls everything back, so a failed command changes nothing."""
@@ -392,6 +423,9 @@ class UnitOfWork(Protocol):
 
     @property
     def assist(self) -> AssistStore: ...
+
+    @property
+    def inbox(self) -> InboxStore: ...
 
 
     async def commit(self) -> None:

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -36,6 +38,11 @@ def build_desk() -> Desk:
     return Desk.of(area.AREA for area in AREAS)
 
 RESTARTING_REPLY = "supportbot is restarting; please send that again in a minute."
+# The durable inbox (bot/inbox.py): an instance holds the commands it runs for INBOX_LEASE and
+# renews the hold every INBOX_RENEW; a crashed instance's commands are run by another (or the
+# next start) once the lease has passed, a stopping instance's at once (it releases them).
+INBOX_LEASE = timedelta(seconds=15)
+INBOX_RENEW = 4.0
 # Commands handled at once by one instance; more wait their turn. Kept below the database
 # pool (5 + 10 overflow) so that a burst (2,000 webhooks) queues instead of timing out on a
 # connection and losing commands; the adapters and the worker keep connections of their own.
@@ -160,6 +167,11 @@ class App:
         self._idle = asyncio.Event()
         self._idle.set()
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_COMMANDS)
+        # The durable inbox: who we are to other instances, the commands held here.
+        self.instance_id = f"{secrets.token_hex(6)}"
+        self._inbox_tasks: dict[str, asyncio.Task[None]] = {}
+        self._inbox_loop: asyncio.Task[None] | None = None
+        self._inbox_wake = asyncio.Event()
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
         self.worker.poke()
@@ -180,6 +192,134 @@ class App:
             if self._in_flight == 0:
                 self._idle.set()
             REQUEST_ID.reset(token)
+
+    # -- the durable inbox ----------------------------------------------------------------------
+
+    async def accept(self, message: InboundMessage, reply_to: dict[str, Any]) -> bool:
+        """Store a command before the adapter acknowledges it (AdapterHost.accept). True: it is
+        in the inbox (now, or from an earlier delivery) and will be run and answered through
+        the outbox; False: not taken (stopping, or it has no id to key it on) — the adapter
+        must not acknowledge it as taken. A database error propagates: no acknowledgement."""
+        from bot.inbox import inbox_key, message_to_row
+
+        key = inbox_key(message)
+        if not self.accepting or key is None:
+            return False
+        now = datetime.now(UTC)  # leases are wall time, whatever the desk's clock says
+        async with self.uow_factory() as uow:
+            fresh = await uow.inbox.add(key, message.network, message_to_row(message), reply_to, now,
+                                        now + INBOX_LEASE, self.instance_id)  # fmt: skip
+            await uow.commit()
+        if fresh:
+            self._run_inbox(key, message, reply_to)
+        return True
+
+    def _run_inbox(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
+        if key in self._inbox_tasks:
+            return
+        task = asyncio.get_running_loop().create_task(self._execute(key, message, reply_to), name=f"inbox {key}")
+        self._inbox_tasks[key] = task
+        task.add_done_callback(lambda _t: self._inbox_tasks.pop(key, None))
+
+    async def _execute(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
+        """Run one inbox command: its transaction marks the row done and stores the answers;
+        a command that commits nothing (a refusal, a read without a transaction) is settled
+        in a transaction of its own. Whatever is left undone is run again later."""
+        from bot.inbox import answers
+
+        settled = False
+
+        async def settle(uow: Any, replies: list[Reply]) -> None:
+            nonlocal settled
+            if await uow.inbox.finish(key, self.clock.now()):
+                for out in answers(message.network, reply_to, replies):
+                    await uow.outbox.add(out, self.clock.now())
+            settled = True
+
+        try:
+            token = REQUEST_ID.set(new_request_id())
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                async with self._turns:
+                    replies = await self.router.handle(message, settle=settle)
+                    if not settled:
+                        async with self.uow_factory() as uow:
+                            await settle(uow, replies)
+                            await uow.commit()
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+                REQUEST_ID.reset(token)
+            self.worker.poke()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database went away: the row stays undone and is run again later
+            log.exception("inbox: %s could not be settled; it will run again", key)
+
+    async def run_inbox(self, interval: float = INBOX_RENEW) -> None:
+        """Keep this instance's holds alive and run undone commands nobody holds (left by a
+        crash, a stop, or another instance's death)."""
+        from bot.inbox import message_from_row
+
+        while self.accepting:
+            try:
+                now = datetime.now(UTC)
+                async with self.uow_factory() as uow:
+                    await uow.inbox.renew(self.instance_id, now + INBOX_LEASE)
+                    rows = await uow.inbox.claim_undone(now, now + INBOX_LEASE, self.instance_id,
+                                                        limit=MAX_CONCURRENT_COMMANDS * 4)  # fmt: skip
+                    found = [(r.key, message_from_row(r.message), dict(r.reply_to)) for r in rows]
+                    await uow.commit()
+                for key, message, reply_to in found:
+                    log.info("inbox: running %s, left undone earlier", key)
+                    self._run_inbox(key, message, reply_to)
+                wait = interval if len(found) < MAX_CONCURRENT_COMMANDS * 4 else 0.05
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("inbox: could not look for undone commands: %s", exc)
+                wait = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox_wake.wait(), wait)
+            self._inbox_wake.clear()
+
+    async def inbox_settled(self) -> None:
+        """Wait until every inbox command this instance is running has been settled."""
+        while tasks := [t for t in self._inbox_tasks.values() if t is not asyncio.current_task()]:
+            await asyncio.wait(tasks)
+
+    def start_inbox(self) -> None:
+        if self._inbox_loop is None:
+            self._inbox_loop = asyncio.get_running_loop().create_task(self.run_inbox(), name="inbox")
+
+    async def stop_inbox(self, timeout: float) -> int:
+        """SIGTERM: take nothing new, give the running commands `timeout` s, cancel the rest
+        (their transactions roll back) and release what this instance held, so that the next
+        start or another instance runs it at once. Returns the number left to them."""
+        self.accepting = False
+        self._inbox_wake.set()
+        if self._inbox_loop is not None:
+            self._inbox_loop.cancel()
+            await asyncio.gather(self._inbox_loop, return_exceptions=True)
+            self._inbox_loop = None
+        tasks = list(self._inbox_tasks.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            async with self.uow_factory() as uow:
+                left = int(await uow.inbox.release(self.instance_id))
+                await uow.commit()
+        except Exception as exc:
+            log.warning("inbox: could not release this instance's commands (%s); they run after the lease", exc)
+            return -1
+        if left:
+            log.info("inbox: %d command(s) left for the next start or another instance", left)
+        return left
 
     async def drain(self, timeout: float) -> bool:
         """Stop taking new lines and wait for the ones being handled; False on timeout."""
