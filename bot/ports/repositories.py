@@ -132,9 +132,10 @@ class OutboxStore(Protocol):
         ...
 
     async def claim_pending(
-        self, networks: Iterable[str], now: datetime, limit: int = 50
+        self, networks: Iterable[str], now: datetime, limit: int = 50, ids: Iterable[int] | None = None
     ) -> Sequence[OutboxMessageRecord]:
-        """Undelivered rows for these networks, leased to this instance for a while."""
+        """Undelivered rows for these networks (only `ids` when given), leased to this instance
+        for a while."""
         ...
 
     async def last_id(self) -> int:

@@ -228,12 +228,13 @@ class App:
         from bot.inbox import answers
 
         settled = False
+        answer_ids: list[int] = []
 
         async def settle(uow: Any, replies: list[Reply]) -> None:
             nonlocal settled
             if await uow.inbox.finish(key, self.clock.now()):
                 for out in answers(message.network, reply_to, replies):
-                    await uow.outbox.add(out, self.clock.now())
+                    answer_ids.append(await uow.outbox.add(out, self.clock.now()))
             settled = True
 
         try:
@@ -252,7 +253,8 @@ class App:
                 if self._in_flight == 0:
                     self._idle.set()
                 REQUEST_ID.reset(token)
-            self.worker.poke()
+            if answer_ids:  # answered at once; the worker retries what does not go out now
+                await self.worker.deliver_pending(ids=answer_ids)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database went away: the row stays undone and is run again later
