@@ -78,6 +78,7 @@ ALLOWED_UPDATES = ("message", "callback_query")
 # most 4,096 characters plus entities); the secret token is checked before the body is read.
 MAX_UPDATE_BYTES = 256 * 1024
 MAX_PENDING_WEBHOOKS = 32
+POLL_BATCH = 100  # updates per getUpdates: the offset (Telegram's acknowledgement) moves per batch
 FLOOD_ATTEMPTS = 4  # first try plus three waits
 FLOOD_WAIT_LIMIT = 60.0  # seconds; a longer ban fails the send instead of blocking the desk
 
@@ -441,7 +442,8 @@ class TelegramAdapter:
                 self._waiting_for_updates = True
                 try:
                     updates = await app.bot.get_updates(
-                        offset=self._offset, timeout=self._settings.poll_timeout, allowed_updates=list(ALLOWED_UPDATES)
+                        offset=self._offset, limit=POLL_BATCH, timeout=self._settings.poll_timeout,
+                        allowed_updates=list(ALLOWED_UPDATES),
                     )
                 finally:
                     self._waiting_for_updates = False

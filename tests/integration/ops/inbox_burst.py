@@ -34,7 +34,8 @@ class CountingBotAPI(FakeBotAPI):
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         self.confirmed_below = max(self.confirmed_below, int(params.get("offset", 0) or 0))
-        return await super()._get_updates(params)
+        batch = await super()._get_updates(params)
+        return batch[: int(params.get("limit") or 100)]  # Telegram's own limit (default 100)
 
 
 @dataclass
@@ -147,7 +148,7 @@ async def run_burst(tmp: Path, database: str, *, slack_n: int = 450, telegram_n:
         async with aiohttp.ClientSession() as http:
             await asyncio.gather(*(slash(i, http) for i in range(slack_n)))
         result.sent += telegram_n
-        deadline = time.monotonic() + 90  # the Telegram updates are confirmed as they are stored
+        deadline = time.monotonic() + 180  # the Telegram updates are confirmed as they are stored
         while not killed.is_set() and len(result.acked) < slack_n + telegram_n and time.monotonic() < deadline:
             count_acks()
             await asyncio.sleep(0.02)
