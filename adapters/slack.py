@@ -45,8 +45,8 @@ from adapters.slack_format import (
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.inbox import ANSWER, answer_of
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
+from bot.ports.answers import ANSWER, answer_of
 
 log = logging.getLogger("supportbot.adapters.slack")
 

@@ -59,8 +59,8 @@ from adapters.telegram_wire import (
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import Button, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.inbox import ANSWER, answer_of
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
+from bot.ports.answers import ANSWER, answer_of
 
 log = logging.getLogger(__name__)
 

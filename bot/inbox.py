@@ -14,9 +14,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply
-
-ANSWER = "answer"  # Outbound.kind of an answer to an inbox command
+from bot.desk.domain import Destination, InboundMessage, Outbound, Reply
+from bot.ports.answers import ANSWER
 
 
 def inbox_key(message: InboundMessage) -> str | None:
@@ -58,15 +57,3 @@ def answers(network: str, reply_to: dict[str, Any], replies: list[Reply]) -> lis
             extra={"reply_to": json.dumps(reply_to), "reply": json.dumps(meta)},
         ))  # fmt: skip
     return out
-
-
-def answer_of(message: Outbound) -> tuple[dict[str, Any], Reply, dict[str, Any]]:
-    """An "answer" outbox message back as (reply_to, Reply, meta) for the adapter."""
-    reply_to: dict[str, Any] = json.loads(message.extra.get("reply_to") or "{}")
-    meta: dict[str, Any] = json.loads(message.extra.get("reply") or "{}")
-    reply = Reply(
-        message.text, private=bool(meta.get("private")), ephemeral=bool(meta.get("ephemeral")),
-        ticket_id=message.ticket_id, buttons=tuple(Button(b.label, b.command) for b in message.buttons),
-        kind=str(meta.get("kind") or ""),
-    )  # fmt: skip
-    return reply_to, reply, meta
