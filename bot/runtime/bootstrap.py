@@ -374,6 +374,10 @@ class App:
         self.worker.stop()
         for network in list(self.adapters):
             await self.stop_adapter(network)
+        # Inbox commands still running hold connections (and locks): end them before the pool
+        # goes; what they leave undone stays in the inbox for the next start.
+        with contextlib.suppress(Exception):
+            await self.stop_inbox(0.5)
         with contextlib.suppress(Exception):
             await self.db.dispose()
 
