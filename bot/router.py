@@ -198,6 +198,14 @@ class CommandSpec:
         return ", ".join(sorted(r.value + "s" for r in self.roles))
 
 
+def _closest(typed: str, options: Sequence[str], cutoff: float) -> list[str]:
+    """The option nearest to what was typed, and a second one only when it is about as near
+    ("tickte list" -> ticket list, not ticket split as well)."""
+    scored = sorted(((difflib.SequenceMatcher(None, typed, o).ratio(), o) for o in options), reverse=True)
+    near = [(r, o) for r, o in scored[:2] if r >= cutoff]
+    return [o for r, o in near if r >= near[0][0] - 0.05]
+
+
 class CommandRegistry:
     def __init__(self) -> None:
         self.commands: dict[str, CommandSpec] = {}
@@ -273,16 +281,16 @@ class CommandRegistry:
         if group and len(words) > 1:  # a known group, an unknown subcommand: "ticket opne"
             typed = f"{first} {words[1].lower()}"
             subs = [n.split(" ", 1)[1] for n in group if " " in n]
-            near = [f"{first} {w}" for w in difflib.get_close_matches(words[1].lower(), subs, n=2, cutoff=0.6)]
+            near = [f"{first} {w}" for w in _closest(words[1].lower(), subs, 0.6)]
             if near:
                 return f"'{_short(typed)}' is not a command. Did you mean {_either(near)}? (help {first} lists them)"
             return f"'{_short(typed)}' is not a command. Type help {first} for the {first} commands."
         typed = " ".join(w.lower() for w in words[:2])
-        near = difflib.get_close_matches(typed, allowed, n=2, cutoff=0.75) if len(words) > 1 else []
+        near = _closest(typed, allowed, 0.75) if len(words) > 1 else []
         if not near:
             heads = sorted({n.split()[0] for n in allowed})
             near = [f"{h} {words[1].lower()}" if len(words) > 1 and f"{h} {words[1].lower()}" in allowed else h
-                    for h in difflib.get_close_matches(first, heads, n=2, cutoff=0.6)]
+                    for h in _closest(first, heads, 0.6)]
         if near:
             return f"Unknown command '{_short(words[0])}'. Did you mean {_either(near)}?"
         return f"Unknown command '{_short(words[0])}'. Type help for what you can do."

@@ -19,6 +19,7 @@ AREAS = (
     ("assist", "Assist cards"),
     ("billing", "Plan and billing"),
     ("oncall", "On-call and paging"),
+    ("web", "Web portal"),
     ("general", "You and this bot"),
 )
 HELP_WIDTH = 100  # characters per help line: readable in every client, never a wall of text
@@ -103,7 +104,8 @@ async def command_help(ctx: CommandContext, words: list[str]) -> list[str] | Non
         lines += _wrapped(f"  {summary[:1].upper()}{summary[1:]}. For {spec.who()}.", "  ")
         lines += [_fit(f"  e.g. {ex.line}") for ex in spec.examples_for(role)]
         for hook in ctx.hooks.help_lines:  # e.g. the plan's severity definitions under ticket open
-            lines += await hook(ctx, spec.name)
+            for line in await hook(ctx, spec.name):
+                lines += _wrapped(line, "      ")
         return lines
     first = words[0].lower()
     group = [

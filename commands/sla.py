@@ -402,12 +402,12 @@ async def compliance_page(ctx: CommandContext, org: str | None, month: date | No
     for name, label in ((RESPONSE, "First responses"), (RESOLUTION, "Resolutions"), (RELIEF, "Reliefs")):
         if name == RELIEF and not plan.relief_factor:
             continue
-        met, missed, pending = figures[name]
+        met, missed, pending, not_needed = figures[name]  # not needed: out of the percentage (issue 16)
         decided = met + missed
         pct = round(100.0 * met / decided, 1) if decided else None
         verdict = "" if pct is None else "on target" if pct >= plan.target_percent else "below target"
-        rows.append({"label": label, "met": met, "missed": missed, "running": pending, "percent": pct,
-                     "verdict": verdict})
+        rows.append({"label": label, "met": met, "missed": missed, "running": pending, "not_needed": not_needed,
+                     "percent": pct, "verdict": verdict})
     zone = window.start.tzinfo
     last_day = (window.end - timedelta(days=1)).astimezone(zone).day
     breaches = [0] * (1 + (last_day - 1) // 7)

@@ -61,10 +61,11 @@ AREA.hooks.help_lines.append(help_lines)
 
 class _Summary(Text):
     """Shown as required: it may be left out only with --from (the card's first line). An agent
-    raising a test-system ticket to P1/P2 ends it with `--reason WHY` (seed 003)."""
+    raising a test-system ticket to P1/P2 ends it with `--reason WHY` (seed 003; the command's
+    summary says so to agents only)."""
 
     def syntax(self) -> str:
-        return "<summary> [--reason WHY]"
+        return "<summary>"
 
 
 # A word that looks like a priority but is none (P0, P9, S5, p7): refused, never a summary.
@@ -97,7 +98,8 @@ def refuse_lookalike_priority(summary: str) -> None:
     Option("from", card_number, display="CARD", roles=STAFF),
     roles=EVERYONE,
     summary="open a ticket; replies with its id and due times; a P1 pages on-call "
-    "(agents: --from CARD opens it for an assist card's customer, clocks from their first line)",
+    "(agents: --from CARD opens it for an assist card's customer, clocks from their first line; "
+    "a test-system ticket at P1/P2 ends its summary with --reason WHY)",
     examples=(
         "ticket open P2 mail queue stuck since 14:00",
         "ticket open --for acme P1 outage reported by phone",

@@ -160,13 +160,17 @@ class WebSessions(Protocol):
         """Use the link up and return its person; None when unknown, used or expired."""
         ...
 
-    async def start_session(self, token: str, person: str, now: datetime, lifetime: timedelta) -> None: ...
+    async def start_session(self, token: str, person: str, now: datetime, lifetime: timedelta) -> None:
+        """Store a new browser session of `person`, valid for `lifetime` from `now`."""
+        ...
 
     async def session_person(self, token: str, now: datetime) -> str | None:
         """The person of a live session; None when unknown, ended or expired."""
         ...
 
-    async def end_session(self, token: str, now: datetime) -> None: ...
+    async def end_session(self, token: str, now: datetime) -> None:
+        """End one browser session (`logout`); a later request with it is anonymous."""
+        ...
 
 
 class WebHost(AdapterHost, Protocol):

@@ -513,21 +513,21 @@ class WebSection(Strict):
     def _public_url(cls, value: str) -> str:
         value = value.rstrip("/")
         if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
-            raise ValueError(f"'{value}' is not an http(s) URL (e.g. \"https://support.example.com\")")
+            raise ValueError(f"expected an http(s) URL (e.g. \"https://support.example.com\"), found '{value}'")
         return value
 
     @model_validator(mode="after")
     def _complete(self) -> WebSection:
         if self.enabled:
             if not self.public_url:
-                raise ValueError("public_url is required when the web portal is enabled")
+                raise ValueError("public_url: expected the portal's URL when it is enabled, found none")
             if not self.secret.get_secret_value():
                 raise ValueError(
-                    'secret is empty: set it from the environment, e.g. secret = "${SUPPORTBOT_WEB_SECRET}" '
-                    "with that variable exported"
+                    'secret: expected a value from the environment when the portal is enabled (e.g. secret = '
+                    '"${SUPPORTBOT_WEB_SECRET}" with that variable exported), found none'
                 )
             if len(self.secret.get_secret_value()) < 32:
-                raise ValueError("secret must be at least 32 characters (set it from the environment)")
+                raise ValueError("secret: expected at least 32 characters (set it from the environment), found fewer")
         return self
 
     @property
@@ -808,12 +808,12 @@ def problem_lines(source: str, prefix: str, exc: ValidationError, model: Any) ->
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):  # name the key that chose wrong
             key += "." + str((err.get("ctx") or {}).get("discriminator", "model")).strip("'")
         message = error_message(err, model)
-        if not key and err["type"] == "value_error":
+        if err["type"] == "value_error":
             # A whole-section check names its key first ("token: expected ..."): keep the path whole.
             raw = str((err.get("ctx") or {}).get("error", "")) or str(err.get("msg", ""))
             head, sep, rest = raw.removeprefix("Value error, ").partition(": ")
             if sep and re.fullmatch(r"[a-z_]+", head):
-                key = head
+                key = f"{key}.{head}" if key else head
                 message = rest if rest.startswith("expected") else f"expected a valid value: {rest}"
         full = ".".join(p for p in (prefix, key) if p)
         lines.append(f"{source}: {full}: {message}")

@@ -25,7 +25,7 @@ async def test_help_is_grouped_by_area_with_tickets_first(desk: Session) -> None
     lines = (await desk.text("agnes", "help")).splitlines()
     headings = [line for line in lines[1:] if line.endswith(":") and not line.startswith(" ")]
     assert headings == ["Tickets:", "SLA clocks:", "Assist cards:", "Plan and billing:", "On-call and paging:",
-                        "You and this bot:"]
+                        "Web portal:", "You and this bot:"]
     ticket_lines = lines[lines.index("Tickets:") + 1 : lines.index("SLA clocks:")]
     assert ticket_lines[0].startswith("  ticket open ")  # the first thing anyone does
     assert lines.index("Tickets:") < next(i for i, line in enumerate(lines) if line.startswith("  ack "))

@@ -111,5 +111,5 @@ def test_page_hours_and_severities_naming_nothing_are_refused_at_start() -> None
     else:
         raise AssertionError("accepted")
     assert ("bot.toml: plans.silver.page_hours: expected \"calendar\" or a calendar defined in [calendars] "
-            "(or \"24x7\"), got 'nights'") in text
-    assert "bot.toml: plans.professional.severities: expected a table defined in [severities], got 'seed005'" in text
+            "(or \"24x7\"), found 'nights'") in text
+    assert "bot.toml: plans.professional.severities: expected a table defined in [severities], found 'seed005'" in text

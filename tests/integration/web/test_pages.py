@@ -61,7 +61,7 @@ async def test_each_page_is_allowed_exactly_for_its_roles(desk: Desk, who: str) 
 async def test_a_customer_opens_a_ticket_through_the_form(desk: Desk) -> None:
     alice = await desk.browser("alice")
     form = await (await alice.get("/tickets/new")).text()
-    assert "Critical: total system outage" in form and 'for="prio-P2"' in form  # definitions beside the choice
+    assert "Critical: Total system outage" in form and 'for="prio-P2"' in form  # definitions beside the choice
     status, page = await submit(alice, "/tickets/new", "/tickets", priority="P2", test_system="1",
                                 summary="Mail queue <stuck>", description="Since 09:40, about 2,000 messages.")
     assert status == 200

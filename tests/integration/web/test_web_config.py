@@ -24,9 +24,9 @@ def test_the_shipped_file_has_the_portal_off_and_needs_no_secret() -> None:
 
 @pytest.mark.parametrize(("change", "expected"), [
     ({'secret = "web-test-secret-0123456789abcdef0123456789"': 'secret = "short-but-secret"'},
-     "bot.toml: web: secret must be at least 32 characters (set it from the environment)"),
+     "bot.toml: web.secret: expected at least 32 characters (set it from the environment), found fewer"),
     ({'public_url = "http://portal.test"': 'public_url = "portal.test"'},
-     "bot.toml: web.public_url: 'portal.test' is not an http(s) URL"),
+     "bot.toml: web.public_url: expected an http(s) URL (e.g. \"https://support.example.com\"), found 'portal.test'"),
     ({'listen = "127.0.0.1:0"': 'listen = ""'},
      "bot.toml: web.listen: expected HOST:PORT for the web portal, or a [bot] http address it can share"),
     ({'listen = "127.0.0.1:0"': 'listen = "everywhere"'}, "bot.toml: web.listen: expected HOST:PORT (e.g. \"127.0.0.1:8080\"), found 'everywhere'"),
@@ -42,7 +42,11 @@ def test_an_enabled_portal_needs_its_secret_from_the_environment() -> None:
     text = web_config(**{'secret = "web-test-secret-0123456789abcdef0123456789"': 'secret = "${SUPPORTBOT_WEB_SECRET}"'})
     with pytest.raises(ConfigError) as err:
         parse_config(text, "bot.toml", env={})
-    assert str(err.value) == ('bot.toml: web: secret is empty: set it from the environment, e.g. secret = '
-                              '"${SUPPORTBOT_WEB_SECRET}" with that variable exported')
+    assert str(err.value).splitlines() == [
+        'bot.toml: web.secret: expected a value from the environment when the portal is enabled (e.g. secret = '
+        '"${SUPPORTBOT_WEB_SECRET}" with that variable exported), found none',
+        "bot.toml: web.secret: expected environment variable SUPPORTBOT_WEB_SECRET to be set (referenced as "
+        "${SUPPORTBOT_WEB_SECRET}), found it unset",
+    ]
     cfg = parse_config(text, "bot.toml", env={"SUPPORTBOT_WEB_SECRET": "x" * 40})
     assert cfg.web.secret.get_secret_value() == "x" * 40 and "x" * 40 not in repr(cfg)

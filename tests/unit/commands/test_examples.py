@@ -26,9 +26,13 @@ SEEDED_AT = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday: open on ever
 # The customer who speaks for each org of the shipped bot.toml (hooli has none: an agent opens its tickets).
 CUSTOMER_OF = {"acme": "alice", "globex": "bob", "initech": "carol", "umbrella": "umberto", "hooli": None}
 SPEAKER_OF = {Role.AGENT: "agnes", Role.ADMIN: "root"}
-# The shipped bot.toml with what some examples need that it leaves commented out: the HTTP
-# address, calendar feeds, and a monitoring source whose alerts page on-call.
-ENABLE = {'# http = "127.0.0.1:8080"': 'http = "127.0.0.1:8080"'}
+# The shipped bot.toml with what some examples need that it leaves off or commented out: the
+# HTTP address, the web portal, calendar feeds, and a monitoring source whose alerts page on-call.
+ENABLE = {
+    '# http = "127.0.0.1:8080"': 'http = "127.0.0.1:8080"',
+    '[web]\nenabled = false': '[web]\nenabled = true',
+    'secret = "${SUPPORTBOT_WEB_SECRET}"': 'secret = "web-example-secret-0123456789abcdef012345"',
+}
 EXTRA = """
 [oncall.feeds]
 base_url = "https://bot.example.net"
