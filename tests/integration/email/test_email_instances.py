@@ -35,10 +35,8 @@ def mail_config(path: Path, database: str, http_port: int, srv: dovecot_server.D
         "worker_poll_seconds = 5.0",
         f'worker_poll_seconds = 0.5\nhttp = "127.0.0.1:{http_port}"\nleader_takeover_seconds = {TAKEOVER}',
     )
+    # The console stays on: the triage channel (console:#triage) must be on an enabled network.
     text += f"""
-[adapters.console]
-enabled = false
-
 [adapters.email]
 enabled = true
 address = "{SUPPORT}"
