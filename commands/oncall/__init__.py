@@ -427,6 +427,14 @@ AREA.hooks.sla_lines.append(ticket_lines)
 # --- commands -------------------------------------------------------------------------------
 
 
+NO_ROTATIONS = "No on-call rotations are configured ([oncall.rotations] in bot.toml)."
+
+
+def rotations_asked(schedule: Schedule, rotation: str | None) -> list[str]:
+    """The rotations an `oncall` command is about: the one named, or every one (sorted)."""
+    return [rotation] if rotation is not None else sorted(schedule.rotations)
+
+
 def rotation_name(ctx: Any, word: str) -> str:
     try:
         ctx.services.oncall_schedule.rotation(word.lower())
@@ -445,9 +453,9 @@ def rotation_name(ctx: Any, word: str) -> str:
 )
 async def oncall(ctx: CommandContext, rotation: str | None) -> Reply:
     schedule = _schedule(ctx)
-    names = [rotation] if rotation is not None else sorted(schedule.rotations)
+    names = rotations_asked(schedule, rotation)
     if not names:
-        return Reply("No on-call rotations are configured ([oncall.rotations] in bot.toml).")
+        return Reply(NO_ROTATIONS)
     overrides = await overrides_in_force(ctx)
     lines = []
     for name in names:

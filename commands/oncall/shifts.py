@@ -18,7 +18,16 @@ from bot.desk.feeds import FEED_KINDS, FeedShift, feed_url, ical_feed, token_mat
 from bot.desk.oncall import Override, Schedule, Shift
 from bot.desk.timefmt import format_instant
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
-from commands.oncall import AREA, HANDOFF_TIMER, name_of, overrides_in_force, rotation_name, schedule_handoff
+from commands.oncall import (
+    AREA,
+    HANDOFF_TIMER,
+    NO_ROTATIONS,
+    name_of,
+    overrides_in_force,
+    rotation_name,
+    rotations_asked,
+    schedule_handoff,
+)
 
 WEEK = timedelta(days=7)
 FEED_PAST = timedelta(days=7)  # a feed also shows last week's shifts
@@ -98,9 +107,9 @@ def shift_line(ctx: CommandContext, shift: Shift, tz: str) -> str:
 )
 async def oncall_week(ctx: CommandContext, rotation: str | None) -> Reply:
     schedule = _schedule(ctx)
-    names = [rotation] if rotation is not None else sorted(schedule.rotations)
+    names = rotations_asked(schedule, rotation)
     if not names:
-        return Reply("No on-call rotations are configured ([oncall.rotations] in bot.toml).")
+        return Reply(NO_ROTATIONS)
     overrides = await overrides_in_force(ctx)
     lines = []
     for name in names:

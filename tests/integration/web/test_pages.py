@@ -65,9 +65,11 @@ async def test_a_customer_opens_a_ticket_through_the_form(desk: Desk) -> None:
     status, page = await submit(alice, "/tickets/new", "/tickets", priority="P2", test_system="1",
                                 summary="Mail queue <stuck>", description="Since 09:40, about 2,000 messages.")
     assert status == 200
-    assert flash_of(page).startswith("Opened ticket #1 (P2) for ACME Ltd: Mail queue <stuck>")
+    # Seed 003 as in chat: a customer's test-system ticket opens at P3 at most, and says why.
+    assert flash_of(page).startswith("Opened ticket #1 (P3) for ACME Ltd: Mail queue <stuck>")
+    assert "an agent raises it with ticket priority 1 P2 &lt;why&gt;" in page
     assert "Mail queue &lt;stuck&gt;" in page and "<stuck>" not in page  # escaped
-    assert "First response due 2026-11-25 10:00 GMT" in page  # 1 working day on uk-office
+    assert "First response due 2026-11-26 10:00 GMT" in page  # P3 on silver: 2 working days on uk-office
     history = await desk.text("agnes", "ticket show 1")
     assert "(opened): Mail queue <stuck>" in history and "on a test system" in history
     assert "alice (reply): Since 09:40, about 2,000 messages." in history
