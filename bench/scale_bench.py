@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,9 +33,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg  # noqa: E402
 from sqlalchemy import event, insert  # noqa: E402
 
+from bench.paging_bench import pg_schema  # noqa: E402
 from bot.desk.clock import FixedClock  # noqa: E402
 from bot.desk.domain import InboundMessage  # noqa: E402
 from bot.runtime.bootstrap import App, open_app  # noqa: E402
@@ -58,24 +58,16 @@ def _config(url: str) -> Any:
     return parse_config(text, "bot.toml", env={})
 
 
-@contextlib.contextmanager
-def fresh_database(base: str | None) -> Iterator[str]:
-    """A URL of an empty database: a SQLite file in a temporary folder (base None), or a new
-    schema of the PostgreSQL database `base`, dropped afterwards."""
+@contextlib.asynccontextmanager
+async def fresh_database(base: str | None) -> AsyncIterator[str]:
+    """A URL of an empty database: a SQLite file in a temporary folder (base None), or a
+    throw-away schema of the PostgreSQL database `base` (paging_bench's pg_schema)."""
     if base is None:
         with tempfile.TemporaryDirectory() as tmp:
             yield f"sqlite:///{tmp}/scale.db"
         return
-    plain = base.replace("postgresql+psycopg://", "postgresql://")
-    schema = f"scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in plain else "?"
-    try:
-        yield f"{plain}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    async with pg_schema(base) as url:
+        yield url
 
 
 async def _seed(app: App, n: int, seed: int = 11) -> None:
@@ -217,20 +209,20 @@ async def main_async(args: argparse.Namespace) -> int:
     for name, base in backends:
         results[name] = {}
         for n in sizes:
-            with fresh_database(base) as url:
+            async with fresh_database(base) as url:
                 results[name][n] = await _size(url, n, args.runs)
             r = results[name][n]
             print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
                   f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms",
                   flush=True)
-        with fresh_database(base) as url:
+        async with fresh_database(base) as url:
             long[name] = await _long_ticket(url, args.events, args.runs)
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
     trips, per_s = 0, 0.0
     if args.pg:
-        with fresh_database(args.pg) as url:
+        async with fresh_database(args.pg) as url:
             trips, per_s = await _open_round_trips(url, args.seconds)
         print(f"pg ticket open: {trips} statements, {per_s:.1f} opens/s in one process", flush=True)
     top = max(sizes)
