@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bot import converters
 from bot.areas import Area
-from bot.desk.domain import Reply
+from bot.desk.domain import Destination, Reply
 from bot.desk.errors import Conflict, UserError
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
 
@@ -48,12 +48,23 @@ async def web(ctx: CommandContext) -> Reply:
         raise Conflict(f"You asked for {recent} links in the last 10 minutes; use the newest one or try again later.")
     token = secrets.token_urlsafe(32)
     await ctx.uow.web.add_link(token, caller.person, ctx.now, timedelta(minutes=cfg.link_minutes))
-    return Reply(
-        f"Your login link for the web portal (valid {cfg.link_minutes} minutes, works once, only for you): "
-        f"{page_url(ctx, '/login/' + token)}",
-        private=True,
-        ephemeral=True,
-    )
+    text = (f"Your login link for the web portal (valid {cfg.link_minutes} minutes, works once, only for you): "
+            f"{page_url(ctx, '/login/' + token)}")
+    mailed = mail_link(ctx, caller.person, text)
+    return Reply(text + (f" I sent it to your e-mail address {mailed} too." if mailed else ""),
+                 private=True, ephemeral=True)
+
+
+def mail_link(ctx: CommandContext, person: str, text: str) -> str:
+    """The same link by e-mail when the e-mail channel is in service and the person has an
+    address (unless they asked by e-mail: then the answer is that mail). Returns the address
+    as shown to them, or ""."""
+    address = ctx.config.people[person].handles.get("email", "")
+    if not address or ctx.message.network == "email" or "email" not in ctx.services.networks_in_service():
+        return ""
+    ctx.post(Destination("email", address), text, kind="notice", label=person,
+             extra={"new_subject": "Your login link for the support portal"})
+    return address
 
 
 @AREA.command(

@@ -313,6 +313,8 @@ class EmailAdapter:
         base = thread.get("subject") or reading.base_subject(message.extra.get("subject", ""), s.subject_prefix)
         if message.ticket_id is not None:
             subject = f"Re: {token(s.subject_prefix, message.ticket_id)} {base or f'ticket {message.ticket_id}'}"
+        elif message.extra.get("new_subject"):  # a mail of our own, not an answer (a login link)
+            subject = message.extra["new_subject"]
         else:
             subject = f"Re: {base}" if base else "Your message to support"
         mail = compose(message, address=s.address, display_name=s.display_name, domain=s.domain,

@@ -193,3 +193,22 @@ async def test_priority_in_the_subject_only_where_the_plan_lets_the_customer_and
     await desk.deliver(raw)
     await desk.sink.wait(4)
     assert "First response: met (2026-11-24 10:00 GMT" in await desk.say("agnes", "ticket show 2")
+
+
+async def test_web_login_link_goes_by_e_mail_too_when_the_e_mail_channel_is_on(make_mail_desk: Any) -> None:
+    """Issue 18: `web` answers in private with a one-time link, and mails the same link to the
+    person's address when the e-mail channel is on; asked by mail, the answer is that mail."""
+    from tests.integration.web.web_peers import LINK, WEB_ON
+
+    desk: MailDesk = await make_mail_desk(replace=WEB_ON)
+    answer = await desk.say("alice", "web")
+    assert "I sent it to your e-mail address Alice@ACME.example too." in answer
+    (sent,) = await desk.sink.wait(1)
+    assert sent.rcpt_tos == ["Alice@ACME.example"]
+    assert sent.message["Subject"] == "Your login link for the support portal"
+    chat_link, mail_link = LINK.search(answer), LINK.search(sent.message.get_content())
+    assert chat_link and mail_link and chat_link.group(1) == mail_link.group(1)
+    # The mailed link is the stored one-time link of alice, and it works once.
+    async with desk.session.app.uow_factory() as uow:
+        assert await uow.web.spend_link(mail_link.group(1), desk.session.app.clock.now()) == "alice"
+        assert await uow.web.spend_link(mail_link.group(1), desk.session.app.clock.now()) is None
