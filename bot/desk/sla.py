@@ -250,6 +250,20 @@ class ClockFacts:
 
 
 _CLOCKS = (RESPONSE, RESOLUTION, RELIEF)
+# Stored ticket event kinds that move clocks ("reply" only when an agent's and public).
+STORED_KINDS = frozenset(EVENT_KINDS - {"agent_reply"} | {"reply"})
+
+
+def clock_event_of(
+    kind: str, at: datetime, *, public: bool, actor: str, actor_role: str, priority: int | None, reason: str
+) -> ClockEvent | None:
+    """A stored ticket event as the clocks see it; None when it does not concern them (notes,
+    assignments, customers' replies...)."""
+    if kind == "reply":
+        return ClockEvent(at, "agent_reply", by=actor) if public and actor_role in ("agent", "admin") else None
+    if kind not in STORED_KINDS:
+        return None
+    return ClockEvent(at, kind, Priority(priority) if priority else None, actor, reason)
 
 
 def targets_key(targets: PlanTargets) -> str:
