@@ -42,6 +42,8 @@ WARN_FRACTION = 0.75
 CLOCK_LABEL = {RESPONSE: "First response", RESOLUTION: "Resolution", RELIEF: "Relief"}
 TIMER_KIND = "sla"
 BOARD_ROWS = 20
+EXPLAIN_BYTES = 8 * 1024  # every `sla explain` reply fits (long runs of pauses are summarised)
+EXPLAIN_LINE = 240  # characters of a line kept when a reply would not fit otherwise
 # One breach rule: a target is breached from the first instant after its due instant, so the
 # breach warning fires a second later (the console and reports show minutes).
 AFTER_DUE = timedelta(seconds=1)
@@ -347,7 +349,11 @@ async def sla_explain(ctx: CommandContext, id: int) -> Reply:
     ticket = await load_ticket(ctx, id, for_update=False)
     lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary} — plan {ticket.plan}"]
     lines += explain(targets_of(ctx, ticket), await _history(ctx, ticket), ctx.now)
-    return Reply("\n".join(lines), ticket_id=ticket.id)
+    text = "\n".join(lines)
+    if len(text.encode()) > EXPLAIN_BYTES:
+        # Long runs are summarised already; what is left long is people's words (reasons).
+        text = "\n".join(line if len(line) <= EXPLAIN_LINE else line[: EXPLAIN_LINE - 1] + "…" for line in lines)
+    return Reply(text, ticket_id=ticket.id)
 
 
 @AREA.command(

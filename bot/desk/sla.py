@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from bot.desk.calendar import BusinessCalendar
@@ -56,7 +56,8 @@ _STOP_WORDS = {
 }
 _END_WORDS = {"resolve": "ticket resolved", "close": "ticket closed"}
 
-Stretch = tuple[datetime, datetime | None]  # running time; end None = still running
+Stretch = tuple[datetime, datetime | None]
+_T = TypeVar("_T")  # running time; end None = still running
 
 
 @dataclass(frozen=True)
@@ -604,6 +605,9 @@ def _day_label(dt: datetime) -> str:
     return f"{dt:%a} {dt.day} {dt:%b}"
 
 
+ARITHMETIC_HEAD, ARITHMETIC_TAIL = 6, 6  # steps of a long arithmetic line said one by one
+
+
 def _arithmetic(
     clock: ClockState, running: Sequence[Stretch], target: BusinessDuration | None, factor: int | None,
     now: datetime,
@@ -617,7 +621,7 @@ def _arithmetic(
         f"{clock.priority.label} {clock.name} {written} = {_minutes(clock.budget)} business minutes"
     )
     due = clock.due_at
-    items: list[tuple[datetime, str]] = []
+    items: list[tuple[datetime, str, int]] = []  # (when, text, business seconds counted)
     segments: list[tuple[datetime, datetime]] = []
     for s, e in running:
         end = due if e is None else min(e, due)
@@ -629,12 +633,12 @@ def _arithmetic(
         resume = clock.stopped_at or now
         if resume < due:
             label = "stop" if clock.stopped_at else "now"
-            items.append((resume, f"(projected from {label} {format_instant(resume, tz)})"))
+            items.append((resume, f"(projected from {label} {format_instant(resume, tz)})", 0))
             segments.append((resume, due))
     for s, e in segments:
         for piece in cal.open_stretches(s, e):
             text = f"{_minutes(piece.seconds)} on {_day_label(piece.start)} "
-            items.append((piece.start, text + f"({piece.start:%H:%M}–{piece.end:%H:%M})"))
+            items.append((piece.start, text + f"({piece.start:%H:%M}–{piece.end:%H:%M})", piece.seconds))
         for gap in cal.closed_stretches(s, e):
             if gap.reason.startswith("outside "):
                 continue
@@ -642,12 +646,23 @@ def _arithmetic(
             days = _day_label(gap.start)
             if last_day.date() != gap.start.date():
                 days += f"–{_day_label(last_day)}"
-            items.append((gap.start, f"closed {days} ({gap.reason})"))
+            items.append((gap.start, f"closed {days} ({gap.reason})", 0))
     for (_, e1), (s2, _) in pairwise(segments):
         if e1 < s2:
-            items.append((e1, f"paused {format_instant(e1, tz)} – {format_instant(s2, tz)}"))
+            items.append((e1, f"paused {format_instant(e1, tz)} – {format_instant(s2, tz)}", 0))
     items.sort(key=lambda item: item[0])
-    body = ", ".join(text for _, text in items) or "nothing to count"
+    texts = [text for _, text, _ in items]
+    if len(items) > ARITHMETIC_HEAD + ARITHMETIC_TAIL + 1:
+        middle = items[ARITHMETIC_HEAD : len(items) - ARITHMETIC_TAIL]
+        counted = sum(seconds for _, _, seconds in middle)
+        pauses = sum(1 for _, text, _ in middle if text.startswith("paused "))
+        texts = [
+            *texts[:ARITHMETIC_HEAD],
+            f"... {len(middle)} more steps to {format_instant(middle[-1][0], tz)}: {_minutes(counted)} business "
+            f"minutes counted, {pauses} pauses",
+            *texts[-ARITHMETIC_TAIL:],
+        ]
+    body = ", ".join(texts) or "nothing to count"
     return f"{head}: {body} -> due {format_instant(due, tz)}"
 
 
@@ -684,6 +699,22 @@ def _status(clock: ClockState, now: datetime) -> str:
     return f"{name}: {state}, {used} used, {left} left of {budget}"
 
 
+RUN_HEAD, RUN_TAIL = 2, 3  # of a long run of waits (or reopenings...): the first and last, one by one
+
+
+def _not_counted(cal: BusinessCalendar, w: _Wait, now: datetime) -> int:
+    return cal.between(w.start, w.end if w.end is not None else now)
+
+
+def _run(items: Sequence[_T], line: Callable[[_T], str], summary: Callable[[Sequence[_T]], str]) -> list[str]:
+    """A line per item; a long run keeps its first RUN_HEAD and last RUN_TAIL and says the rest
+    in one summary line, so that `sla explain` stays short however long the history."""
+    if len(items) <= RUN_HEAD + RUN_TAIL + 1:
+        return [line(item) for item in items]
+    middle = items[RUN_HEAD : len(items) - RUN_TAIL]
+    return [*(line(i) for i in items[:RUN_HEAD]), summary(middle), *(line(i) for i in items[-RUN_TAIL:])]
+
+
 def explain(targets: PlanTargets, events: Sequence[ClockEvent], now: datetime) -> list[str]:
     """Human lines for `sla explain`: opening, priority changes, pauses, and for each clock
     the arithmetic behind its due instant and where it stands now."""
@@ -698,45 +729,66 @@ def explain(targets: PlanTargets, events: Sequence[ClockEvent], now: datetime) -
         + (f" by {tl.opened_by}" if tl.opened_by else "")
         + f"; calendar {cal.name} ({cal.timezone_name})."
     ]
-    for ev, old in tl.priority_changes:
+    day = cal.standard_day_seconds
+
+    def change_line(item: tuple[ClockEvent, Priority]) -> str:
+        ev, old = item
         assert ev.priority is not None
         who = f" by {ev.by}" if ev.by else ""
         why = f" ({ev.reason})" if ev.reason else ""
-        lines.append(
+        return (
             f"{format_instant(ev.at, tz)}: priority {old.label} -> {ev.priority.label}{who}{why}; "
             "every target recomputed from the opening time."
         )
-    for w in tl.waits:
-        end = w.end if w.end is not None else now
-        counted = cal.between(w.start, end)
+
+    def wait_line(w: _Wait) -> str:
         who = f" (set by {w.by}" + (f": {w.reason})" if w.reason else ")") if w.by else ""
         until = format_instant(w.end, tz) if w.end is not None else "now (still waiting)"
         resumed = f", resumed by {w.ended_by}" if w.end is not None and w.ended_by else ""
-        lines.append(
+        return (
             f"Waiting on the customer {format_instant(w.start, tz)} -> {until}{who}{resumed}: "
-            f"{humanize_business(counted, cal.standard_day_seconds)} not counted."
+            f"{humanize_business(_not_counted(cal, w, now), day)} not counted."
         )
-    for w in tl.release_waits:
-        end = w.end if w.end is not None else now
-        counted = cal.between(w.start, end)
+
+    def release_line(w: _Wait) -> str:
         version = f" {w.reason}" if w.reason else ""
         who = f" (set by {w.by})" if w.by else ""
         until = format_instant(w.end, tz) if w.end is not None else "now (still waiting)"
         resumed = f", resumed by {w.ended_by}" if w.end is not None and w.ended_by else ""
-        lines.append(
+        return (
             f"Waiting on product release{version} {format_instant(w.start, tz)} -> {until}{who}{resumed}: "
-            f"{humanize_business(counted, cal.standard_day_seconds)} not counted on the resolution clock "
+            f"{humanize_business(_not_counted(cal, w, now), day)} not counted on the resolution clock "
             "(response and relief keep running)."
         )
-    for r in tl.resolved:
+
+    def resolved_line(r: _Wait) -> str:
         by = f" by {r.by}" if r.by else ""
         word = "Closed" if r.reason == "close" else "Resolved"
         text = f"{word} {format_instant(r.start, tz)}{by}"
         if r.end is not None:
-            text += f"; reopened {format_instant(r.end, tz)}" + (
-                f" by {r.ended_by}" if r.ended_by else ""
-            )
-        lines.append(text + ".")
+            text += f"; reopened {format_instant(r.end, tz)}" + (f" by {r.ended_by}" if r.ended_by else "")
+        return text + "."
+
+    changes = tl.priority_changes
+    lines += _run(changes, change_line, lambda part: (
+        f"... {len(part)} more priority changes {format_instant(part[0][0].at, tz)} -> "
+        f"{format_instant(part[-1][0].at, tz)}."
+    ))
+    lines += _run(tl.waits, wait_line, lambda part: (
+        f"... {len(part)} more waits on the customer {format_instant(part[0].start, tz)} -> "
+        f"{format_instant(part[-1].end or now, tz)}: "
+        f"{humanize_business(sum(_not_counted(cal, w, now) for w in part), day)} not counted in all."
+    ))
+    lines += _run(tl.release_waits, release_line, lambda part: (
+        f"... {len(part)} more waits on product releases {format_instant(part[0].start, tz)} -> "
+        f"{format_instant(part[-1].end or now, tz)}: "
+        f"{humanize_business(sum(_not_counted(cal, w, now) for w in part), day)} not counted in all "
+        "on the resolution clock."
+    ))
+    lines += _run(tl.resolved, resolved_line, lambda part: (
+        f"... {len(part)} more resolutions or closings and reopenings {format_instant(part[0].start, tz)} -> "
+        f"{format_instant(part[-1].end or now, tz)}."
+    ))
     for name, clock in clocks.items():
         if clock.budget is not None:
             factor = targets.relief_factor if name == RELIEF else None
