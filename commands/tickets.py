@@ -263,7 +263,8 @@ async def ticket_show(ctx: CommandContext, id: int, page: int | None) -> Reply:
             + (" on a test system" if ticket.test_system else "")
         )
         lines += await ticket_lines(ctx, ticket)
-        links = linked_tickets(await ctx.uow.tickets.links(ticket.id))
+        # (the whole history is on this page: its links are among the entries shown)
+        links = linked_tickets(await ctx.uow.tickets.links(ticket.id) if more else shown)
         if links:
             lines.append("Linked tickets: " + ", ".join(f"#{other} ({how})" for other, how in links.items()))
     else:

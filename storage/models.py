@@ -125,8 +125,12 @@ class TicketEvent(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    # A ticket's history newest first, a page at a time (`ticket show N 2`), however long it is.
-    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at", "id"),)
+    # A ticket's history newest first, a page at a time (`ticket show N 2`), and the few events
+    # of some kinds (its links, what moves its clocks), however long the history is.
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_at", "ticket_id", "at", "id"),
+        Index("ix_ticket_events_ticket_kind", "ticket_id", "kind"),
+    )
 
 
 class Timer(Base):

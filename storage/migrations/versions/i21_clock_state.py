@@ -5,7 +5,8 @@ holds bot.desk.sla.ClockFacts as JSON; this migration folds every existing ticke
 it when the upgrade is given the plans' targets (`supportbot db upgrade` and the start of the bot
 pass them; the calendars live in bot.toml, not in the database). Without them, or for a ticket
 on a plan bot.toml no longer has, the column stays NULL and the bot folds that ticket's events at
-its next event. `ticket show` pages the history newest first: the index serves it.
+its next event. Two indexes: the history newest first (`ticket show` pages) and a ticket's
+events of some kinds (links, clock events).
 
 Revision ID: i21_clock_state
 Revises: i18_web_portal
@@ -45,6 +46,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("clock_state", sa.JSON(), nullable=True))
     with op.batch_alter_table("ticket_events", schema=None) as batch_op:
         batch_op.create_index("ix_ticket_events_ticket_at", ["ticket_id", "at", "id"], unique=False)
+        batch_op.create_index("ix_ticket_events_ticket_kind", ["ticket_id", "kind"], unique=False)
     config = op.get_context().config
     targets = config.attributes.get("sla_targets") if config is not None else None
     if targets:
@@ -90,6 +92,7 @@ def backfill(conn: sa.Connection, targets: Mapping[str, PlanTargets]) -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("ticket_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_ticket_events_ticket_kind")
         batch_op.drop_index("ix_ticket_events_ticket_at")
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_column("clock_state")
