@@ -103,9 +103,9 @@ async def clocks_of(ctx: CommandContext, ticket: TicketRecord) -> dict[str, Cloc
     return clocks_from(targets_of(ctx, ticket), await facts_of(ctx, ticket), ctx.now)
 
 
-async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
+async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> bool:
     """Fold a just-recorded event into the facts on the ticket row (O(1)); fold the history
-    again when the stored facts cannot take it."""
+    again when the stored facts cannot take it. True when the facts changed."""
     targets = targets_of(ctx, ticket)
     ev = clock_event_of(event.kind, event.at, public=event.public, actor=event.actor,
                         actor_role=event.actor_role, priority=event.priority, reason=event.reason)
@@ -116,13 +116,17 @@ async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEvent
         facts = fold_event(targets, None, ev)  # a new ticket: its first event
     else:
         facts = fold_events(targets, await _history(ctx, ticket))
-    if facts is not None and facts is not stored:
-        ticket.clock_state = facts.to_json()
+    if facts is None or facts == stored:
+        return False
+    ticket.clock_state = facts.to_json()
+    return True
 
 
-async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
-    """Recompute every clock from the events, store due times on the ticket and move the
-    warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
+async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
+    """Recompute every clock from the clock state, store due times on the ticket and move the
+    warning timers (pausing or a priority change moves them; a fired warning stays fired).
+    The timers follow from the clock state alone (a paused or stopped clock has none; a running
+    one's are fixed by its facts), so `timers=False` when the state did not change."""
     clocks = await clocks_of(ctx, ticket)
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
     ticket.response_due_at = due.get(RESPONSE)
@@ -143,7 +147,7 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
     ticket.next_due_position = nearest.due_position if nearest else None
     ticket.next_due_calendar = nearest.calendar.name if nearest else None
     ref = str(ticket.id)
-    for name, c in clocks.items():
+    for name, c in clocks.items() if timers else ():
         keys = (f"{name}:75", f"{name}:breach")
         if c.budget is None or c.stopped_at is not None or c.paused or c.due_at is None:
             await ctx.uow.timers.cancel(TIMER_KIND, ref, keys)
@@ -157,8 +161,8 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
 
 async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     if ticket.plan in ctx.services.sla_targets:
-        await _fold_in(ctx, ticket, event)
-        await refresh(ctx, ticket)
+        changed = await _fold_in(ctx, ticket, event)
+        await refresh(ctx, ticket, timers=changed)
 
 
 AREA.hooks.after_event.append(after_event)
