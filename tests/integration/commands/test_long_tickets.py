@@ -5,13 +5,14 @@ whole history folds to, also after the i21 migration backfilled it."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic import command
 from sqlalchemy import event, select, update
 
 from bot.desk.clock import FixedClock
-from bot.desk.sla import ClockFacts, clocks_from, compute_clocks
+from bot.desk.sla import ClockFacts, clocks_from, compute_clocks, targets_key
 from bot.runtime.config import business_calendars, plan_targets
 from commands.sla import clock_events
 from storage import schema
@@ -141,3 +142,22 @@ async def test_migration_i21_folds_existing_tickets(
     async with again.app.uow_factory() as uow:
         stored = (await uow.session.execute(select(Ticket.clock_state).where(Ticket.id == 1))).scalar_one()
     assert stored is not None and ClockFacts.from_json(stored) is not None
+
+
+async def test_a_target_changed_in_bot_toml_counts_at_once_and_is_stored_at_the_next_event(
+    make_app: Callable[..., Any], sqlite_url: str, clock: FixedClock
+) -> None:
+    desk: Session = await make_app(sqlite_url)
+    assert "First response due 2026-11-24 14:00 GMT" in await desk.text("alice", "ticket open P1 site down")
+    await desk.app.close()
+
+    faster = {'response = { P1 = "4h", P2 = "1d", P3 = "2d", P4 = "2d" }':
+              'response = { P1 = "2h", P2 = "1d", P3 = "2d", P4 = "2d" }'}
+    again: Session = await make_app(sqlite_url, replace=faster)
+    assert "First response due 2026-11-24 12:00 GMT" in await again.text("alice", "sla 1")
+    await again.text("agnes", "ticket note 1 the plan changed")
+    async with again.app.uow_factory() as uow:
+        ticket = await uow.tickets.get(1)
+        assert ticket is not None and ticket.clock_state is not None
+        assert ticket.clock_state["key"] == targets_key(again.app.services.sla_targets["silver"])
+        assert ticket.response_due_at == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
