@@ -24,6 +24,7 @@ from bot.desk.sla import (
     clock_event_of,
     clocks_from,
     explain,
+    facts_until,
     fold_event,
     fold_events,
     format_instant,
@@ -91,9 +92,8 @@ async def facts_of(ctx: CommandContext, ticket: TicketRecord) -> ClockFacts:
     never writes)."""
     targets = targets_of(ctx, ticket)
     facts = _stored(targets, ticket)
-    if facts is None or facts.last_at > ctx.now:
-        events = [e for e in await _history(ctx, ticket) if e.at <= ctx.now]
-        facts = fold_events(targets, events)
+    if facts is None or facts.last_at > max(ctx.now, facts.opened_at):
+        facts = facts_until(targets, await _history(ctx, ticket), ctx.now)
         if facts is None:
             raise ValueError(f"ticket #{ticket.id} has no 'opened' event")
     return facts

@@ -467,11 +467,17 @@ def compute_clocks(
 ) -> dict[str, ClockState]:
     """Every clock of the plan ("response", "resolution", and "relief" when the plan has a
     relief factor) as of `now`: the fold of the events up to `now`."""
-    now = _effective_now(events, now)
-    facts = fold_events(targets, [e for e in events if _utc(e.at) <= now])
+    facts = facts_until(targets, events, now)
     if facts is None:
         raise ValueError("a ticket's clocks need an 'opened' event with a priority")
     return clocks_from(targets, facts, now)
+
+
+def facts_until(targets: PlanTargets, events: Sequence[ClockEvent], now: datetime) -> ClockFacts | None:
+    """The events up to `now` folded (`now` never before the opening: a skewed clock, or a
+    ticket opened from chat that began later than this clock says, keeps its opening)."""
+    now = _effective_now(events, now)
+    return fold_events(targets, [e for e in events if _utc(e.at) <= now])
 
 
 # ---- the history, for `sla explain` ---------------------------------------------------------
