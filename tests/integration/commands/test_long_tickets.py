@@ -161,3 +161,13 @@ async def test_a_target_changed_in_bot_toml_counts_at_once_and_is_stored_at_the_
         assert ticket is not None and ticket.clock_state is not None
         assert ticket.clock_state["key"] == targets_key(again.app.services.sla_targets["silver"])
         assert ticket.response_due_at == datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+async def test_a_clock_set_back_before_the_latest_event_still_reads_the_clocks(desk: Session, clock: FixedClock) -> None:
+    await desk.text("alice", "ticket open P2 clock skew")
+    clock.advance(hours=2)
+    await desk.text("agnes", "ticket wait 1 logs")
+    clock.advance(hours=-1)  # another instance's clock is behind: the wait has not happened for it
+    assert "First response due" in await desk.text("alice", "sla 1")
+    clock.advance(hours=-5)  # before the opening: reads as the opening
+    assert "First response due" in await desk.text("alice", "sla 1")
