@@ -10,19 +10,26 @@ from typing import Any
 from bot import converters
 from bot.areas import Area
 from bot.desk.billing import month_of, month_window
-from bot.desk.domain import Priority, Reply, TicketState
+from bot.desk.domain import Reply, TicketState
 from bot.desk.errors import UserError
 from bot.desk.sla import (
     RELIEF,
     RESOLUTION,
     RESPONSE,
+    STORED_KINDS,
     ClockEvent,
+    ClockFacts,
     ClockState,
     PlanTargets,
-    compute_clocks,
+    clock_event_of,
+    clocks_from,
     explain,
+    facts_until,
+    fold_event,
+    fold_events,
     format_instant,
     humanize_business,
+    targets_key,
 )
 from bot.desk.timefmt import relative
 from bot.permissions import org_scope, require_staff
@@ -36,6 +43,8 @@ WARN_FRACTION = 0.75
 CLOCK_LABEL = {RESPONSE: "First response", RESOLUTION: "Resolution", RELIEF: "Relief"}
 TIMER_KIND = "sla"
 BOARD_ROWS = 20
+EXPLAIN_BYTES = 8 * 1024  # every `sla explain` reply fits (long runs of pauses are summarised)
+EXPLAIN_LINE = 240  # characters of a line kept when a reply would not fit otherwise
 # One breach rule: a target is breached from the first instant after its due instant, so the
 # breach warning fires a second later (the console and reports show minutes).
 AFTER_DUE = timedelta(seconds=1)
@@ -49,32 +58,75 @@ def targets_of(ctx: CommandContext, ticket: TicketRecord) -> PlanTargets:
     return targets[ticket.plan]
 
 
-# --- clocks from events -------------------------------------------------------------------
-
-_KINDS = {"opened", "priority", "wait", "resume", "relieve", "resolve", "reopen", "close", "wait_release"}
+# --- clocks from the ticket's clock state -------------------------------------------------
+#
+# The ticket row carries the folded clock facts (bot.desk.sla.ClockFacts); each event is folded
+# in as it is recorded, so neither a read nor a write of the clocks loads the history. The
+# events are folded again only when the facts are missing (a ticket from before issue 21 that
+# no migration could fold), stale (the plan's calendars or targets changed in bot.toml), or
+# behind an event recorded out of time order, and for `sla explain`.
 
 
 def clock_events(events: Sequence[TicketEventRecord]) -> list[ClockEvent]:
     out: list[ClockEvent] = []
     for e in events:
-        if e.kind == "reply":
-            if e.public and e.actor_role in ("agent", "admin"):
-                out.append(ClockEvent(e.at, "agent_reply", by=e.actor))
-            continue
-        if e.kind in _KINDS:
-            prio = Priority(e.priority) if e.priority else None
-            out.append(ClockEvent(e.at, e.kind, prio, e.actor, e.reason))
+        ev = clock_event_of(e.kind, e.at, public=e.public, actor=e.actor, actor_role=e.actor_role,
+                            priority=e.priority, reason=e.reason)
+        if ev is not None:
+            out.append(ev)
     return out
 
 
+async def _history(ctx: CommandContext, ticket: TicketRecord) -> list[ClockEvent]:
+    return clock_events(await ctx.uow.tickets.clock_history(ticket.id, STORED_KINDS))
+
+
+def _stored(targets: PlanTargets, ticket: TicketRecord) -> ClockFacts | None:
+    """The facts on the ticket row when they were folded under the plan's current targets."""
+    facts = ClockFacts.from_json(ticket.clock_state) if ticket.clock_state else None
+    return facts if facts is not None and facts.key == targets_key(targets) else None
+
+
+async def facts_of(ctx: CommandContext, ticket: TicketRecord) -> ClockFacts:
+    """The ticket's clock facts up to now: stored, or folded from its events (not stored: a read
+    never writes)."""
+    targets = targets_of(ctx, ticket)
+    facts = _stored(targets, ticket)
+    if facts is None or facts.last_at > max(ctx.now, facts.opened_at):
+        facts = facts_until(targets, await _history(ctx, ticket), ctx.now)
+        if facts is None:
+            raise ValueError(f"ticket #{ticket.id} has no 'opened' event")
+    return facts
+
+
 async def clocks_of(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
-    events = await ctx.uow.tickets.events(ticket.id)
-    return compute_clocks(targets_of(ctx, ticket), clock_events(events), ctx.now)
+    return clocks_from(targets_of(ctx, ticket), await facts_of(ctx, ticket), ctx.now)
 
 
-async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
-    """Recompute every clock from the events, store due times on the ticket and move the
-    warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
+async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> bool:
+    """Fold a just-recorded event into the facts on the ticket row (O(1)); fold the history
+    again when the stored facts cannot take it. True when the facts changed."""
+    targets = targets_of(ctx, ticket)
+    ev = clock_event_of(event.kind, event.at, public=event.public, actor=event.actor,
+                        actor_role=event.actor_role, priority=event.priority, reason=event.reason)
+    stored = _stored(targets, ticket)
+    if stored is not None and (ev is None or stored.accepts(ev)):
+        facts = stored if ev is None else fold_event(targets, stored, ev)
+    elif ev is not None and ev.kind == "opened" and ticket.clock_state is None:
+        facts = fold_event(targets, None, ev)  # a new ticket: its first event
+    else:
+        facts = fold_events(targets, await _history(ctx, ticket))
+    if facts is None or facts == stored:
+        return False
+    ticket.clock_state = facts.to_json()
+    return True
+
+
+async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
+    """Recompute every clock from the clock state, store due times on the ticket and move the
+    warning timers (pausing or a priority change moves them; a fired warning stays fired).
+    The timers follow from the clock state alone (a paused or stopped clock has none; a running
+    one's are fixed by its facts), so `timers=False` when the state did not change."""
     clocks = await clocks_of(ctx, ticket)
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
     ticket.response_due_at = due.get(RESPONSE)
@@ -95,7 +147,7 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
     ticket.next_due_position = nearest.due_position if nearest else None
     ticket.next_due_calendar = nearest.calendar.name if nearest else None
     ref = str(ticket.id)
-    for name, c in clocks.items():
+    for name, c in clocks.items() if timers else ():
         keys = (f"{name}:75", f"{name}:breach")
         if c.budget is None or c.stopped_at is not None or c.paused or c.due_at is None:
             await ctx.uow.timers.cancel(TIMER_KIND, ref, keys)
@@ -109,7 +161,8 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
 
 async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> None:
     if ticket.plan in ctx.services.sla_targets:
-        await refresh(ctx, ticket)
+        changed = await _fold_in(ctx, ticket, event)
+        await refresh(ctx, ticket, timers=changed)
 
 
 AREA.hooks.after_event.append(after_event)
@@ -298,10 +351,13 @@ def _public_place(ctx: CommandContext) -> bool:
 )
 async def sla_explain(ctx: CommandContext, id: int) -> Reply:
     ticket = await load_ticket(ctx, id, for_update=False)
-    events = await ctx.uow.tickets.events(ticket.id)
     lines = [f"#{ticket.id} [P{ticket.priority} {ticket.state}] {ticket.summary} — plan {ticket.plan}"]
-    lines += explain(targets_of(ctx, ticket), clock_events(events), ctx.now)
-    return Reply("\n".join(lines), ticket_id=ticket.id)
+    lines += explain(targets_of(ctx, ticket), await _history(ctx, ticket), ctx.now)
+    text = "\n".join(lines)
+    if len(text.encode()) > EXPLAIN_BYTES:
+        # Long runs are summarised already; what is left long is people's words (reasons).
+        text = "\n".join(line if len(line) <= EXPLAIN_LINE else line[: EXPLAIN_LINE - 1] + "…" for line in lines)
+    return Reply(text, ticket_id=ticket.id)
 
 
 @AREA.command(

@@ -11,7 +11,7 @@ from bot import converters
 from bot.areas import Area
 from bot.desk.assist import card_number
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
-from bot.desk.errors import Conflict, PermissionDenied, UserError
+from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
 from bot.permissions import may_set_priority, org_scope
 from bot.ports.records import TicketRecord
@@ -34,7 +34,7 @@ from bot.ticketing import (
 AREA = Area("tickets")
 
 DEFAULT_PRIORITY = Priority.P3
-SHOW_MESSAGES = 50  # most recent messages shown by `ticket show`
+SHOW_ENTRIES = 20  # history entries per `ticket show` page (page 1: the newest)
 
 
 async def help_lines(ctx: CommandContext, command: str) -> list[str]:
@@ -241,29 +241,36 @@ async def ticket_open(
 @AREA.command(
     "ticket show",
     Arg("id", converters.ticket_id, display="<id>"),
+    Arg("page", converters.positive_int, display="[page]", optional=True),
     roles=EVERYONE,
-    summary="a ticket with its full conversation (agents also see internal notes)",
-    examples=("ticket show #12",),
+    summary=f"a ticket with its conversation, the newest {SHOW_ENTRIES} entries; page 2 the {SHOW_ENTRIES} "
+    "before them, and so on (agents also see internal notes)",
+    examples=("ticket show #12", "ticket show #12 2"),
     read_only=True,
 )
-async def ticket_show(ctx: CommandContext, id: int) -> Reply:
+async def ticket_show(ctx: CommandContext, id: int, page: int | None) -> Reply:
     ticket = await load_ticket(ctx, id, for_update=False)
     tz = tz_of(ctx, ticket)
     staff = ctx.caller.is_staff
+    number = page or 1
+    shown, more = await ctx.uow.tickets.history_page(ticket.id, internal=staff, page=number, size=SHOW_ENTRIES)
+    if not shown and number > 1:
+        raise NotFound(f"#{ticket.id} has no history page {number}; ticket show {ticket.id} shows the newest entries.")
     lines = [headline(ticket, ctx)]
-    lines.append(
-        f"Plan {ticket.plan}; opened {format_instant(ticket.opened_at, tz)} by {ticket.opened_by}"
-        + (" on a test system" if ticket.test_system else "")
-    )
-    lines += await ticket_lines(ctx, ticket)
-    events = await ctx.uow.tickets.events(ticket.id)
-    links = linked_tickets(events)
-    if links:
-        lines.append("Linked tickets: " + ", ".join(f"#{other} ({how})" for other, how in links.items()))
-    shown = [e for e in events if e.public or staff]
-    if len(shown) > SHOW_MESSAGES:
-        lines.append(f"({len(shown) - SHOW_MESSAGES} earlier entries not shown)")
-        shown = shown[-SHOW_MESSAGES:]
+    if number == 1:
+        lines.append(
+            f"Plan {ticket.plan}; opened {format_instant(ticket.opened_at, tz)} by {ticket.opened_by}"
+            + (" on a test system" if ticket.test_system else "")
+        )
+        lines += await ticket_lines(ctx, ticket)
+        # (the whole history is on this page: its links are among the entries shown)
+        links = linked_tickets(await ctx.uow.tickets.links(ticket.id) if more else shown)
+        if links:
+            lines.append("Linked tickets: " + ", ".join(f"#{other} ({how})" for other, how in links.items()))
+    else:
+        lines.append(f"History page {number} (older entries first):")
+    if more:
+        lines.append(f"more: `ticket show {ticket.id} {number + 1}`")
     has_internal = False
     for e in shown:
         stamp = format_instant(e.at, tz)
@@ -651,7 +658,7 @@ async def ticket_link(ctx: CommandContext, id: int, other: int) -> Reply:
     b = await load_ticket(ctx, second)
     if a.org != b.org:
         raise Conflict(f"#{a.id} and #{b.id} belong to different organisations; they cannot be linked.")
-    if b.id in linked_tickets(await ctx.uow.tickets.events(a.id)):
+    if b.id in linked_tickets(await ctx.uow.tickets.links(a.id)):
         raise Conflict(f"#{a.id} and #{b.id} are already linked.")
     await link_both_ways(ctx, a, b, "linked", "linked")
     return Reply(f"Linked #{a.id} and #{b.id}.", ticket_id=id, kind="ticket-update")

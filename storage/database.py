@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from bot.desk.sla import PlanTargets
 from storage import schema
 from storage.models import AdapterStateRow
 
@@ -42,9 +44,10 @@ class Database:
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 
-    async def upgrade(self) -> None:
-        """Bring the schema to the newest migration (Alembic, in a thread)."""
-        await asyncio.to_thread(schema.upgrade, self.url)
+    async def upgrade(self, sla_targets: Mapping[str, PlanTargets] | None = None) -> None:
+        """Bring the schema to the newest migration (Alembic, in a thread); the plans' SLA
+        targets let a migration fold tickets' clocks (i21)."""
+        await asyncio.to_thread(schema.upgrade, self.url, "head", {"sla_targets": sla_targets or {}})
 
     async def is_current(self) -> bool:
         return await asyncio.to_thread(schema.is_current, self.url)

@@ -101,6 +101,9 @@ class Ticket(Base):
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     next_due_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     next_due_calendar: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # Issue 21: what the SLA clocks need (bot.desk.sla.ClockFacts as JSON), folded one event at a
+    # time, so no read or write of the clocks loads the ticket's history. NULL: fold the events.
+    clock_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_tickets_org_state", "org", "state"),)
 
@@ -121,6 +124,13 @@ class TicketEvent(Base):
     priority: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # A ticket's history newest first, a page at a time (`ticket show N 2`), and the few events
+    # of some kinds (its links, what moves its clocks), however long the history is.
+    __table_args__ = (
+        Index("ix_ticket_events_ticket_at", "ticket_id", "at", "id"),
+        Index("ix_ticket_events_ticket_kind", "ticket_id", "kind"),
+    )
 
 
 class Timer(Base):

@@ -109,6 +109,37 @@ class TicketRepository:
             cached = self._events[ticket_id] = rows
         return cached
 
+    async def clock_history(self, ticket_id: int, kinds: Iterable[str]) -> Sequence[Any]:
+        """The ticket's events of the given kinds, oldest first (plain rows, as `events`)."""
+        cached = self._events.get(ticket_id)
+        wanted = set(kinds)
+        if cached is not None:
+            return [e for e in cached if e.kind in wanted]
+        # Sorted here, not in SQL: so the (ticket, kind) index finds the few rows of a long history.
+        stmt = select(*TicketEvent.__table__.columns).where(
+            TicketEvent.ticket_id == ticket_id, TicketEvent.kind.in_(sorted(wanted))
+        )
+        return sorted((await self.session.execute(stmt)).all(), key=lambda e: (e.at, e.id))
+
+    async def history_page(
+        self, ticket_id: int, *, internal: bool, page: int, size: int
+    ) -> tuple[Sequence[Any], bool]:
+        """Page `page` (1: the newest) of `size` entries, oldest first; and whether older remain.
+        One indexed query for `size + 1` rows, however long the history."""
+        stmt = select(*TicketEvent.__table__.columns).where(TicketEvent.ticket_id == ticket_id)
+        if not internal:
+            stmt = stmt.where(TicketEvent.public.is_(True))
+        stmt = (
+            stmt.order_by(TicketEvent.at.desc(), TicketEvent.id.desc())
+            .offset((page - 1) * size)
+            .limit(size + 1)
+        )
+        rows: list[Any] = list((await self.session.execute(stmt)).all())
+        return rows[:size][::-1], len(rows) > size
+
+    async def links(self, ticket_id: int) -> Sequence[Any]:
+        return await self.clock_history(ticket_id, ["link"])
+
     async def open_by_deadline(self, *, org: str | None = None, limit: int = 50) -> Sequence[Ticket]:
         """Active tickets with a running deadline first (nearest first), then the rest."""
         stmt = select(Ticket).where(Ticket.state.in_(["open", "waiting", "relieved"]))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import logging
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ def sync_url(async_url: str) -> str:
     return async_url
 
 
-def alembic_config(url: str) -> AlembicConfig:
+def alembic_config(url: str, attributes: Mapping[str, Any] | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
@@ -41,6 +42,7 @@ def alembic_config(url: str) -> AlembicConfig:
     cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
     cfg.attributes["url"] = sync_url(url)
     cfg.attributes["on_version_apply"] = _log_step
+    cfg.attributes.update(attributes or {})
     return cfg
 
 
@@ -50,14 +52,16 @@ def _log_step(*, step: Any, **_kw: Any) -> None:
     log.info("database: applied migration %s%s", step.up_revision_id, f" ({doc})" if doc else "")
 
 
-def upgrade(url: str, revision: str = "head") -> list[str]:
-    """Bring the schema to `revision`; returns the pending heads it found (empty: nothing ran)."""
+def upgrade(url: str, revision: str = "head", attributes: Mapping[str, Any] | None = None) -> list[str]:
+    """Bring the schema to `revision`; returns the pending heads it found (empty: nothing ran).
+    `attributes` reach the migrations (e.g. "sla_targets": the plans' targets that i21 folds
+    the tickets' clocks with)."""
     if revision == "head" and current(url) == heads():
         return []
     logging.getLogger("alembic").setLevel(logging.WARNING)  # before the import: its plugins log then
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    command.upgrade(alembic_config(url, attributes), revision)
     return sorted(heads())
 
 

@@ -45,6 +45,7 @@ class TicketRecord(Protocol):
     next_due_at: datetime | None
     next_due_position: int | None
     next_due_calendar: str | None
+    clock_state: dict[str, Any] | None  # bot.desk.sla.ClockFacts.to_json(); None: fold the events
 
 
 class TicketEventRecord(Protocol):

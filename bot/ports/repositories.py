@@ -61,6 +61,21 @@ class TicketStore(Protocol):
         """The ticket's whole history, oldest first."""
         ...
 
+    async def clock_history(self, ticket_id: int, kinds: Iterable[str]) -> Sequence[TicketEventRecord]:
+        """The ticket's events of the given kinds, oldest first (what moves its clocks)."""
+        ...
+
+    async def history_page(
+        self, ticket_id: int, *, internal: bool, page: int, size: int
+    ) -> tuple[Sequence[TicketEventRecord], bool]:
+        """Page `page` (1: the newest) of `size` entries of the history, oldest first, internal
+        notes only when `internal`; and whether older entries remain."""
+        ...
+
+    async def links(self, ticket_id: int) -> Sequence[TicketEventRecord]:
+        """The ticket's link events (split from/into, linked), oldest first."""
+        ...
+
     async def get(self, ticket_id: int, *, for_update: bool = False) -> TicketRecord | None:
         """One ticket (locked for this transaction with for_update); None if there is none."""
         ...

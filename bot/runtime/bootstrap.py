@@ -23,7 +23,15 @@ from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand, WebSessions
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
-from bot.runtime.config import Config, database_url, desk_services, parse_all, problem_lines
+from bot.runtime.config import (
+    Config,
+    business_calendars,
+    database_url,
+    desk_services,
+    parse_all,
+    plan_targets,
+    problem_lines,
+)
 from bot.worker import SYSTEM, Worker
 from commands import assist, billing, general, mail, oncall, sla, tickets, web
 
@@ -508,7 +516,7 @@ async def open_app(
     if upgrade is None:
         upgrade = db.is_sqlite
     if upgrade:
-        await db.upgrade()
+        await db.upgrade(plan_targets(config, business_calendars(config)))
     elif not await db.is_current():
         await db.dispose()
         raise ConfigError(

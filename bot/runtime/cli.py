@@ -160,13 +160,13 @@ def _enabled(cfg: Config, network: str) -> bool:
 
 
 async def db_upgrade(path: str) -> int:
-    from bot.runtime.config import database_url
+    from bot.runtime.config import business_calendars, database_url, plan_targets
     from storage.database import Database
 
     cfg = _load(path)
     db = Database(database_url(cfg))
     try:
-        await db.upgrade()
+        await db.upgrade(plan_targets(cfg, business_calendars(cfg)))
     finally:
         await db.dispose()
     print(f"{path}: database schema is at the newest migration")

@@ -56,8 +56,9 @@ def test_ticket_ids_accept_hash_and_plain() -> None:
         parse("ticket show", "twelve")
     with pytest.raises(UserError, match="missing <id>"):
         parse("ticket show", "")
+    assert parse("ticket show", "12 2")["page"] == 2  # the history's second page
     with pytest.raises(UserError, match="unexpected"):
-        parse("ticket show", "12 13")
+        parse("ticket show", "12 2 3")
 
 
 def test_clean_line_strips_irc_formatting_and_control_characters() -> None:

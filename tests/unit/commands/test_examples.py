@@ -71,6 +71,8 @@ STAGES: dict[str, Stage] = {
     "minutes waive": Stage("umbrella", (PAY_DEPOSIT, *(("agnes", "minutes log #12 5 phone restore"),) * 7)),
     "ticket reopen": Stage(before=(("agnes", "ticket resolve #12 fixed in 4.3.2"),)),
     "ticket resume": Stage(before=(("agnes", "ticket wait #12 need the server logs"),)),
+    # `ticket show #12 2`: more than a page (20 entries) of history
+    "ticket show": Stage(before=(("alice", "ticket reply #12 still stuck, logs attached"),) * 20),
 }
 
 
