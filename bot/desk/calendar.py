@@ -121,8 +121,11 @@ def country_holidays(country: str, subdiv: str | None = None, **options: Any) ->
     package; a later `import holidays.countries` reuses it. Raises NotImplementedError for an
     unknown country or subdivision, as the library does."""
     import holidays
-    from holidays.registry import COUNTRIES
 
+    try:
+        from holidays.registry import COUNTRIES
+    except ImportError:  # another layout: the library imports the country itself
+        COUNTRIES = {}
     for module, names in COUNTRIES.items():  # module -> (class name, alpha-2, alpha-3, aliases...)
         if country in names:
             _import_alone(f"holidays.countries.{module}", Path(holidays.__file__).parent / "countries")
@@ -132,10 +135,12 @@ def country_holidays(country: str, subdiv: str | None = None, **options: Any) ->
 
 
 def _import_alone(name: str, folder: Path) -> None:
-    if name in sys.modules:
+    """Load the module `name` from `folder` without running its package's __init__."""
+    path = folder / f"{name.rsplit('.', 1)[1]}.py"
+    if name in sys.modules or not path.is_file():  # not where expected: the library imports it
         return
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name.rsplit('.', 1)[1]}.py")
-    if spec is None or spec.loader is None:  # not where expected: let the library import it
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
         return
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
