@@ -18,17 +18,22 @@ Semantics (the contract every SLA figure rests on):
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import re
+import sys
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from itertools import pairwise
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_lib
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 EPOCH_YEAR = 2020  # position 0 is local midnight starting this year; never change (boards store it)
 _DAY = 86400
@@ -107,6 +112,45 @@ def _describe_hours(intervals: Sequence[tuple[int, int]]) -> str:
     return ", ".join(f"{hm(a)}–{hm(b)}" for a, b in intervals)
 
 
+def country_holidays(country: str, subdiv: str | None = None, **options: Any) -> HolidayBase:
+    """`holidays.country_holidays`, importing only the named country's module.
+
+    The package's `holidays.countries` imports all of its ~200 country modules (about 0.1 s),
+    which a scripted `supportbot console` would pay at every start for the two or three
+    countries bot.toml names. The country's module is loaded under its own name without its
+    package; a later `import holidays.countries` reuses it. Raises NotImplementedError for an
+    unknown country or subdivision, as the library does."""
+    import holidays
+
+    try:
+        from holidays.registry import COUNTRIES
+    except ImportError:  # another layout: the library imports the country itself
+        COUNTRIES = {}
+    for module, names in COUNTRIES.items():  # module -> (class name, alpha-2, alpha-3, aliases...)
+        if country in names:
+            _import_alone(f"holidays.countries.{module}", Path(holidays.__file__).parent / "countries")
+            break
+    table: HolidayBase = holidays.country_holidays(country, subdiv=subdiv, **options)
+    return table
+
+
+def _import_alone(name: str, folder: Path) -> None:
+    """Load the module `name` from `folder` without running its package's __init__."""
+    path = folder / f"{name.rsplit('.', 1)[1]}.py"
+    if name in sys.modules or not path.is_file():  # not where expected: the library imports it
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
 class BusinessCalendar:
     """A time zone, weekly opening intervals, holidays and extra dates; add/between are
     bisects over lazily built per-year arrays of open intervals in UTC epoch seconds."""
@@ -144,8 +188,12 @@ class BusinessCalendar:
             raise ValueError(f"calendar '{name}' has no opening hours on any weekday")
         self.holiday_region = holidays
         self._holiday_years: dict[int, dict[date, str]] = {}
-        if holidays is not None:
-            self._holidays_of(EPOCH_YEAR)  # refuse an unknown country/subdivision now
+        if holidays is not None:  # refuse an unknown country/subdivision now (no year computed)
+            try:
+                country_holidays(*holidays)
+            except NotImplementedError as exc:
+                where = holidays[0] + (f"/{holidays[1]}" if holidays[1] else "")
+                raise ValueError(f"holidays: '{where}' is not a known country/subdivision") from exc
         # Lazily built open intervals (UTC epoch seconds), sorted, merged; cum = position at start.
         self._starts: list[int] = []
         self._ends: list[int] = []
@@ -209,9 +257,7 @@ class BusinessCalendar:
         if self.holiday_region is not None:
             country, subdiv = self.holiday_region
             try:
-                table = holidays_lib.country_holidays(
-                    country, subdiv=subdiv, years=year, language="en_US"
-                )
+                table = country_holidays(country, subdiv, years=year, language="en_US")
             except NotImplementedError as exc:
                 where = country + (f"/{subdiv}" if subdiv else "")
                 raise ValueError(f"holidays: '{where}' is not a known country/subdivision") from exc

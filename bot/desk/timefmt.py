@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import arrow
-
 from bot.desk.sla import format_instant
 
 __all__ = ["format_instant", "relative", "when"]
@@ -16,6 +14,8 @@ def relative(instant: datetime, now: datetime) -> str:
     """"in 2 hours", "3 days ago", or "now" within a minute: how far `instant` is from `now`."""
     if abs((instant - now).total_seconds()) < 60:
         return "now"
+    import arrow  # here, not at the top: a command that shows no relative time does not load it
+
     return str(arrow.get(instant).humanize(arrow.get(now)))
 
 

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.desk.calendar import BusinessCalendar, weekly_hours_from_names
+from bot.desk.calendar import BusinessCalendar, country_holidays, weekly_hours_from_names
 from bot.desk.domain import Destination, Priority
 from bot.desk.durations import parse_business_duration, parse_wall_duration
 from bot.desk.errors import ConfigError
@@ -43,7 +43,7 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _check_business_duration(value: str) -> str:
@@ -57,10 +57,8 @@ class HolidaySource(Strict):
 
     @model_validator(mode="after")
     def _known_country(self) -> HolidaySource:
-        import holidays
-
         try:
-            holidays.country_holidays(self.country, subdiv=self.subdivision, years=2026)
+            country_holidays(self.country, self.subdivision)  # validates without computing a year
         except (NotImplementedError, KeyError, ValueError) as exc:
             raise ValueError(
                 f"holidays has no calendar for country {self.country!r}"

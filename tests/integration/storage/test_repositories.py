@@ -36,6 +36,24 @@ async def test_migrations_bring_an_empty_database_to_the_newest_revision(any_db_
         await db.dispose()
 
 
+async def test_the_schema_check_at_start_reads_the_version_without_waiting_for_a_writer(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A console started while `run` holds SQLite's write lock is not held up by its schema check."""
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "desk.db"
+    db = await fresh(f"sqlite:///{path}")
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
+    try:
+        assert await asyncio.wait_for(db.is_current(), 5)  # the busy timeout would be 30 s
+        await asyncio.wait_for(db.upgrade(), 5)  # nothing to migrate: nothing waited for
+    finally:
+        writer.rollback()
+        writer.close()
+        await db.dispose()
+
+
 async def test_ticket_and_events_round_trip_with_aware_utc_instants(any_db_url: str) -> None:
     db = await fresh(any_db_url)
     try:

@@ -261,6 +261,7 @@ def test_far_years_and_instants_before_the_epoch_still_work(uk: BusinessCalendar
         ({0: [(time(17), time(9))]}, None, "Europe/London", "does not end after"),
         ({0: [(time(9), time(17))]}, None, "Mars/Olympus", "IANA"),
         ({0: [(time(9), time(17))]}, ("XX", None), "UTC", "holidays"),
+        ({0: [(time(9), time(17))]}, ("DE", "XX"), "Europe/Berlin", "not a known country/subdivision"),
         ({}, None, "UTC", "no opening hours"),
         ({7: [(time(9), time(17))]}, None, "UTC", "weekday"),
     ],
@@ -273,6 +274,20 @@ def test_bad_calendar_definitions_are_refused_with_a_precise_message(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         BusinessCalendar("bad", zone, weekly, region)
+
+
+def test_holidays_loaded_one_country_at_a_time_are_the_librarys_own() -> None:
+    import holidays
+
+    from bot.desk.calendar import country_holidays
+
+    # American Samoa's module imports the United States' one: a country leaning on another works too.
+    for country, subdiv in (("GB", "ENG"), ("DE", "BY"), ("US", None), ("AS", None)):
+        ours = country_holidays(country, subdiv, years=2026, language="en_US")
+        assert dict(ours) == dict(holidays.country_holidays(country, subdiv=subdiv, years=2026, language="en_US"))
+    assert date(2026, 10, 3) in country_holidays("DE", None, years=2026)  # German Unity Day
+    with pytest.raises(NotImplementedError):
+        country_holidays("XX")
 
 
 def test_a_date_both_closed_and_open_is_refused() -> None:
