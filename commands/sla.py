@@ -72,10 +72,9 @@ async def clocks_of(ctx: CommandContext, ticket: TicketRecord) -> dict[str, Cloc
     return compute_clocks(targets_of(ctx, ticket), clock_events(events), ctx.now)
 
 
-async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
-    """Recompute every clock from the events, store due times on the ticket and move the
-    warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
-    clocks = await clocks_of(ctx, ticket)
+def store_clocks(ticket: TicketRecord, clocks: dict[str, ClockState]) -> None:
+    """The due times, verdicts and nearest deadline the ticket row keeps (boards and reports
+    are queries over them)."""
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
     ticket.response_due_at = due.get(RESPONSE)
     ticket.resolution_due_at = due.get(RESOLUTION)
@@ -94,16 +93,30 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockS
     ticket.next_due_at = nearest.due_at if nearest else None
     ticket.next_due_position = nearest.due_position if nearest else None
     ticket.next_due_calendar = nearest.calendar.name if nearest else None
+
+
+async def refresh(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
+    """Recompute every clock from the events, store due times on the ticket and move the
+    warning timers (pausing or a priority change moves them; a fired warning stays fired)."""
+    clocks = await clocks_of(ctx, ticket)
+    store_clocks(ticket, clocks)
     ref = str(ticket.id)
+    moved: list[tuple[str, datetime, dict[str, Any] | None]] = []
+    stopped: list[str] = []
     for name, c in clocks.items():
         keys = (f"{name}:75", f"{name}:breach")
         if c.budget is None or c.stopped_at is not None or c.paused or c.due_at is None:
-            await ctx.uow.timers.cancel(TIMER_KIND, ref, keys)
+            stopped += keys
             continue
         warn_at = c.at_fraction(WARN_FRACTION)
         if warn_at is not None:
-            await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[0], warn_at, {"clock": name})
-        await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[1], c.due_at + AFTER_DUE, {"clock": name})
+            moved.append((keys[0], warn_at, {"clock": name}))
+        moved.append((keys[1], c.due_at + AFTER_DUE, {"clock": name}))
+    if ctx.uow.tickets.opened_here(ticket.id):  # its only timers are those this command scheduled
+        stopped = [key for key in stopped if key in ctx.uow.timers.written(TIMER_KIND, ref)]
+    if stopped:
+        await ctx.uow.timers.cancel(TIMER_KIND, ref, stopped)
+    await ctx.uow.timers.schedule_all(TIMER_KIND, ref, moved)
     return clocks
 
 
@@ -112,7 +125,15 @@ async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEv
         await refresh(ctx, ticket)
 
 
+async def before_insert(ctx: CommandContext, ticket: TicketRecord, opened: TicketEventRecord) -> None:
+    """A new ticket's row is written with the due times its "opened" event gives (after_event
+    then computes the same from the stored event, so the row needs no UPDATE)."""
+    if ticket.plan in ctx.services.sla_targets:
+        store_clocks(ticket, compute_clocks(targets_of(ctx, ticket), clock_events([opened]), ctx.now))
+
+
 AREA.hooks.after_event.append(after_event)
+AREA.hooks.before_insert.append(before_insert)
 
 
 def tz_name(ctx: CommandContext, ticket: TicketRecord) -> str:
