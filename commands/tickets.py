@@ -623,9 +623,10 @@ async def ticket_split(ctx: CommandContext, id: int, priority: Priority | None, 
         test_system=False, accept_assessment=original.accept_assessment, over_quota=False,
         opened_at=ctx.now, updated_at=ctx.now, sla_paused=False,
     )
-    await ctx.uow.tickets.add(ticket)
-    await record(ctx, ticket, "opened", text=summary, priority=chosen, reason=f"split from #{original.id}",
-                 data={"split_from": original.id})
+    opened = new_event(ctx, ticket, "opened", text=summary, priority=chosen, reason=f"split from #{original.id}",
+                       data={"split_from": original.id})
+    await store_new(ctx, ticket, opened)
+    await append(ctx, ticket, opened)
     await link_both_ways(ctx, original, ticket, "split into", "split from")
     lines = await ticket_lines(ctx, ticket)
     org = ctx.config.orgs[ticket.org].name if ticket.org in ctx.config.orgs else ticket.org
