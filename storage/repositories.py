@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, bindparam, delete, func, select, text, update
+from sqlalchemy import JSON, String, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk.domain import Button, Destination, Outbound
@@ -247,7 +247,10 @@ class OutboxRepository:
         return row.id
 
     def _row(self, message: Outbound, now: datetime) -> OutboxMessage:
-        return OutboxMessage(
+        return OutboxMessage(**self._values(message, now))
+
+    def _values(self, message: Outbound, now: datetime) -> dict[str, Any]:
+        return dict(
             created_at=now,
             network=message.destination.network,
             target=message.destination.target,
@@ -262,11 +265,12 @@ class OutboxRepository:
         )
 
     async def add_all(self, messages: Iterable[Outbound], now: datetime) -> None:
-        """Several messages in one flush (one multi-row INSERT): the alert intake's batches."""
-        rows = [self._row(message, now) for message in messages]
+        """Several messages in one statement (a command's posts, the alert intake's batches).
+        A bulk INSERT of plain rows, not the unit-of-work flush, which costs more CPU than its SQL:
+        nothing in the unit of work uses these rows as objects."""
+        rows = [self._values(message, now) for message in messages]
         if rows:
-            self.session.add_all(rows)
-            await self.session.flush()
+            await self.session.execute(insert(OutboxMessage), rows)
 
     async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50) -> Sequence[OutboxMessage]:
         stmt = (
