@@ -65,6 +65,7 @@ class Database:
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:
+                await conn.execution_options(**{READ_ONLY: True})  # (SQLite: not behind a writer)
                 await conn.exec_driver_sql("SELECT 1")
             return True
         except Exception:
@@ -134,6 +135,7 @@ class StateStore:
 
     async def get(self, namespace: str, key: str) -> str | None:
         async with self.db.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})  # (SQLite: not behind a writer)
             row = await session.get(AdapterStateRow, (namespace, key))
             return None if row is None else row.value
 
@@ -159,5 +161,6 @@ class StateStore:
 
     async def items(self, namespace: str) -> dict[str, str]:
         async with self.db.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}
