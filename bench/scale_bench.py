@@ -6,9 +6,10 @@ ticket, all in this month) on SQLite and PostgreSQL, in-process through the real
 - `sla report` for all orgs as an agent;
 - `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
 then, on a ticket with 10,000 events: `ticket show`, `sla`, `sla explain`, `ticket note`; and
-on PostgreSQL the statements one `ticket open` sends and opens per second in one process.
+on PostgreSQL the statements and wire round trips one `ticket open` sends and opens per second
+in one process (`--only open`: just those).
 
-    .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL]
+    .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL] [--only open]
 
 The last line is machine-readable key=value pairs (figures of the largest size).
 """
@@ -178,30 +179,113 @@ async def _long_ticket(url: str, events: int, runs: int) -> dict[str, float]:
         await app.close()
 
 
-async def _open_round_trips(url: str, seconds: float) -> tuple[int, float]:
-    """Statements one `ticket open` sends (PostgreSQL), and sequential opens per second."""
+OPEN_ORG = "acme"  # silver: no incident quota, P3 does not page: the everyday `ticket open`
+
+
+class _RoundTrips:
+    """What one `ticket open` costs PostgreSQL, counted two ways: `statements`, the SQL
+    statements SQLAlchemy sends (its before_cursor_execute event: what this bench always
+    counted; BEGIN left out, which storage sends through it since issue 21 and psycopg sent
+    unseen before), and
+    `wire`, the client's waits for the server (libpq's protocol trace of every pooled
+    connection: one ReadyForQuery per round trip), which also sees BEGIN, COMMIT and ROLLBACK
+    as psycopg sends them, a pool pre-ping and a statement's first PREPARE."""
+
+    def __init__(self, app: App) -> None:
+        self.engine = app.db.engine.sync_engine
+        self.statements = 0
+        self.trace = tempfile.NamedTemporaryFile(prefix="pgtrace-", suffix=".log")  # noqa: SIM115
+        self.traced: dict[int, Any] = {}
+        event.listen(self.engine.pool, "connect", self._follow)
+        event.listen(self.engine.pool, "checkin", self._follow)  # (pooled before this: at their return)
+
+    def _follow(self, dbapi_conn: Any, *_: Any) -> None:
+        if dbapi_conn is not None and id(dbapi_conn) not in self.traced:
+            pgconn = dbapi_conn.driver_connection.pgconn
+            pgconn.trace(self.trace.fileno())
+            self.traced[id(dbapi_conn)] = pgconn
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith("BEGIN"):
+            self.statements += 1
+
+    def _ready(self) -> int:
+        self.trace.flush()
+        text = Path(self.trace.name).read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if "ReadyForQuery" in line and "\tB\t" in f"\t{line}")
+
+    @contextlib.asynccontextmanager
+    async def counting(self) -> AsyncIterator[dict[str, int]]:
+        """{"statements": n, "wire": n} of what runs inside the block."""
+        out = {"statements": 0, "wire": 0}
+        self.statements, before = 0, self._ready()
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        try:
+            yield out
+        finally:
+            event.remove(self.engine, "before_cursor_execute", self._count)
+            out["statements"], out["wire"] = self.statements, self._ready() - before
+
+    def close(self) -> None:
+        for name in ("connect", "checkin"):
+            if event.contains(self.engine.pool, name, self._follow):
+                event.remove(self.engine.pool, name, self._follow)
+        for pgconn in self.traced.values():
+            with contextlib.suppress(Exception):
+                pgconn.untrace()
+        self.traced.clear()
+        if not self.trace.closed:
+            self.trace.close()
+
+
+async def _open_round_trips(url: str, seconds: float) -> tuple[int, int, int, float]:
+    """Statements and wire round trips of one `ticket open` (PostgreSQL) on a plan without a
+    quota, statements of one on a quota plan (an org lock and the month's count more), and
+    sequential opens per second in one process, each checked to have opened a ticket."""
     app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
-    statements = 0
-
-    def count(*_: Any) -> None:
-        nonlocal statements
-        statements += 1
-
+    trips = _RoundTrips(app)
     try:
-        await _say(app, "agnes", "ticket open --for globex P3 warm-up")
-        event.listen(app.db.engine.sync_engine, "before_cursor_execute", count)
-        await _say(app, "agnes", "ticket open --for globex P3 counted")
-        event.remove(app.db.engine.sync_engine, "before_cursor_execute", count)
+        for _ in range(6):  # warm-up: every statement compiled, and prepared by psycopg (its 5th use)
+            assert (await _say(app, "agnes", f"ticket open --for {OPEN_ORG} P3 warm-up")).startswith("Opened")
+        async with trips.counting() as counted:
+            reply = await _say(app, "agnes", f"ticket open --for {OPEN_ORG} P3 counted")
+        assert reply.startswith("Opened ticket #"), reply
+        async with trips.counting() as quota:
+            reply = await _say(app, "agnes", "ticket open --for globex --over-quota P3 counted on a quota plan")
+        assert reply.startswith("Opened ticket #"), reply
+        trips.close()
         done, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            await _say(app, "agnes", f"ticket open --for globex P3 rate {done}")
+            reply = await _say(app, "agnes", f"ticket open --for {OPEN_ORG} P3 rate {done}")
+            assert reply.startswith("Opened ticket #"), reply
             done += 1
-        return statements, done / (time.perf_counter() - t0)
+        return counted["statements"], counted["wire"], quota["statements"], done / (time.perf_counter() - t0)
     finally:
+        trips.close()
         await app.close()
 
 
+async def _opens_only(args: argparse.Namespace) -> int:
+    if not args.pg:
+        print("--only open needs PostgreSQL (--pg or SUPPORTBOT_TEST_PG)", file=sys.stderr)
+        return 2
+    async with fresh_database(args.pg) as url:
+        trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
+    _print_opens(trips, wire, quota, per_s)
+    print(f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
+          f"open_per_s={per_s:.1f}")
+    return 0
+
+
+def _print_opens(trips: int, wire: int, quota: int, per_s: float) -> None:
+    print(f"pg ticket open ({OPEN_ORG}, no quota): {trips} statements, {wire} round trips on the wire "
+          f"(BEGIN/COMMIT included); on a quota plan: {quota} statements; {per_s:.1f} opens/s in one process",
+          flush=True)
+
+
 async def main_async(args: argparse.Namespace) -> int:
+    if args.only == "open":
+        return await _opens_only(args)
     sizes = [int(s) for s in args.sizes.split(",")]
     results: dict[str, dict[int, dict[str, float]]] = {}
     backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
@@ -220,11 +304,11 @@ async def main_async(args: argparse.Namespace) -> int:
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
-    trips, per_s = 0, 0.0
+    trips, wire, quota, per_s = 0, 0, 0, 0.0
     if args.pg:
         async with fresh_database(args.pg) as url:
-            trips, per_s = await _open_round_trips(url, args.seconds)
-        print(f"pg ticket open: {trips} statements, {per_s:.1f} opens/s in one process", flush=True)
+            trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
+        _print_opens(trips, wire, quota, per_s)
     top = max(sizes)
     key = "pg" if args.pg else "sqlite"
     label, events = _label(top), _label(args.events)
@@ -235,7 +319,8 @@ async def main_async(args: argparse.Namespace) -> int:
         f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
         f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
         f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
-        f"open_round_trips={trips} open_per_s={per_s:.1f}"
+        f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
+        f"open_per_s={per_s:.1f}"
     )
     return 0
 
@@ -251,6 +336,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000, help="events on the long ticket")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to open tickets for opens/s")
+    parser.add_argument("--only", choices=("all", "open"), default="all",
+                        help="open: only the PostgreSQL `ticket open` figures (round trips, opens/s)")
     parser.add_argument("--pg", default=os.environ.get("SUPPORTBOT_TEST_PG"),
                         help="PostgreSQL URL (default: $SUPPORTBOT_TEST_PG)")
     return asyncio.run(main_async(parser.parse_args()))

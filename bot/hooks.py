@@ -16,6 +16,10 @@ from typing import Any
 BeforeOpen = Callable[[Any, str, str, dict[str, Any]], Awaitable[None]]
 # (ctx, ticket, event) -> None, in the event's own transaction.
 AfterEvent = Callable[[Any, Any, Any], Awaitable[None]]
+# (ctx, new ticket, its "opened" event) -> None, before the ticket's row is first written: fill
+# what the row keeps about its events (the SLA due times), so opening writes the row once.
+# The after_event hooks still run for the event and must arrive at the same values.
+BeforeInsert = Callable[[Any, Any, Any], Awaitable[None]]
 # (ctx, ticket) -> extra lines for `ticket show` / `ticket open` replies.
 TicketLines = Callable[[Any, Any], Awaitable[list[str]]]
 # (ctx, org) -> what the org's plan still leaves it, for assist cards ("credits: 40 left").
@@ -52,6 +56,7 @@ class Hooks:
 
     before_open: list[BeforeOpen] = field(default_factory=list)
     after_event: list[AfterEvent] = field(default_factory=list)
+    before_insert: list[BeforeInsert] = field(default_factory=list)
     ticket_lines: list[TicketLines] = field(default_factory=list)
     plan_left: list[PlanLeft] = field(default_factory=list)
     take_card: list[TakeCard] = field(default_factory=list)

@@ -24,7 +24,7 @@ from bot.hooks import Hooks
 from bot.identity import Caller, Directory
 from bot.permissions import role_allows
 from bot.ports import DeskServices
-from bot.ports.repositories import UnitOfWork
+from bot.ports.repositories import UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("supportbot.router")
 
@@ -523,7 +523,7 @@ class Router:
         self,
         registry: CommandRegistry,
         config: Settings,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: UnitOfWorkFactory,
         clock: Clock,
         services: DeskServices,
         hooks: Hooks | None = None,
@@ -605,7 +605,7 @@ class Router:
         caller = self.directory.resolve(message)
         if caller is None:
             raise PermissionDenied(REGISTRATION_REPLY)
-        async with self.uow_factory() as uow:
+        async with self.uow_factory(read_only=True) as uow:
             ctx = CommandContext(
                 caller, message, uow, self.config, self.clock, self.clock.now(), self.services, self.registry,
                 self.hooks,
@@ -626,7 +626,7 @@ class Router:
                 return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)
-        async with self.uow_factory() as uow:
+        async with self.uow_factory(read_only=spec.read_only) as uow:
             ctx = CommandContext(
                 caller, message, uow, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
             )
@@ -641,8 +641,7 @@ class Router:
                 kwargs = parse_args(ctx, spec, rest)
                 result = await spec.handler(ctx, **kwargs)
                 replies = _as_replies(result, spec)
-                for out in ctx.outbound:
-                    await uow.outbox.add(out, now)
+                await uow.outbox.add_all(ctx.outbound, now)
                 await uow.commit()
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)

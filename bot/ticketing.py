@@ -26,6 +26,46 @@ async def load_ticket(ctx: CommandContext, ticket_id: int, *, for_update: bool =
     return ticket
 
 
+def new_event(
+    ctx: CommandContext,
+    ticket: TicketRecord,
+    kind: str,
+    *,
+    text: str = "",
+    public: bool = True,
+    priority: Priority | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    actor: str | None = None,
+    actor_role: str | None = None,
+) -> TicketEventRecord:
+    """An event of the ticket, not yet stored (`append` stores it). `actor`/`actor_role`
+    default to the caller (assist records a customer's chat lines)."""
+    return ctx.uow.tickets.new_event(
+        ticket_id=ticket.id,
+        at=at or ctx.now,
+        actor=actor or ctx.caller.ident,
+        actor_role=actor_role or ctx.caller.role.value,
+        kind=kind,
+        text=text,
+        public=public,
+        priority=int(priority) if priority is not None else None,
+        reason=reason,
+        data=data or {},
+    )
+
+
+async def append(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> TicketEventRecord:
+    """Store the event and let the other areas (SLA, paging, billing) react in the same transaction."""
+    event.ticket_id = ticket.id
+    await ctx.uow.tickets.add_event(event)
+    ticket.updated_at = ctx.now
+    for hook in ctx.hooks.after_event:
+        await hook(ctx, ticket, event)
+    return event
+
+
 async def record(
     ctx: CommandContext,
     ticket: TicketRecord,
@@ -42,23 +82,18 @@ async def record(
 ) -> TicketEventRecord:
     """Append an event and let the other areas (SLA, paging, billing) react in the same transaction.
     `actor`/`actor_role` default to the caller (assist records a customer's chat lines)."""
-    event = ctx.uow.tickets.new_event(
-        ticket_id=ticket.id,
-        at=at or ctx.now,
-        actor=actor or ctx.caller.ident,
-        actor_role=actor_role or ctx.caller.role.value,
-        kind=kind,
-        text=text,
-        public=public,
-        priority=int(priority) if priority is not None else None,
-        reason=reason,
-        data=data or {},
-    )
-    await ctx.uow.tickets.add_event(event)
-    ticket.updated_at = ctx.now
-    for hook in ctx.hooks.after_event:
-        await hook(ctx, ticket, event)
-    return event
+    event = new_event(ctx, ticket, kind, text=text, public=public, priority=priority, reason=reason, data=data,
+                      at=at, actor=actor, actor_role=actor_role)
+    return await append(ctx, ticket, event)
+
+
+async def store_new(ctx: CommandContext, ticket: TicketRecord, opened: TicketEventRecord) -> TicketRecord:
+    """Store a new ticket (its id is set on return) whose first event will be `opened` (store
+    that with `append`). The areas first fill what the row keeps about its events (the SLA due
+    times), so the row is written once: one INSERT, not an INSERT and an UPDATE."""
+    for hook in ctx.hooks.before_insert:
+        await hook(ctx, ticket, opened)
+    return await ctx.uow.tickets.add(ticket)
 
 
 def tz_of(ctx: CommandContext, ticket: TicketRecord) -> str:

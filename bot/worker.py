@@ -18,7 +18,7 @@ from bot.desk.settings import Settings
 from bot.hooks import Hooks, TimerHandler
 from bot.identity import Caller
 from bot.ports import Adapter, DeliveryError, DeskServices, PermanentDeliveryError
-from bot.ports.repositories import UnitOfWork
+from bot.ports.repositories import UnitOfWorkFactory
 from bot.router import CommandContext, CommandRegistry
 
 log = logging.getLogger("supportbot.worker")
@@ -37,7 +37,7 @@ class Worker:
     def __init__(
         self,
         config: Settings,
-        uow_factory: Callable[[], UnitOfWork],
+        uow_factory: UnitOfWorkFactory,
         clock: Clock,
         registry: CommandRegistry,
         services: DeskServices,
@@ -83,7 +83,7 @@ class Worker:
     async def _sleep_for(self) -> float:
         poll = self.config.bot.worker_poll_seconds
         try:
-            async with self.uow_factory() as uow:
+            async with self.uow_factory(read_only=True) as uow:  # (SQLite: not behind a writer's lock)
                 nxt = await uow.timers.next_due_at()
         except Exception:
             return poll

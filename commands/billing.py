@@ -307,8 +307,8 @@ AREA.hooks.after_event.append(after_event)
 async def ticket_lines(ctx: CommandContext, ticket: TicketRecord) -> list[str]:
     """Billing state under `ticket show` (only where the plan bills per ticket)."""
     plan = ctx.config.plans.get(ticket.plan)
-    if plan is None:
-        return []
+    if plan is None or ctx.uow.tickets.opened_here(ticket.id):
+        return []  # (a ticket opened by this command: minutes, assessments and charges all come later)
     billing = plan.billing
     if billing.model == "credits":
         a = await ctx.uow.billing.latest_assessment(ticket.id)

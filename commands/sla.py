@@ -110,6 +110,8 @@ async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEvent
     ev = clock_event_of(event.kind, event.at, public=event.public, actor=event.actor,
                         actor_role=event.actor_role, priority=event.priority, reason=event.reason)
     stored = _stored(targets, ticket)
+    if ev is not None and ev.kind == "opened" and stored is not None and ctx.uow.tickets.opened_here(ticket.id):
+        return True  # folded into the row before its INSERT (before_insert); its timers are still to set
     if stored is not None and (ev is None or stored.accepts(ev)):
         facts = stored if ev is None else fold_event(targets, stored, ev)
     elif ev is not None and ev.kind == "opened" and ticket.clock_state is None:
@@ -122,12 +124,9 @@ async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEvent
     return True
 
 
-async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
-    """Recompute every clock from the clock state, store due times on the ticket and move the
-    warning timers (pausing or a priority change moves them; a fired warning stays fired).
-    The timers follow from the clock state alone (a paused or stopped clock has none; a running
-    one's are fixed by its facts), so `timers=False` when the state did not change."""
-    clocks = await clocks_of(ctx, ticket)
+def store_clocks(ticket: TicketRecord, clocks: dict[str, ClockState]) -> None:
+    """The due times, verdicts and nearest deadline the ticket row keeps (boards and reports
+    are queries over them)."""
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
     ticket.response_due_at = due.get(RESPONSE)
     ticket.resolution_due_at = due.get(RESOLUTION)
@@ -146,16 +145,34 @@ async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = T
     ticket.next_due_at = nearest.due_at if nearest else None
     ticket.next_due_position = nearest.due_position if nearest else None
     ticket.next_due_calendar = nearest.calendar.name if nearest else None
+
+
+async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
+    """Recompute every clock from the clock state, store due times on the ticket and move the
+    warning timers (pausing or a priority change moves them; a fired warning stays fired).
+    The timers follow from the clock state alone (a paused or stopped clock has none; a running
+    one's are fixed by its facts), so `timers=False` when the state did not change."""
+    clocks = await clocks_of(ctx, ticket)
+    store_clocks(ticket, clocks)
     ref = str(ticket.id)
-    for name, c in clocks.items() if timers else ():
+    if not timers:
+        return clocks
+    moved: list[tuple[str, datetime, dict[str, Any] | None]] = []
+    stopped: list[str] = []
+    for name, c in clocks.items():
         keys = (f"{name}:75", f"{name}:breach")
         if c.budget is None or c.stopped_at is not None or c.paused or c.due_at is None:
-            await ctx.uow.timers.cancel(TIMER_KIND, ref, keys)
+            stopped += keys
             continue
         warn_at = c.at_fraction(WARN_FRACTION)
         if warn_at is not None:
-            await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[0], warn_at, {"clock": name})
-        await ctx.uow.timers.schedule(TIMER_KIND, ref, keys[1], c.due_at + AFTER_DUE, {"clock": name})
+            moved.append((keys[0], warn_at, {"clock": name}))
+        moved.append((keys[1], c.due_at + AFTER_DUE, {"clock": name}))
+    if ctx.uow.tickets.opened_here(ticket.id):  # its only timers are those this command scheduled
+        stopped = [key for key in stopped if key in ctx.uow.timers.written(TIMER_KIND, ref)]
+    if stopped:
+        await ctx.uow.timers.cancel(TIMER_KIND, ref, stopped)
+    await ctx.uow.timers.schedule_all(TIMER_KIND, ref, moved)
     return clocks
 
 
@@ -165,7 +182,19 @@ async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEv
         await refresh(ctx, ticket, timers=changed)
 
 
+async def before_insert(ctx: CommandContext, ticket: TicketRecord, opened: TicketEventRecord) -> None:
+    """A new ticket's row is written with the clock state and due times its "opened" event gives
+    (after_event then finds them folded, so the row needs no UPDATE)."""
+    if ticket.plan in ctx.services.sla_targets:
+        targets = targets_of(ctx, ticket)
+        facts = fold_events(targets, clock_events([opened]))
+        if facts is not None:
+            ticket.clock_state = facts.to_json()
+            store_clocks(ticket, clocks_from(targets, facts, ctx.now))
+
+
 AREA.hooks.after_event.append(after_event)
+AREA.hooks.before_insert.append(before_insert)
 
 
 def tz_name(ctx: CommandContext, ticket: TicketRecord) -> str:

@@ -18,12 +18,15 @@ from bot.ports.records import TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
 from bot.ticketing import (
     ACTIVE,
+    append,
     headline,
     load_ticket,
+    new_event,
     record,
     require_state,
     severity_lines,
     shown_privately,
+    store_new,
     tell_customer_side,
     tell_triage,
     ticket_lines,
@@ -189,21 +192,13 @@ async def ticket_open(
         updated_at=ctx.now,
         sla_paused=False,
     )
-    await ctx.uow.tickets.add(ticket)
-    if capped is not None:
-        notes.append(
-            f"A test-system ticket opens at {chosen.label} at most; you asked for {capped.label}. If it would be "
-            f"a {capped.label} in production, tell us why: an agent raises it with ticket priority "
-            f"{ticket.id} {capped.label} <why>."
-        )
     recorded: dict[str, Any] = dict(options.get("recorded") or {})
-    await record(
+    opened = new_event(
         ctx,
         ticket,
         "opened",
         text=summary,
         priority=chosen,
-        reason="; ".join([*([reason] if reason else []), *notes]),
         data={
             "test_system": test_system,
             "accept_assessment": accept_assessment,
@@ -213,6 +208,15 @@ async def ticket_open(
         },
         at=opened_at,
     )
+    await store_new(ctx, ticket, opened)
+    if capped is not None:
+        notes.append(
+            f"A test-system ticket opens at {chosen.label} at most; you asked for {capped.label}. If it would be "
+            f"a {capped.label} in production, tell us why: an agent raises it with ticket priority "
+            f"{ticket.id} {capped.label} <why>."
+        )
+    opened.reason = "; ".join([*([reason] if reason else []), *notes])
+    await append(ctx, ticket, opened)
     if card is not None:
         for into_ticket in ctx.hooks.card_into_ticket:
             await into_ticket(ctx, card, ticket)
@@ -626,9 +630,10 @@ async def ticket_split(ctx: CommandContext, id: int, priority: Priority | None, 
         test_system=False, accept_assessment=original.accept_assessment, over_quota=False,
         opened_at=ctx.now, updated_at=ctx.now, sla_paused=False,
     )
-    await ctx.uow.tickets.add(ticket)
-    await record(ctx, ticket, "opened", text=summary, priority=chosen, reason=f"split from #{original.id}",
-                 data={"split_from": original.id})
+    opened = new_event(ctx, ticket, "opened", text=summary, priority=chosen, reason=f"split from #{original.id}",
+                       data={"split_from": original.id})
+    await store_new(ctx, ticket, opened)
+    await append(ctx, ticket, opened)
     await link_both_ways(ctx, original, ticket, "split into", "split from")
     lines = await ticket_lines(ctx, ticket)
     org = ctx.config.orgs[ticket.org].name if ticket.org in ctx.config.orgs else ticket.org

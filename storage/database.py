@@ -16,9 +16,12 @@ from bot.desk.sla import PlanTargets
 from storage import schema
 from storage.models import AdapterStateRow
 
-# Execution option of a connection that only reads: on SQLite its transaction is deferred
-# (takes no write lock) instead of BEGIN IMMEDIATE.
+# The execution option a read-only unit of work sets on its connection: on SQLite its transaction
+# never takes the write lock, and a write in it is an error.
 READ_ONLY = "supportbot_read_only"
+# Pooled PostgreSQL connections older than this are replaced when next taken from the pool, so a
+# connection a firewall or server timeout dropped while idle is rarely met at all.
+PG_POOL_RECYCLE_SECONDS = 300
 
 
 class Database:
@@ -37,10 +40,16 @@ class Database:
             if ":memory:" in url or url.endswith(":///"):
                 kwargs["poolclass"] = NullPool
         else:
-            kwargs["pool_pre_ping"] = True
+            # No pre-ping: it is a round trip before every transaction. Connections are recycled
+            # by age instead, and one the server dropped fails its BEGIN (the first thing a unit
+            # of work sends), which invalidates the pool's connections; the unit of work then
+            # begins again on a new one (storage.uow).
+            kwargs["pool_recycle"] = PG_POOL_RECYCLE_SECONDS
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             _sqlite_single_writer(self.engine)
+        else:
+            _postgresql_explicit_begin(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -72,6 +81,7 @@ class Database:
     async def ping(self) -> bool:
         try:
             async with self.engine.connect() as conn:
+                await conn.execution_options(**{READ_ONLY: True})  # (SQLite: not behind a writer)
                 await conn.exec_driver_sql("SELECT 1")
             return True
         except Exception:
@@ -92,10 +102,17 @@ class Database:
         return pg_insert(table)
 
 
+def _read_only(conn: Any) -> bool:
+    return bool(conn.get_execution_options().get(READ_ONLY))
+
+
 def _sqlite_single_writer(engine: AsyncEngine) -> None:
-    """WAL + busy timeout, and BEGIN IMMEDIATE for every transaction: a deferred transaction
-    that reads and then writes can fail at once with SQLITE_BUSY when another process wrote
-    meanwhile; IMMEDIATE takes the write lock up front and waits for it instead."""
+    """WAL + busy timeout, and BEGIN IMMEDIATE for every transaction that may write: a deferred
+    transaction that reads and then writes can fail at once with SQLITE_BUSY when another
+    process wrote meanwhile; IMMEDIATE takes the write lock up front and waits for it instead.
+    A read-only unit of work begins DEFERRED with `query_only` on: it reads its WAL snapshot
+    beside the writer, never waits for the write lock, and a write in it is an error, never an
+    upgrade to the lock that could fail with SQLITE_BUSY."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -109,7 +126,28 @@ def _sqlite_single_writer(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+        read_only = _read_only(conn)
+        if conn.info.get("query_only", False) != read_only:  # (conn.info lives with the pooled connection)
+            conn.exec_driver_sql(f"PRAGMA query_only = {'ON' if read_only else 'OFF'}")
+            conn.info["query_only"] = read_only
+        conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _postgresql_explicit_begin(engine: AsyncEngine) -> None:
+    """psycopg in autocommit mode, and the BEGIN it would send lazily before a transaction's first
+    statement (a round trip of its own) sent by us when the transaction begins instead: the
+    same round trip, but a unit of work sends it first, so a connection the server dropped
+    fails there, before anything ran, and the unit of work can begin again on a fresh one.
+    (Read-only units of work begin the same way: READ ONLY would refuse the row locks that
+    shared helpers such as load_ticket take; SQLite's query_only is the guard against writes.)"""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.autocommit = True
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
 
 
 class StateStore:
@@ -120,6 +158,7 @@ class StateStore:
 
     async def get(self, namespace: str, key: str) -> str | None:
         async with self.db.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})  # (SQLite: not behind a writer)
             row = await session.get(AdapterStateRow, (namespace, key))
             return None if row is None else row.value
 
@@ -145,5 +184,6 @@ class StateStore:
 
     async def items(self, namespace: str) -> dict[str, str]:
         async with self.db.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}

@@ -18,9 +18,11 @@ TELEGRAM_PRIVATE_CHATS = "telegram.private_chat"  # the Telegram adapter's names
 
 
 class PagingRepository:
-    def __init__(self, session: AsyncSession, db: Database) -> None:
+    def __init__(self, session: AsyncSession, db: Database, opened_tickets: set[int] | None = None) -> None:
         self.session = session
         self.db = db
+        self._opened_tickets = opened_tickets if opened_tickets is not None else set()
+        self._paged: dict[int, Page] = {}  # ticket id -> the page this unit of work opened for it
 
     async def open_page(self, ticket_id: int | None, summary: str, created_by: str, now: datetime,
                         due_at: datetime, *, policy: str | None = None) -> Page | None:
@@ -40,7 +42,10 @@ class PagingRepository:
             .returning(Page.id)
         )
         new_id = (await self.session.execute(stmt)).scalar_one_or_none()
-        return None if new_id is None else await self.get(new_id)
+        paged = None if new_id is None else await self.get(new_id)
+        if paged is not None:
+            self._paged[ticket_id] = paged
+        return paged
 
     async def get(self, page_id: int, *, for_update: bool = False) -> Page | None:
         if page_id <= 0 or page_id > 2**31 - 1:
@@ -51,6 +56,8 @@ class PagingRepository:
         return (await self.session.scalars(stmt)).first()
 
     async def for_ticket(self, ticket_id: int) -> Page | None:
+        if ticket_id in self._paged or ticket_id in self._opened_tickets:
+            return self._paged.get(ticket_id)  # (a ticket opened in this unit of work: only its page)
         return (await self.session.scalars(select(Page).where(Page.ticket_id == ticket_id))).first()
 
     async def record(self, page: PageRecord, kind: str, now: datetime, **fields: object) -> PageNotification:

@@ -7,13 +7,14 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.alerts import AlertRepository
 from storage.assist import AssistRepository
 from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
-from storage.database import Database
+from storage.database import READ_ONLY, Database
 from storage.paging import PagingRepository
 from storage.repositories import (
     IdempotencyRepository,
@@ -27,7 +28,11 @@ from storage.web import WebRepository
 
 class UnitOfWork:
     """Every repository of the desk on one session: commands reach the database only through
-    these attributes (`ctx.uow.tickets`, `ctx.uow.billing`, …)."""
+    these attributes (`ctx.uow.tickets`, `ctx.uow.billing`, …).
+
+    `read_only`: for commands that only read (their declaration says so). Such a transaction
+    never takes SQLite's write lock, so it does not queue behind a writer, and a write in it is
+    an error there (a read-only command that wrote would be a bug to see)."""
 
     session: AsyncSession
     tickets: TicketRepository
@@ -42,23 +47,38 @@ class UnitOfWork:
     attachments: AttachmentRepository
     web: WebRepository
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, read_only: bool = False) -> None:
         self.db = db
+        self.read_only = read_only
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
-        self.session = self.db.sessions()
-        await self.session.begin()
-        self.tickets = TicketRepository(self.session)
+        options = {READ_ONLY: True} if self.read_only else None
+        for attempt in (1, 2):
+            self.session = self.db.sessions()
+            try:
+                await self.session.begin()
+                # BEGIN goes out now, before the command runs: a pooled connection the server
+                # dropped fails here with nothing done yet (no pre-ping spends a round trip on
+                # every transaction to find out). The failure invalidates the pool's connections,
+                # so beginning once more takes a new one.
+                await self.session.connection(execution_options=options)
+                break
+            except DBAPIError as exc:
+                await self.session.close()
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        opened: set[int] = set()  # tickets opened in this unit of work (see TicketRepository.opened_here)
+        self.tickets = TicketRepository(self.session, opened)
         self.timers = TimerRepository(self.session, self.db)
         self.outbox = OutboxRepository(self.session, self.db)
         self.handled = IdempotencyRepository(self.session, self.db)
         self.sla = SlaRepository(self.session)
         self.billing = BillingRepository(self.session, self.db)
-        self.paging = PagingRepository(self.session, self.db)
+        self.paging = PagingRepository(self.session, self.db, opened)
         self.assist = AssistRepository(self.session, self.db)
         self.alerts = AlertRepository(self.session, self.db)
-        self.attachments = AttachmentRepository(self.session, self.db)
+        self.attachments = AttachmentRepository(self.session, self.db, opened)
         self.web = WebRepository(self.session, self.db)
         return self
 
@@ -80,7 +100,14 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if not self._committed:
+            session = self.session
+            if not self._committed and self.read_only and exc_type is None and not (
+                session.new or session.dirty or session.deleted
+            ):
+                # Nothing to keep: COMMIT ends it as cheaply as ROLLBACK, and psycopg forgets its
+                # prepared statements on every ROLLBACK (DEALLOCATE ALL, one more round trip).
+                await session.commit()
+            elif not self._committed:
                 await self.session.rollback()
         finally:
             await self.session.close()

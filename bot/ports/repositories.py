@@ -49,6 +49,12 @@ class TicketStore(Protocol):
         """Append an event to its ticket's history; its id is set on return."""
         ...
 
+    def opened_here(self, ticket_id: int) -> bool:
+        """Whether the ticket was opened in this unit of work: then nothing outside it refers to
+        the ticket yet, and its events, timers, pages and files are only what it wrote (what
+        the areas need not look for, nor cancel)."""
+        ...
+
     async def count(self, *, org: str | None = None, states: Iterable[str] | None = None) -> int:
         """How many tickets of the org (or all) are in one of `states` (or any state)."""
         ...
@@ -129,6 +135,17 @@ class TimerStore(Protocol):
         self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
     ) -> None:
         """Create the timer, or move it if it has not fired yet. A fired timer stays fired."""
+        ...
+
+    async def schedule_all(
+        self, kind: str, ref: str, timers: Sequence[tuple[str, datetime, dict[str, Any] | None]]
+    ) -> None:
+        """`schedule` for several keys of (kind, ref) in one statement: (key, due_at, payload)."""
+        ...
+
+    def written(self, kind: str, ref: str) -> dict[str, datetime]:
+        """{key: due_at} of the timers of (kind, ref) this unit of work scheduled and did not
+        cancel (for a ticket opened in it: all it has), without asking the database."""
         ...
 
 
@@ -453,6 +470,13 @@ class AttachmentStore(Protocol):
     async def listing(self, ticket_id: int) -> Sequence[tuple[int, str, int]]:
         """(id, filename, size) of a ticket's files, oldest first, without their bytes."""
         ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes units of work; `read_only` for a command declared read-only (its transaction never
+    takes SQLite's write lock, and a write in it is an error)."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class UnitOfWork(Protocol):

@@ -21,7 +21,7 @@ from bot.desk.errors import ConfigError
 from bot.identity import Caller
 from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand, WebSessions
-from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
+from bot.ports.repositories import UnitOfWorkFactory
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import (
     Config,
@@ -335,7 +335,7 @@ class App:
         # Networks a message can go out on: enabled in bot.toml (delivered by whichever instance
         # runs them) or running in this process.
         self.services = desk_services(config, lambda: enabled_networks(self.config) | set(self.adapters))
-        self.uow_factory: Callable[[], UnitOfWorkPort] = lambda: UnitOfWork(db)
+        self.uow_factory: UnitOfWorkFactory = lambda *, read_only=False: UnitOfWork(db, read_only=read_only)
         self.router = Router(self.registry, config, self.uow_factory, clock, self.services, self.desk.hooks)
         self.state: AdapterState = StateStore(db)
         self.web_sessions: WebSessions = WebSessionStore(db)

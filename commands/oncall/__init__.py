@@ -319,6 +319,8 @@ def paging_hours(ctx: CommandContext, ticket: TicketRecord) -> BusinessCalendar 
 
 async def paging_starts_at(ctx: CommandContext, ticket: TicketRecord) -> datetime | None:
     """When a P1 that came in outside its plan's paging hours will page (None: no such wait)."""
+    if ctx.uow.tickets.opened_here(ticket.id):  # opened by this command: only its own timer can exist
+        return min(ctx.uow.timers.written(START_KIND, str(ticket.id)).values(), default=None)
     for timer in await ctx.uow.timers.pending(START_KIND, str(ticket.id)):
         return timer.due_at
     return None
@@ -378,7 +380,8 @@ async def after_event(ctx: CommandContext, ticket: TicketRecord, event: TicketEv
         plan = ctx.config.plans.get(ticket.plan)
         priority = Priority(event.priority)
         if plan is None or priority.label not in plan.page_on or not TicketState(ticket.state).is_active:
-            await ctx.uow.timers.cancel(START_KIND, str(ticket.id))
+            if ctx.uow.timers.written(START_KIND, str(ticket.id)) or not ctx.uow.tickets.opened_here(ticket.id):
+                await ctx.uow.timers.cancel(START_KIND, str(ticket.id))  # (a new ticket's: only if set here)
             return
         if await ctx.uow.paging.for_ticket(ticket.id) is not None:
             return
