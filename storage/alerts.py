@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.database import Database
 from storage.models import Alert, AlertKey
 
-OPEN_STATES = ("triggered", "acknowledged")
+OPEN_STATES = ("triggered", "acknowledged", "resolved-by-hand")  # not yet resolved by the source
 
 
 class AlertRepository:
@@ -77,11 +77,14 @@ class AlertRepository:
             self.session.add_all(alerts)
             await self.session.flush()
 
-    async def by_ids(self, alert_ids: Iterable[int]) -> dict[int, Alert]:
+    async def by_ids(self, alert_ids: Iterable[int], *, reread: bool = False) -> dict[int, Alert]:
         ids = sorted({i for i in alert_ids if 0 < i <= 2**31 - 1})
         if not ids:
             return {}
-        return {a.id: a for a in (await self.session.scalars(select(Alert).where(Alert.id.in_(ids)))).all()}
+        stmt = select(Alert).where(Alert.id.in_(ids))
+        if reread:
+            stmt = stmt.execution_options(populate_existing=True)
+        return {a.id: a for a in (await self.session.scalars(stmt)).all()}
 
     async def get(self, alert_id: int, *, for_update: bool = False) -> Alert | None:
         if alert_id <= 0 or alert_id > 2**31 - 1:

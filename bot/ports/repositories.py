@@ -437,8 +437,8 @@ class AlertStore(Protocol):
         """Store new alerts in one multi-row INSERT; their numbers are set on return, in order."""
         ...
 
-    async def by_ids(self, alert_ids: Iterable[int]) -> Mapping[int, AlertRecord]:
-        """Alerts by number, in one query."""
+    async def by_ids(self, alert_ids: Iterable[int], *, reread: bool = False) -> Mapping[int, AlertRecord]:
+        """Alerts by number, in one query (`reread`: as stored now, over what this transaction read before)."""
         ...
 
     async def point_keys(self, pointers: Sequence[tuple[str, str, int]]) -> None:

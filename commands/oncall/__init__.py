@@ -22,6 +22,7 @@ from typing import Any
 
 from bot import converters
 from bot.areas import Area
+from bot.desk.alerts import AlertState
 from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.durations import parse_end
@@ -629,9 +630,24 @@ async def page_resolve(ctx: CommandContext, page: str) -> Reply:
         raise Conflict(f"Page {row.id} is already {page_status(ctx, row, page_tz(ctx, ticket))}.")
     row.resolved_at, row.resolved_by = ctx.now, ctx.caller.ident
     await ctx.uow.paging.record(row, "resolved", ctx.now, person=ctx.caller.ident, networks=ctx.caller.network)
-    ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
+    quiet = await alert_resolved_by_hand(ctx, row)
+    ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}{quiet}", ticket_id=row.ticket_id,
                kind="notice")
-    return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)
+    return Reply(f"Page {row.id} resolved{quiet}.", ticket_id=row.ticket_id)
+
+
+async def alert_resolved_by_hand(ctx: CommandContext, page: PageRecord) -> str:
+    """A page opened for an alert still firing: the alert is resolved by hand. Its source has
+    not said it cleared, so what it sends again is the same trouble: counted, nobody paged,
+    until the source resolves it (a firing after that pages again). Returns what to add to
+    the reply."""
+    alert = await ctx.uow.alerts.for_page(page.id)
+    if alert is None or alert.state not in (AlertState.TRIGGERED, AlertState.ACKNOWLEDGED):
+        return ""
+    alert.state = AlertState.RESOLVED_BY_HAND.value
+    alert.resolved_at, alert.resolved_by = ctx.now, ctx.caller.ident
+    return (f"; alert {alert.id} is resolved by hand: while alerts/{alert.integration} still reports it firing, "
+            "it is counted without paging; once the source says it cleared, a new firing pages again")
 
 
 # --- web portal pages (adapters/web) ------------------------------------------------------------

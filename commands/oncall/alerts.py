@@ -68,9 +68,13 @@ class Received:
 
 
 def state_of(alert: Any, page: Any) -> AlertState:
-    """Acknowledging the alert's page (`ack N`, the Acknowledge button) acknowledges the alert."""
+    """Acknowledging the alert's page (`ack N`, the Acknowledge button) acknowledges the alert;
+    resolving it by hand (`page resolve`) leaves the alert resolved by hand until its source
+    resolves it."""
     if alert.state == AlertState.RESOLVED.value:
         return AlertState.RESOLVED
+    if alert.state == AlertState.RESOLVED_BY_HAND.value:
+        return AlertState.RESOLVED_BY_HAND
     if alert.acknowledged_at is not None or (
         page is not None and page.acknowledged_at is not None and page.resolved_at is None
     ):
@@ -106,6 +110,12 @@ async def receive_batch(
     known = await ctx.uow.alerts.by_ids(i for i in stored.values() if i is not None)
     pages = await ctx.uow.paging.by_ids((a.page_id for a in known.values() if a.page_id is not None),
                                         for_update=True)
+    # `page resolve` locks the page, then marks its alert: an alert read before its page's lock
+    # was granted may be older than that mark (PostgreSQL; SQLite has one writer).
+    stale = [a.id for a in known.values() if a.page_id is not None and a.page_id in pages
+             and pages[a.page_id].resolved_at is not None and a.state != AlertState.RESOLVED.value]
+    if stale:
+        known = {**known, **await ctx.uow.alerts.by_ids(stale, reread=True)}
     current = {key: known[i] for key, i in stored.items() if i is not None and i in known}
     batch = AlertBatch(ctx, current, dict(pages))
     if any(e.action is AlertAction.RESOLVE for _, events in requests for e in events):
@@ -312,15 +322,18 @@ async def resolve(ctx: CommandContext, integration: str, alert: Any, page: Any, 
     ticket = await ctx.uow.tickets.get(alert.ticket_id, for_update=True) if alert.ticket_id is not None else None
     tz = page_tz(ctx, ticket)
     cleared = f"{alert_label(alert)} cleared at {format_instant(ctx.now, tz)} (resolved by {who})"
+    about = ""
     if page is not None and page.resolved_at is None:
         page.resolved_at, page.resolved_by = ctx.now, who
         await ctx.uow.paging.record(page, "resolved", ctx.now, person=who, detail=f"alert {alert.id} resolved")
         for person in sorted(notified):
             ctx.notify_person(person, f"Page {page.id} resolved: {cleared}. Nothing more to do for it.",
                               kind="notice", ticket_id=alert.ticket_id, extra={"page": str(page.id)})
+        about = f"; page {page.id} resolved"
+    elif page is not None:  # resolved by hand before the source cleared
+        about = f"; page {page.id} was resolved by {name_of(ctx, page.resolved_by)} earlier"
     if ticket is not None:
         await record(ctx, ticket, "note", text=f"{cleared}.", public=False)
-    about = f"; page {page.id} resolved" if page is not None else ""
     ctx.triage(f"{cleared}{about}", ticket_id=alert.ticket_id, kind="notice")
 
 

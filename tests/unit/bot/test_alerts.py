@@ -46,6 +46,11 @@ def resolved(minutes_ago: float) -> StoredAlert:
         (StoredAlert(AlertState.TRIGGERED), ACK, Outcome.ACKNOWLEDGE),
         (StoredAlert(AlertState.ACKNOWLEDGED), ACK, Outcome.IGNORE),
         (None, ACK, Outcome.IGNORE),
+        # `page resolve` by a person while the source fires: its firings are counted, not paged,
+        # however long it has been; the source's resolve closes it.
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW - timedelta(days=3)), TRIGGER, Outcome.REPEAT),
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW - timedelta(days=3)), RESOLVE, Outcome.RESOLVE),
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW), ACK, Outcome.IGNORE),
     ],
 )
 def test_decide(stored: StoredAlert | None, action: AlertAction, outcome: Outcome) -> None:
