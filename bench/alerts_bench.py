@@ -132,6 +132,9 @@ class Bot:
         while len(self.adapter.paged_at) < count:
             self.adapter.arrived.clear()
             await asyncio.wait_for(self.adapter.arrived.wait(), timeout)
+        # A page can reach the adapter before the request that opened it has its answer back
+        while not set(self.adapter.paged_at) <= set(self.arrived_at):
+            await asyncio.sleep(0.001)
 
 
 async def push(http: ClientSession, am: AlertmanagerServer, names: list[str]) -> None:

@@ -204,14 +204,12 @@ class Worker:
                 ref = secrets.token_hex(4)
                 outcomes[message.id] = f"{type(exc).__name__} (ref {ref})"
                 log.exception("delivery to %s crashed (ref %s)", message.destination, ref)
-        delivered = 0
+        done = [message_id for message_id, error in outcomes.items() if error is None]
+        failed = [message_id for message_id, error in outcomes.items() if error is not None]
         async with self.uow_factory() as uow:
-            for row in await uow.outbox.by_ids(list(outcomes)):
-                error = outcomes[row.id]
-                if error is None:
-                    row.delivered_at = now
-                    delivered += 1
-                    continue
+            await uow.outbox.mark_delivered(done, now)  # one UPDATE for the batch
+            for row in await uow.outbox.by_ids(failed) if failed else []:
+                error = outcomes[row.id] or ""
                 if row.id in refused:
                     row.attempts += 1
                     row.error = error[:500]
@@ -222,7 +220,7 @@ class Worker:
                 if row.failed_at is not None and row.kind == "page":
                     await uow.outbox.add(self._page_undeliverable(row), now)
             await uow.commit()
-        return delivered
+        return len(done)
 
     def _refused(self, row: Any) -> Outbound:
         """The triage channel hears once when a network refused a message for good (SMTP 5xx)."""

@@ -3,16 +3,16 @@ for one dedup key (also between instances on PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import Database
 from storage.models import Alert, AlertKey
 
-OPEN_STATES = ("triggered", "acknowledged")
+OPEN_STATES = ("triggered", "acknowledged", "resolved-by-hand")  # not yet resolved by the source
 
 
 class AlertRepository:
@@ -54,6 +54,37 @@ class AlertRepository:
         self.session.add(alert)
         await self.session.flush()
         return alert
+
+    async def point_keys(self, pointers: Sequence[tuple[str, str, int]]) -> None:
+        """`point_key` for a batch: one executemany UPDATE."""
+        if not pointers:
+            return
+        table = cast(Table, AlertKey.__table__)
+        stmt = (
+            update(table)
+            .where(table.c.integration == bindparam("k_integration"), table.c.dedup_key == bindparam("k_dedup_key"))
+            .values(alert_id=bindparam("k_alert_id"))
+        )
+        params = [{"k_integration": i, "k_dedup_key": k, "k_alert_id": a} for i, k, a in pointers]
+        await self.session.execute(stmt, params)
+
+    def new(self, **fields: Any) -> Alert:
+        return Alert(**fields)
+
+    async def add_all(self, alerts: Sequence[Any]) -> None:
+        """One flush: SQLAlchemy sends the rows as one INSERT ... RETURNING (insertmanyvalues)."""
+        if alerts:
+            self.session.add_all(alerts)
+            await self.session.flush()
+
+    async def by_ids(self, alert_ids: Iterable[int], *, reread: bool = False) -> dict[int, Alert]:
+        ids = sorted({i for i in alert_ids if 0 < i <= 2**31 - 1})
+        if not ids:
+            return {}
+        stmt = select(Alert).where(Alert.id.in_(ids))
+        if reread:
+            stmt = stmt.execution_options(populate_existing=True)
+        return {a.id: a for a in (await self.session.scalars(stmt)).all()}
 
     async def get(self, alert_id: int, *, for_update: bool = False) -> Alert | None:
         if alert_id <= 0 or alert_id > 2**31 - 1:

@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, func, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from bot.desk.sla import PlanTargets
 from storage import schema
-from storage.models import AdapterStateRow
+from storage.models import AdapterStateRow, Alert, OutboxMessage, Page, PageNotification
 
 # The execution option a read-only unit of work sets on its connection: on SQLite its transaction
 # never takes the write lock, and a write in it is an error.
@@ -50,7 +51,9 @@ class Database:
             _sqlite_single_writer(self.engine)
         else:
             _postgresql_explicit_begin(self.engine)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=NumberingSession
+        )
 
     @property
     def dialect(self) -> str:
@@ -148,6 +151,43 @@ def _postgresql_explicit_begin(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN")
+
+
+# Rows written many at a time (an alert burst: its alerts, pages, page steps and messages).
+NUMBERED_BEFORE_FLUSH = (Alert, Page, PageNotification, OutboxMessage)
+
+
+class NumberingSession(Session):
+    """A session that numbers new rows itself, see `_number_new_rows`."""
+
+
+@event.listens_for(NumberingSession, "before_flush")
+def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """New rows that need their generated id are written by SQLAlchemy either one INSERT each
+    (SQLite: it cannot promise the order of RETURNING for a multi-row INSERT; each statement a
+    hop to the aiosqlite thread) or as one huge multi-row INSERT ... RETURNING whose text
+    psycopg parses anew for every batch size. With the ids set before the flush, the rows go
+    out as one executemany per table (psycopg: a pipeline of one prepared statement).
+    SQLite: every transaction holds the one write lock from its BEGIN IMMEDIATE, so
+    max(id) + 1, + 2, ... are ours to take. PostgreSQL: the ids come from the column's own
+    sequence, as they would have."""
+    new: dict[type[Any], list[Any]] = {}
+    for obj in session.new:
+        if isinstance(obj, NUMBERED_BEFORE_FLUSH) and obj.id is None:
+            new.setdefault(type(obj), []).append(obj)
+    for model, rows in new.items():
+        if len(rows) < 2:
+            continue
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            top = conn.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one()
+            ids = list(range(top + 1, top + 1 + len(rows)))
+        else:
+            sequence = func.pg_get_serial_sequence(model.__tablename__, "id")
+            ids = sorted(conn.execute(select(func.nextval(sequence)).select_from(
+                func.generate_series(1, len(rows)))).scalars().all())
+        for obj, new_id in zip(sorted(rows, key=lambda o: inspect(o).insert_order), ids, strict=True):
+            obj.id = new_id
 
 
 class StateStore:

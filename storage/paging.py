@@ -3,7 +3,7 @@ has a Telegram private chat with the bot (adapter state the Telegram adapter kee
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -55,15 +55,34 @@ class PagingRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).first()
 
+    async def by_ids(self, page_ids: Iterable[int], *, for_update: bool = False) -> dict[int, Page]:
+        ids = sorted({i for i in page_ids if 0 < i <= 2**31 - 1})
+        if not ids:
+            return {}
+        stmt = select(Page).where(Page.id.in_(ids)).order_by(Page.id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return {p.id: p for p in (await self.session.scalars(stmt)).all()}
+
+    async def open_pages(self, pages: Sequence[tuple[str, str, datetime, str | None]], now: datetime) -> list[Page]:
+        """Pages without a ticket in one flush (one multi-row INSERT ... RETURNING)."""
+        rows = [Page(ticket_id=None, summary=summary, created_at=now, created_by=created_by, step=0, due_at=due,
+                     policy=policy) for summary, created_by, due, policy in pages]
+        if rows:
+            self.session.add_all(rows)
+            await self.session.flush()
+        return rows
+
     async def for_ticket(self, ticket_id: int) -> Page | None:
         if ticket_id in self._paged or ticket_id in self._opened_tickets:
             return self._paged.get(ticket_id)  # (a ticket opened in this unit of work: only its page)
         return (await self.session.scalars(select(Page).where(Page.ticket_id == ticket_id))).first()
 
     async def record(self, page: PageRecord, kind: str, now: datetime, **fields: object) -> PageNotification:
+        """Added to the session, written with the next flush (at the latest the commit, or the
+        end of a savepoint): a walk of many pages writes its steps in one INSERT."""
         row = PageNotification(page_id=page.id, at=now, kind=kind, **{"networks": "", "detail": "", **fields})
         self.session.add(row)
-        await self.session.flush()
         return row
 
     async def notifications(self, page_id: int) -> Sequence[PageNotification]:
@@ -75,6 +94,19 @@ class PagingRepository:
             PageNotification.page_id == page_id, PageNotification.kind == "notified"
         )
         return {p for p in (await self.session.scalars(stmt)).all() if p}
+
+    async def notified_people_of(self, page_ids: Iterable[int]) -> dict[int, set[str]]:
+        ids = sorted(set(page_ids))
+        if not ids:
+            return {}
+        stmt = select(PageNotification.page_id, PageNotification.person).where(
+            PageNotification.page_id.in_(ids), PageNotification.kind == "notified"
+        )
+        people: dict[int, set[str]] = {}
+        for page_id, person in (await self.session.execute(stmt)).all():
+            if person:
+                people.setdefault(page_id, set()).add(person)
+        return people
 
     def new_override(self, **fields: Any) -> OncallOverride:
         """An override not yet stored (store it with `add_override`)."""

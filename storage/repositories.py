@@ -192,6 +192,23 @@ class TimerRepository:
         cancel: for a ticket opened in it, all the timers it has."""
         return dict(self._written.get((kind, ref), {}))
 
+    async def schedule_many(self, timers: Sequence[tuple[str, str, str, datetime]]) -> None:
+        """`schedule` for several (kind, ref, key, due_at) in one multi-row upsert (the alert
+        intake's batches); the last of two entries for one timer wins."""
+        unique = {(kind, ref, key): due for kind, ref, key, due in timers}
+        if not unique:
+            return
+        stmt = self.db.insert(Timer).values(
+            [{"kind": k, "ref": r, "key": key, "due_at": due, "payload": {}, "attempts": 0}
+             for (k, r, key), due in unique.items()]
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["kind", "ref", "key"],
+            set_={"due_at": stmt.excluded.due_at, "payload": stmt.excluded.payload},
+            where=Timer.done_at.is_(None),
+        )
+        await self.session.execute(stmt)
+
     async def cancel(self, kind: str, ref: str, keys: Iterable[str] | None = None) -> None:
         """One DELETE; timers of it already loaded in this session are dropped from it too."""
         stmt = delete(Timer).where(Timer.kind == kind, Timer.ref == ref, Timer.done_at.is_(None))

@@ -20,6 +20,9 @@ Lifecycle rules (`decide`):
   it is not paged anew.
 - A resolve closes an open alert (RESOLVE) and is IGNOREd otherwise; an acknowledge
   acknowledges a triggered alert (ACKNOWLEDGE) and is IGNOREd otherwise.
+- A page resolved by hand (`page resolve`) leaves its alert RESOLVED_BY_HAND: still open at
+  the source, so its triggers are REPEATs (counted, nobody paged) until the source resolves it;
+  only a trigger after that pages again (or re-opens it, within the flap window).
 """
 
 from __future__ import annotations
@@ -49,15 +52,19 @@ class AlertAction(enum.StrEnum):
 
 
 class AlertState(enum.StrEnum):
-    """Where an alert stands: triggered (paging), acknowledged by a person, or resolved."""
+    """Where an alert stands: triggered (paging), acknowledged by a person, resolved by a person
+    (`page resolve`) while its source still fires, or resolved by its source."""
 
     TRIGGERED = "triggered"
     ACKNOWLEDGED = "acknowledged"
+    RESOLVED_BY_HAND = "resolved-by-hand"
     RESOLVED = "resolved"
 
     @property
     def is_open(self) -> bool:
-        """True until the alert is resolved: a trigger for its key counts as a repeat, not a new alert."""
+        """True until the source resolves the alert: a trigger for its key counts as a repeat,
+        not a new alert (also after a person resolved its page by hand: the source has not
+        said it cleared, so its repeats are the same trouble, counted and not paged)."""
         return self is not AlertState.RESOLVED
 
 

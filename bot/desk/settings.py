@@ -259,6 +259,11 @@ class OncallSection(Protocol):
     @property
     def feeds(self) -> FeedsEntry | None: ...
 
+    @property
+    def handoff_notices(self) -> str:
+        """Who hears of a hand-off: "both", "private", "triage" or "off"."""
+        ...
+
 
 class WebTerms(Protocol):
     """The `[web]` keys the desk acts on: whether the portal runs, where people reach it, and

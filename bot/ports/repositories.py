@@ -4,7 +4,7 @@ nothing outside storage/ writes SQL or holds a session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -146,6 +146,10 @@ class TimerStore(Protocol):
     def written(self, kind: str, ref: str) -> dict[str, datetime]:
         """{key: due_at} of the timers of (kind, ref) this unit of work scheduled and did not
         cancel (for a ticket opened in it: all it has), without asking the database."""
+        ...
+
+    async def schedule_many(self, timers: Sequence[tuple[str, str, str, datetime]]) -> None:
+        """`schedule` for several (kind, ref, key, due_at) at once, in one statement."""
         ...
 
 
@@ -337,6 +341,20 @@ class PagingStore(Protocol):
         """One page (locked with for_update)."""
         ...
 
+    async def by_ids(self, page_ids: Iterable[int], *, for_update: bool = False) -> Mapping[int, PageRecord]:
+        """Pages by number, in one query (locked with for_update)."""
+        ...
+
+    async def open_pages(
+        self, pages: Sequence[tuple[str, str, datetime, str | None]], now: datetime
+    ) -> Sequence[PageRecord]:
+        """New pages without a ticket, one per (summary, created_by, due_at, policy), stored together."""
+        ...
+
+    async def notified_people_of(self, page_ids: Iterable[int]) -> dict[int, set[str]]:
+        """`notified_people` of several pages in one query (pages nobody was paged for are missing)."""
+        ...
+
     async def has_telegram_private_chat(self, telegram_handle: str) -> bool:
         """Telegram lets the bot write privately only to people who sent it /start."""
         ...
@@ -441,6 +459,22 @@ class AlertStore(Protocol):
 
     async def add(self, **fields: Any) -> AlertRecord:
         """Store a new alert."""
+        ...
+
+    def new(self, **fields: Any) -> AlertRecord:
+        """An alert not yet stored (store it with `add_all`)."""
+        ...
+
+    async def add_all(self, alerts: Sequence[AlertRecord]) -> None:
+        """Store new alerts in one multi-row INSERT; their numbers are set on return, in order."""
+        ...
+
+    async def by_ids(self, alert_ids: Iterable[int], *, reread: bool = False) -> Mapping[int, AlertRecord]:
+        """Alerts by number, in one query (`reread`: as stored now, over what this transaction read before)."""
+        ...
+
+    async def point_keys(self, pointers: Sequence[tuple[str, str, int]]) -> None:
+        """`point_key` for several (integration, dedup_key, alert_id) in one statement."""
         ...
 
     async def get(self, alert_id: int, *, for_update: bool = False) -> AlertRecord | None:

@@ -362,6 +362,9 @@ class FeedsConfig(Strict):
 
 
 class OncallConfig(Strict):
+    # Who hears of a rotation's hand-off: "both" (the person going on call, in private, and
+    # the triage channel), "private", "triage" or "off".
+    handoff_notices: Literal["both", "private", "triage", "off"] = "both"
     rotations: dict[str, RotationConfig] = Field(default_factory=dict)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     feeds: FeedsConfig | None = None

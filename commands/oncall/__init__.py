@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot import converters
 from bot.areas import Area
+from bot.desk.alerts import AlertState
 from bot.desk.calendar import BusinessCalendar
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.durations import parse_end
@@ -147,6 +148,23 @@ async def start_page(
     return page
 
 
+async def start_pages(ctx: CommandContext, pages: Sequence[tuple[str, str | None, str]]) -> Sequence[PageRecord]:
+    """`start_page(walk_now=True)` without a ticket for several (summary, policy, created_by)
+    at once: stored together, the steps due now taken in one walk, the other first timers
+    scheduled in one statement."""
+    specs = []
+    for summary, policy, created_by in pages:
+        due = ctx.now + (_policy(ctx).delay_before(0) if policy is None else timedelta(0))
+        specs.append((summary, created_by, due, policy))
+    opened = await ctx.uow.paging.open_pages(specs, ctx.now)
+    due_now = [p for p in opened if p.due_at is not None and p.due_at <= ctx.now]
+    await walk_pages(ctx, due_now)
+    walked = {p.id for p in due_now}
+    await ctx.uow.timers.schedule_many([(TIMER_KIND, str(p.id), str(p.step), p.due_at or ctx.now)
+                                        for p in opened if p.id not in walked])
+    return opened
+
+
 async def begin_escalation(ctx: CommandContext, page: PageRecord) -> None:
     """For a page opened with walk_now=None: its first step now if due, else its timer."""
     if page.due_at is not None and page.due_at <= ctx.now:
@@ -215,7 +233,9 @@ def page_text(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None
     return f"{what} — {where} — acknowledge with: ack {page.id} (on IRC: !ack {page.id})"
 
 
-async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Notify) -> None:
+async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | None, action: Notify,
+                 reach: dict[str, bool] | None = None) -> None:
+    """`reach`: whom Telegram cannot reach, as far as already asked (a walk of many pages asks once a person)."""
     networks = ctx.notify_person(
         action.person,
         page_text(ctx, page, ticket, action),
@@ -224,7 +244,10 @@ async def notify(ctx: CommandContext, page: PageRecord, ticket: TicketRecord | N
         buttons=(Button("Acknowledge", f"ack {page.id}"),),
         extra={"page": str(page.id)},
     )
-    unreachable = await unreachable_on_telegram(ctx, action.person)
+    reach = {} if reach is None else reach
+    if action.person not in reach:
+        reach[action.person] = await unreachable_on_telegram(ctx, action.person)
+    unreachable = reach[action.person]
     note = "cannot be reached on Telegram: they never sent /start to the bot" if unreachable else ""
     if not networks:
         note = "has no handles in bot.toml, so nothing could be sent"
@@ -285,24 +308,39 @@ async def escalate(ctx: CommandContext, timer: Any) -> datetime | None:
 async def walk(ctx: CommandContext, page: PageRecord) -> datetime | None:
     """Take every escalation step of `page` due now and schedule the timer of the next one;
     the page's due time when nothing is due yet."""
-    state = PageState(page.created_at, page.step, page.due_at)
-    actions, after = advance(policy_of(ctx, page), _schedule(ctx), await overrides_in_force(ctx), state, ctx.now)
-    if not actions:
-        return page.due_at  # fired early (a timer moved by hand): keep it for the due time
-    ticket = await ctx.uow.tickets.get(page.ticket_id) if page.ticket_id is not None else None
-    for action in actions:
-        if isinstance(action, Notify):
-            await notify(ctx, page, ticket, action)
-        elif isinstance(action, Skip):
-            await skip(ctx, page, ticket, action)
-        else:
-            await nobody_answered(ctx, page, ticket, action)
-    page.step, page.due_at = after.step, after.due_at
-    if isinstance(actions[-1], Exhausted):
-        page.exhausted_at = ctx.now
-    elif after.due_at is not None:
-        await ctx.uow.timers.schedule(TIMER_KIND, str(page.id), str(after.step), after.due_at)
-    return None
+    return (await walk_pages(ctx, [page]))[0]
+
+
+async def walk_pages(ctx: CommandContext, pages: Sequence[PageRecord]) -> list[datetime | None]:
+    """`walk` for several pages with one look at the overrides, the steps' records written in
+    one flush and the next timers in one statement (a webhook of many alerts)."""
+    overrides = await overrides_in_force(ctx)
+    schedule = _schedule(ctx)
+    reach: dict[str, bool] = {}
+    timers: list[tuple[str, str, str, datetime]] = []
+    later: list[datetime | None] = []
+    for page in pages:
+        state = PageState(page.created_at, page.step, page.due_at)
+        actions, after = advance(policy_of(ctx, page), schedule, overrides, state, ctx.now)
+        if not actions:
+            later.append(page.due_at)  # fired early (a timer moved by hand): keep it for the due time
+            continue
+        ticket = await ctx.uow.tickets.get(page.ticket_id) if page.ticket_id is not None else None
+        for action in actions:
+            if isinstance(action, Notify):
+                await notify(ctx, page, ticket, action, reach)
+            elif isinstance(action, Skip):
+                await skip(ctx, page, ticket, action)
+            else:
+                await nobody_answered(ctx, page, ticket, action)
+        page.step, page.due_at = after.step, after.due_at
+        if isinstance(actions[-1], Exhausted):
+            page.exhausted_at = ctx.now
+        elif after.due_at is not None:
+            timers.append((TIMER_KIND, str(page.id), str(after.step), after.due_at))
+        later.append(None)
+    await ctx.uow.timers.schedule_many(timers)
+    return later
 
 
 # --- reacting to tickets --------------------------------------------------------------------
@@ -595,9 +633,24 @@ async def page_resolve(ctx: CommandContext, page: str) -> Reply:
         raise Conflict(f"Page {row.id} is already {page_status(ctx, row, page_tz(ctx, ticket))}.")
     row.resolved_at, row.resolved_by = ctx.now, ctx.caller.ident
     await ctx.uow.paging.record(row, "resolved", ctx.now, person=ctx.caller.ident, networks=ctx.caller.network)
-    ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}", ticket_id=row.ticket_id,
+    quiet = await alert_resolved_by_hand(ctx, row)
+    ctx.triage(f"{page_label(ctx, row, ticket)}: resolved by {ctx.caller.name}{quiet}", ticket_id=row.ticket_id,
                kind="notice")
-    return Reply(f"Page {row.id} resolved.", ticket_id=row.ticket_id)
+    return Reply(f"Page {row.id} resolved{quiet}.", ticket_id=row.ticket_id)
+
+
+async def alert_resolved_by_hand(ctx: CommandContext, page: PageRecord) -> str:
+    """A page opened for an alert still firing: the alert is resolved by hand. Its source has
+    not said it cleared, so what it sends again is the same trouble: counted, nobody paged,
+    until the source resolves it (a firing after that pages again). Returns what to add to
+    the reply."""
+    alert = await ctx.uow.alerts.for_page(page.id)
+    if alert is None or alert.state not in (AlertState.TRIGGERED, AlertState.ACKNOWLEDGED):
+        return ""
+    alert.state = AlertState.RESOLVED_BY_HAND.value
+    alert.resolved_at, alert.resolved_by = ctx.now, ctx.caller.ident
+    return (f"; alert {alert.id} is resolved by hand: while alerts/{alert.integration} still reports it firing, "
+            "it is counted without paging; once the source says it cleared, a new firing pages again")
 
 
 # --- web portal pages (adapters/web) ------------------------------------------------------------

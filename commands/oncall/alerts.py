@@ -30,7 +30,16 @@ from bot.desk.timefmt import format_instant
 from bot.identity import Caller
 from bot.router import STAFF, Arg, CommandContext
 from bot.ticketing import record
-from commands.oncall import AREA, ROTATION_POLICY, begin_escalation, name_of, page_status, page_tz, start_page
+from commands.oncall import (
+    AREA,
+    ROTATION_POLICY,
+    begin_escalation,
+    name_of,
+    page_status,
+    page_tz,
+    start_page,
+    start_pages,
+)
 
 log = logging.getLogger("supportbot.alerts")
 
@@ -59,9 +68,13 @@ class Received:
 
 
 def state_of(alert: Any, page: Any) -> AlertState:
-    """Acknowledging the alert's page (`ack N`, the Acknowledge button) acknowledges the alert."""
+    """Acknowledging the alert's page (`ack N`, the Acknowledge button) acknowledges the alert;
+    resolving it by hand (`page resolve`) leaves the alert resolved by hand until its source
+    resolves it."""
     if alert.state == AlertState.RESOLVED.value:
         return AlertState.RESOLVED
+    if alert.state == AlertState.RESOLVED_BY_HAND.value:
+        return AlertState.RESOLVED_BY_HAND
     if alert.acknowledged_at is not None or (
         page is not None and page.acknowledged_at is not None and page.resolved_at is None
     ):
@@ -77,69 +90,154 @@ def alert_label(alert: Any) -> str:
 
 
 async def receive(ctx: CommandContext, integration: str, events: Sequence[AlertEvent]) -> list[Received]:
-    cfg = ctx.config.alerts[integration]
-    window = parse_delay(cfg.flap_window)
-    results = []
-    for event in events:
-        alert_id = await ctx.uow.alerts.lock_key(integration, event.dedup_key)
-        alert: Any = await ctx.uow.alerts.get(alert_id) if alert_id is not None else None
-        page: Any = None
-        if alert is not None and alert.page_id is not None:
-            page = await ctx.uow.paging.get(alert.page_id, for_update=True)
-        stored = StoredAlert(state_of(alert, page), alert.resolved_at) if alert is not None else None
-        outcome = decide(stored, event.action, ctx.now, window)
-        if outcome is Outcome.NEW:
-            alert = await open_alert(ctx, integration, cfg, event)
-            await ctx.uow.alerts.point_key(integration, event.dedup_key, alert.id)
-        elif alert is not None and outcome is Outcome.REPEAT:
-            alert.count += 1
-            alert.last_at = ctx.now
-        elif alert is not None and outcome is Outcome.REOPEN:
-            await reopen(ctx, alert, page)
-        elif alert is not None and outcome is Outcome.ACKNOWLEDGE:
-            await acknowledge(ctx, integration, alert, page)
-        elif alert is not None and outcome is Outcome.RESOLVE:
-            await resolve(ctx, integration, alert, page)
-        results.append(Received(event.dedup_key, outcome, alert.id if alert is not None else None))
-    return results
+    """One intake request (see `receive_batch`)."""
+    return (await receive_batch(ctx, [(integration, events)]))[0]
 
 
 async def receive_batch(
     ctx: CommandContext, requests: Sequence[tuple[str, Sequence[AlertEvent]]]
 ) -> list[list[Received]]:
     """Several intake requests in one transaction, each as its integration, in arrival order.
-    Every key is locked first, in sorted order, so two instances storing overlapping batches
-    wait for each other instead of deadlocking."""
-    await ctx.uow.alerts.lock_keys([(i, e.dedup_key) for i, events in requests for e in events])
-    return [await receive(replace(ctx, caller=caller_for(integration)), integration, events)
-            for integration, events in requests]
+
+    Batched, so a webhook of many alerts (or a burst of webhooks) costs a fixed number of
+    statements, not a dozen per alert: every key is locked at once (in sorted order, so two
+    instances storing overlapping batches wait for each other instead of deadlocking), the
+    alerts and pages stored under them are read in one query each, and new alerts, their
+    pages, escalation steps and timers are written with multi-row INSERTs; counts and states
+    go out in one UPDATE per kind at the flush."""
+    keys = [(integration, e.dedup_key) for integration, events in requests for e in events]
+    stored = await ctx.uow.alerts.lock_keys(keys)
+    known = await ctx.uow.alerts.by_ids(i for i in stored.values() if i is not None)
+    pages = await ctx.uow.paging.by_ids((a.page_id for a in known.values() if a.page_id is not None),
+                                        for_update=True)
+    # `page resolve` locks the page, then marks its alert: an alert read before its page's lock
+    # was granted may be older than that mark (PostgreSQL; SQLite has one writer).
+    stale = [a.id for a in known.values() if a.page_id is not None and a.page_id in pages
+             and pages[a.page_id].resolved_at is not None and a.state != AlertState.RESOLVED.value]
+    if stale:
+        known = {**known, **await ctx.uow.alerts.by_ids(stale, reread=True)}
+    current = {key: known[i] for key, i in stored.items() if i is not None and i in known}
+    batch = AlertBatch(ctx, current, dict(pages))
+    if any(e.action is AlertAction.RESOLVE for _, events in requests for e in events):
+        batch.notified = await ctx.uow.paging.notified_people_of(pages)
+    answers = []
+    for integration, events in requests:
+        as_source = replace(ctx, caller=caller_for(integration))
+        answers.append([await batch.receive(as_source, integration, event) for event in events])
+    await batch.finish()
+    return [[Received(key, outcome, alert.id if alert is not None else None) for key, outcome, alert in answer]
+            for answer in answers]
 
 
-async def open_alert(ctx: CommandContext, integration: str, cfg: Any, event: AlertEvent) -> Any:
+class AlertBatch:
+    """The alerts of one transaction, by key, as the events of the batch change them. A new
+    alert of an integration without an org waits in `fresh` and is stored with the others
+    (`open_fresh`): at the end, or before an event touches its key again, or before an org's
+    alert opens (alert numbers follow arrival)."""
+
+    def __init__(self, ctx: CommandContext, current: dict[tuple[str, str], Any], pages: dict[int, Any]) -> None:
+        self.ctx = ctx
+        self.current = current
+        self.pages = pages
+        self.notified: dict[int, set[str]] = {}  # page -> people paged, read once for the resolves
+        self.fresh: list[tuple[str, str, Any]] = []  # (integration, source, alert) not stored yet
+        self.fresh_keys: set[tuple[str, str]] = set()
+        self.pointers: list[tuple[str, str, int]] = []  # alert_keys rows to point at new alerts
+
+    async def receive(self, ctx: CommandContext, integration: str, event: AlertEvent) -> tuple[str, Outcome, Any]:
+        cfg = ctx.config.alerts[integration]
+        key = (integration, event.dedup_key)
+        if key in self.fresh_keys:
+            await self.open_fresh()
+        alert = self.current.get(key)
+        page = self.pages.get(alert.page_id) if alert is not None and alert.page_id is not None else None
+        stored = StoredAlert(state_of(alert, page), alert.resolved_at) if alert is not None else None
+        outcome = decide(stored, event.action, ctx.now, parse_delay(cfg.flap_window))
+        if outcome is Outcome.NEW:
+            alert = ctx.uow.alerts.new(**alert_fields(ctx, integration, cfg, event))
+            if cfg.org is None:
+                self.fresh.append((integration, event.source, alert))
+                self.fresh_keys.add(key)
+            else:
+                await self.open_fresh()
+                await ctx.uow.alerts.add_all([alert])
+                page = await open_for_org(ctx, integration, cfg, event, alert)
+                if page is not None:
+                    self.pages[page.id] = page
+                self.pointers.append((integration, event.dedup_key, alert.id))
+            self.current[key] = alert
+        elif alert is not None and outcome is Outcome.REPEAT:
+            alert.count += 1
+            alert.last_at = ctx.now
+        elif alert is not None and outcome is Outcome.REOPEN:
+            reopen(ctx, alert, page)
+        elif alert is not None and outcome is Outcome.ACKNOWLEDGE:
+            await acknowledge(ctx, integration, alert, page)
+        elif alert is not None and outcome is Outcome.RESOLVE:
+            await resolve(ctx, integration, alert, page, await self.notified_people(page))
+        return event.dedup_key, outcome, alert
+
+    async def notified_people(self, page: Any) -> set[str]:
+        if page is None:
+            return set()
+        if page.id not in self.notified:  # a page opened in this batch, or nobody paged yet
+            self.notified[page.id] = await self.ctx.uow.paging.notified_people(page.id)
+        return self.notified[page.id]
+
+    async def open_fresh(self) -> None:
+        """Store the waiting new alerts, open and walk their pages: a few statements for all."""
+        fresh, self.fresh = self.fresh, []
+        self.fresh_keys.clear()
+        if not fresh:
+            return
+        ctx = self.ctx
+        await ctx.uow.alerts.add_all([alert for _, _, alert in fresh])
+        specs = []
+        for integration, source, alert in fresh:
+            rotation = ctx.config.alerts[integration].rotation
+            policy = f"{ROTATION_POLICY}{rotation}" if rotation is not None else None
+            specs.append((page_summary(alert, source), policy, source_name(integration)))
+        pages = await start_pages(ctx, specs)
+        for (integration, source, alert), page in zip(fresh, pages, strict=True):
+            alert.page_id = page.id
+            self.pages[page.id] = page
+            self.pointers.append((integration, alert.dedup_key, alert.id))
+            ctx.triage(f"{page_summary(alert, source)}: from {source_name(integration)}; paging on-call "
+                       f"(page {page.id})", kind="notice")
+
+    async def finish(self) -> None:
+        await self.open_fresh()
+        await self.ctx.uow.alerts.point_keys(self.pointers)
+
+
+def alert_fields(ctx: CommandContext, integration: str, cfg: Any, event: AlertEvent) -> dict[str, Any]:
     priority = priority_for(event.severity, cfg.severity, cfg.default_priority)
-    alert = await ctx.uow.alerts.add(
+    return dict(
         integration=integration, dedup_key=event.dedup_key, summary=event.summary, severity=event.severity,
         priority=int(priority), source=event.source, link=event.link, details=dict(event.details),
         state=AlertState.TRIGGERED.value, count=1, flaps=0, first_at=ctx.now, last_at=ctx.now,
     )
+
+
+def page_summary(alert: Any, source: str) -> str:
+    return alert_label(alert) + (f" ({source})" if source else "")
+
+
+async def open_for_org(ctx: CommandContext, integration: str, cfg: Any, event: AlertEvent, alert: Any) -> Any:
+    """A stored new alert of an integration with an org: its ticket, and the page if the plan
+    pages for its priority (then, or when the plan's hours open). Returns the page or None."""
+    priority = Priority(alert.priority)
     policy = f"{ROTATION_POLICY}{cfg.rotation}" if cfg.rotation is not None else None
-    summary = f"{alert_label(alert)}" + (f" ({event.source})" if event.source else "")
-    if cfg.org is None:
-        page = await start_page(ctx, None, summary, policy=policy, created_by=source_name(integration),
-                                walk_now=True)
-        alert.page_id = page.id if page is not None else None
-        ctx.triage(f"{summary}: from {source_name(integration)}; paging on-call (page {alert.page_id})",
-                   kind="notice")
-        return alert
+    summary = page_summary(alert, event.source)
     ticket = await open_ticket(ctx, integration, cfg.org, alert, priority)
     if ticket is None:
-        return alert
+        return None
     plan = ctx.config.plan_of_org(cfg.org)
     if priority.label not in plan.page_on:
         ctx.triage(f"{summary}: ticket #{ticket.id} opened; the {plan.name or cfg.org} plan pages only for "
                    f"{', '.join(plan.page_on) or 'nothing'}", ticket_id=ticket.id, kind="notice")
         await record_opened(ctx, ticket, alert, priority)
-        return alert
+        return None
     calendars = ctx.services.calendars
     calendar = calendars.get(plan.calendars.get(priority.label, plan.calendar))
     not_before = None
@@ -158,7 +256,7 @@ async def open_alert(ctx: CommandContext, integration: str, cfg: Any, event: Ale
                 f"({format_instant(not_before, ctx.config.plan_timezone(plan))})")
     ctx.triage(f"{summary}: ticket #{ticket.id} opened for {ctx.config.orgs[cfg.org].name}, page {alert.page_id}"
                f"{when}", ticket_id=ticket.id, kind="notice")
-    return alert
+    return page
 
 
 async def open_ticket(ctx: CommandContext, integration: str, org: str, alert: Any,
@@ -188,7 +286,7 @@ async def record_opened(ctx: CommandContext, ticket: Any, alert: Any, priority: 
                  reason=f"alert {alert.id} from {alert.integration}", data={"alert": alert.id})
 
 
-async def reopen(ctx: CommandContext, alert: Any, page: Any) -> None:
+def reopen(ctx: CommandContext, alert: Any, page: Any) -> None:
     """A flap: the same alert is open again and counted; nobody is paged anew."""
     resolved_at = alert.resolved_at
     alert.state, alert.resolved_at, alert.resolved_by = AlertState.TRIGGERED.value, None, None
@@ -215,24 +313,27 @@ async def acknowledge(ctx: CommandContext, integration: str, alert: Any, page: A
                kind="notice")
 
 
-async def resolve(ctx: CommandContext, integration: str, alert: Any, page: Any) -> None:
+async def resolve(ctx: CommandContext, integration: str, alert: Any, page: Any, notified: set[str]) -> None:
     """The source says the alert cleared: the alert and its page are resolved, the people
-    paged are told, and the alert's ticket gets a note."""
+    paged (`notified`) are told, and the alert's ticket gets a note."""
     who = source_name(integration)
     alert.state, alert.resolved_at, alert.resolved_by = AlertState.RESOLVED.value, ctx.now, who
     alert.last_at = ctx.now
     ticket = await ctx.uow.tickets.get(alert.ticket_id, for_update=True) if alert.ticket_id is not None else None
     tz = page_tz(ctx, ticket)
     cleared = f"{alert_label(alert)} cleared at {format_instant(ctx.now, tz)} (resolved by {who})"
+    about = ""
     if page is not None and page.resolved_at is None:
         page.resolved_at, page.resolved_by = ctx.now, who
         await ctx.uow.paging.record(page, "resolved", ctx.now, person=who, detail=f"alert {alert.id} resolved")
-        for person in sorted(await ctx.uow.paging.notified_people(page.id)):
+        for person in sorted(notified):
             ctx.notify_person(person, f"Page {page.id} resolved: {cleared}. Nothing more to do for it.",
                               kind="notice", ticket_id=alert.ticket_id, extra={"page": str(page.id)})
+        about = f"; page {page.id} resolved"
+    elif page is not None:  # resolved by hand before the source cleared
+        about = f"; page {page.id} was resolved by {name_of(ctx, page.resolved_by)} earlier"
     if ticket is not None:
         await record(ctx, ticket, "note", text=f"{cleared}.", public=False)
-    about = f"; page {page.id} resolved" if page is not None else ""
     ctx.triage(f"{cleared}{about}", ticket_id=alert.ticket_id, kind="notice")
 
 

@@ -67,8 +67,9 @@ def handoff_text(ctx: CommandContext, rotation: str, shift: Shift, following: Sh
 
 @AREA.timer(HANDOFF_TIMER)
 async def handoff(ctx: CommandContext, timer: Any) -> datetime | None:
-    """At a hand-off: the person going on call is told in private, triage gets one line, and
-    the next hand-off gets its timer."""
+    """At a hand-off: the person going on call is told in private, triage gets one line (as
+    `[oncall] handoff_notices` says), and the next hand-off gets its timer (also with notices
+    off, so turning them on again takes effect at the next hand-off)."""
     schedule = _schedule(ctx)
     rotation = timer.ref
     if rotation not in schedule.rotations:
@@ -76,13 +77,16 @@ async def handoff(ctx: CommandContext, timer: Any) -> datetime | None:
     at = datetime.fromisoformat(timer.key)
     overrides = await overrides_around(ctx, at)
     shift = schedule.on_call(rotation, at, overrides)
+    notices = ctx.config.oncall.handoff_notices
     if shift is not None and shift.start == at and ctx.now < shift.end:
         tz = schedule.rotation(rotation).timezone
-        following = schedule.next_shift(rotation, at, overrides)
-        ctx.notify_person(shift.person, handoff_text(ctx, rotation, shift, following, tz), kind="notice")
-        tag = " (override)" if shift.is_override else ""
-        ctx.triage(f"Hand-off: {name_of(ctx, shift.person)}{tag} is on call for {rotation} "
-                   f"until {format_instant(shift.end, tz)}", kind="notice")
+        if notices in ("both", "private"):
+            following = schedule.next_shift(rotation, at, overrides)
+            ctx.notify_person(shift.person, handoff_text(ctx, rotation, shift, following, tz), kind="notice")
+        if notices in ("both", "triage"):
+            tag = " (override)" if shift.is_override else ""
+            ctx.triage(f"Hand-off: {name_of(ctx, shift.person)}{tag} is on call for {rotation} "
+                       f"until {format_instant(shift.end, tz)}", kind="notice")
     upcoming = schedule.next_handoff(rotation, max(at, ctx.now), overrides)
     if upcoming is not None:
         await schedule_handoff(ctx, rotation, upcoming.start)

@@ -176,6 +176,45 @@ async def test_ack_command_acknowledges_the_alert(make_app: Callable[..., Any], 
         assert (await post(http, srv.alerts_url(OTHER_EVENTS_KEY), action("acknowledge", "g1")))[1]["outcome"] == "ignore"
 
 
+async def test_page_resolved_by_hand_keeps_the_alert_quiet_until_its_source_resolves_it(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    """Erin fixed it and resolves the page while monitoring still reports it: the source's next
+    firings are the same trouble (counted, nobody paged); once the source says it cleared, a
+    firing is new trouble and pages again."""
+    desk = await open_alert_desk(make_app, any_db_url, clock)
+    async with IntakeServer(desk.app) as srv, aiohttp.ClientSession() as http:
+        url = srv.alerts_url(EVENTS_KEY)
+        await post(http, url, trigger("api", "api 5xx"))
+        await desk.at(0)
+        reply = await desk.text("erin", "page resolve 1")
+        assert reply.startswith("Page 1 resolved; alert 1 is resolved by hand: while alerts/scripts still reports "
+                                "it firing, it is counted without paging")
+        assert "Alert 1 [P1 resolved-by-hand] scripts: api 5xx — fired once" in await desk.text("agnes", "alerts")
+
+        desk.clock.set(T0 + timedelta(hours=3))  # long after the flap window: still the same trouble
+        status, body = await post(http, url, trigger("api", "api 5xx"))
+        assert (status, body["outcome"], body["alert"]) == (202, "repeat", 1)
+        await desk.at(3 * 60 + 20)  # frank's level would have been due long ago
+        assert [p.extra["page"] for p in desk.pages()] == ["1"]
+        assert "[P1 resolved-by-hand] scripts: api 5xx — fired 2 times" in await desk.text("agnes", "alert 1")
+        told = len(desk.to("erin"))
+
+        status, body = await post(http, url, action("resolve", "api"))
+        assert body["outcome"] == "resolve"
+        await desk.at(3 * 60 + 21)
+        assert len(desk.to("erin")) == told  # her page was over already: nothing more to tell her
+        assert any("api 5xx cleared" in t and "page 1 was resolved by Erin On-Call earlier" in t
+                   for t in desk.triage())
+        assert await desk.text("agnes", "alerts") == "No open alerts."
+
+        desk.clock.set(T0 + timedelta(hours=4))
+        status, body = await post(http, url, trigger("api", "api 5xx"))
+        assert (body["outcome"], body["alert"]) == ("new", 2)
+        await desk.at(4 * 60)
+        assert [p.extra["page"] for p in desk.pages()] == ["1", "2"]
+
+
 async def test_alert_for_an_org_opens_a_ticket_pages_in_plan_hours_and_notes_the_resolve(
     make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
 ) -> None:

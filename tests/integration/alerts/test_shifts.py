@@ -13,6 +13,7 @@ import icalendar
 
 from bot.desk.clock import FixedClock
 from bot.desk.timefmt import format_instant
+from tests.conftest import config_with
 from tests.integration.alerts.alert_peers import HTTP_ON, IntakeServer
 from tests.integration.paging.test_paging_commands import Desk
 
@@ -74,6 +75,41 @@ async def test_handoff_notices_follow_the_local_clock_across_dst_and_overrides_a
     assert told("dave")[-1] == ("You are on call for primary from 2027-03-28 13:00 BST until 2027-03-29 09:00 BST; "
                                 "next: Erin On-Call from 2027-03-29 09:00 BST.")
     assert [m.kind for m in desk.sent if m.text.startswith("You are on call")] == ["notice"] * 4
+
+
+async def test_handoff_notices_go_where_bot_toml_says_and_can_be_turned_off(
+    make_app: Callable[..., Any], sqlite_url: str, clock: FixedClock
+) -> None:
+    """`[oncall] handoff_notices`: "triage" keeps the private notice back, "off" sends nothing
+    (the next hand-off keeps its timer), "private" tells the person only; a reload applies it."""
+    clock.set(utc(2027, 3, 23, 8, 0))
+    only_triage = {**DAILY, 'handoff_notices = "both"': 'handoff_notices = "triage"'}
+    desk = Desk(await make_app(sqlite_url, "", only_triage), clock)
+
+    async def at(instant: datetime) -> None:
+        clock.set(instant)
+        await desk.app.worker.run_once()
+
+    def private() -> list[str]:
+        return [m.text for m in desk.sent if m.text.startswith("You are on call")]
+
+    def handoffs() -> list[str]:
+        return [t for t in desk.triage() if t.startswith("Hand-off:")]
+
+    await at(utc(2027, 3, 23, 8, 0))  # the worker's seed: the next hand-off's timer
+    await at(utc(2027, 3, 23, 9, 0))  # Tue: erin
+    assert private() == []
+    assert handoffs() == ["Hand-off: Erin On-Call is on call for primary until 2027-03-24 09:00 GMT"]
+
+    desk.app.reconfigure(config_with(sqlite_url, "", {**DAILY, 'handoff_notices = "both"': 'handoff_notices = "off"'}))
+    await at(utc(2027, 3, 24, 9, 0))  # Wed: dave, and nobody hears of it
+    assert private() == [] and len(handoffs()) == 1
+
+    desk.app.reconfigure(config_with(sqlite_url, "", {**DAILY, 'handoff_notices = "both"': 'handoff_notices = "private"'}))
+    await at(utc(2027, 3, 25, 9, 0))  # Thu: erin again, told in private only
+    assert private() == ["You are on call for primary from 2027-03-25 09:00 GMT until 2027-03-26 09:00 GMT; "
+                         "next: Dave On-Call from 2027-03-26 09:00 GMT."]
+    assert len(handoffs()) == 1
 
 
 async def test_oncall_week_lists_seven_days_of_shifts_with_an_override(

@@ -46,6 +46,11 @@ def resolved(minutes_ago: float) -> StoredAlert:
         (StoredAlert(AlertState.TRIGGERED), ACK, Outcome.ACKNOWLEDGE),
         (StoredAlert(AlertState.ACKNOWLEDGED), ACK, Outcome.IGNORE),
         (None, ACK, Outcome.IGNORE),
+        # `page resolve` by a person while the source fires: its firings are counted, not paged,
+        # however long it has been; the source's resolve closes it.
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW - timedelta(days=3)), TRIGGER, Outcome.REPEAT),
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW - timedelta(days=3)), RESOLVE, Outcome.RESOLVE),
+        (StoredAlert(AlertState.RESOLVED_BY_HAND, NOW), ACK, Outcome.IGNORE),
     ],
 )
 def test_decide(stored: StoredAlert | None, action: AlertAction, outcome: Outcome) -> None:
@@ -144,3 +149,19 @@ def test_alert_sections_refuse_what_cannot_work_with_the_key_and_why() -> None:
     assert "bot.http: expected an address (HOST:PORT) where [alerts.a] is received, found none" in text
     text = refused('\n[oncall.feeds]\nbase_url = "bot.example.net"\nsecret = "0123456789abcdefgh"\n')
     assert "oncall.feeds.base_url: expected an http(s) URL (e.g. \"https://bot.example.net\"), found 'bot.example.net'" in text
+
+
+
+def test_handoff_notices_take_one_of_four_values_and_a_wrong_one_is_named() -> None:
+    from bot.desk.errors import ConfigError
+    from bot.runtime.config import parse_config
+    from tests.conftest import shipped_text
+
+    shipped = shipped_text("sqlite:///x.db")
+    assert parse_config(shipped, "bot.toml", env={}).oncall.handoff_notices == "both"
+    quiet = shipped.replace('handoff_notices = "both"', 'handoff_notices = "off"')
+    assert parse_config(quiet, "bot.toml", env={}).oncall.handoff_notices == "off"
+    with pytest.raises(ConfigError) as info:
+        parse_config(shipped.replace('handoff_notices = "both"', 'handoff_notices = "never"'), "bot.toml", env={})
+    assert ("bot.toml: oncall.handoff_notices: expected 'both', 'private', 'triage' or 'off', found \"never\""
+            in str(info.value))
