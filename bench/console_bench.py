@@ -56,10 +56,12 @@ def one_run(
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(command + "\n")
     proc.stdin.close()
-    proc.stdout.readline()
+    first = proc.stdout.readline()
     answered = time.perf_counter()
     proc.stdout.read()
     proc.wait(timeout=60)
+    if proc.returncode != 0 or not first.strip():  # a refused config answers fast and means nothing
+        raise SystemExit(f"console exited {proc.returncode} with first line {first!r}: not a figure")
     exited = time.perf_counter()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -77,7 +79,7 @@ def main() -> int:
     load_before = _loadavg()
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "bot.toml"
-        text = (ROOT / "bot.toml").read_text()
+        text = ((args.source or ROOT) / "bot.toml").read_text()  # that checkout's keys
         config.write_text(re.sub(r'^database = ".*"$', 'database = "sqlite:///desk.db"', text, count=1, flags=re.M))
         pycache = None if args.no_bytecode_cache else Path(tmp) / "pycache"
         one_run(config, args.command, args.source, pycache)  # creates the database (and the bytecode cache)
