@@ -2,13 +2,17 @@
 ages? For each size (default 1k, 10k, 100k tickets over seven orgs, one ledger row per billed
 ticket, all in this month) on SQLite and PostgreSQL, in-process through the real commands:
 
-- monthly statements for every billed org (what `supportbot report --month` computes);
+- monthly statements for every billed org (what `supportbot report --month` computes), and
+  `supportbot report --month` itself as a process (start to last CSV written);
 - `sla report` for all orgs as an agent;
 - `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
 then, on a ticket with 10,000 events: `ticket show`, `sla`, `sla explain`, `ticket note`; and
 on PostgreSQL the statements one `ticket open` sends and opens per second in one process.
 
     .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL]
+                                          [--parts sizes,long,open] [--backends sqlite,pg]
+
+--parts and --backends run only some of the figures (the others print as 0) while iterating.
 
 The last line is machine-readable key=value pairs (figures of the largest size).
 """
@@ -21,6 +25,7 @@ import contextlib
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -137,6 +142,23 @@ async def _statements(app: App) -> None:
             await statement(uow, app.config, org, NOW.date().replace(day=1))
 
 
+def _report_process(url: str, runs: int) -> float:
+    """Median wall time of `supportbot report --month` (every billed org) as a process."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "bot.toml").read_text()
+    text = text.replace('database = "sqlite:///supportbot.db"', f'database = "{url}"', 1)
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bot.toml").write_text(text)
+        cmd = [sys.executable, "-m", "bot.runtime.cli", "report", "--config", f"{tmp}/bot.toml",
+               "--month", f"{NOW:%Y-%m}", "--out", f"{tmp}/out"]
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=root, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
 async def _size(url: str, n: int, runs: int) -> dict[str, float]:
     app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
     try:
@@ -144,6 +166,7 @@ async def _size(url: str, n: int, runs: int) -> dict[str, float]:
         out = {
             "statements_ms": await _timed(lambda: _statements(app), runs),
             "sla_report_ms": await _timed(lambda: _say(app, "agnes", "sla report"), runs),
+            "report_month_ms": await asyncio.to_thread(_report_process, url, min(runs, 3)),
         }
         opens = []
         for _ in range(20):
@@ -203,33 +226,41 @@ async def _open_round_trips(url: str, seconds: float) -> tuple[int, float]:
 
 async def main_async(args: argparse.Namespace) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    parts = set(args.parts.split(","))
+    wanted = set(args.backends.split(","))
     backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
-    long: dict[str, dict[str, float]] = {}
+    backends = [(name, base) for name, base in backends if name in wanted]
+    none = {"statements_ms": 0.0, "sla_report_ms": 0.0, "report_month_ms": 0.0, "open_quota_ms": 0.0,
+            "show_ms": 0.0, "sla_ms": 0.0, "explain_ms": 0.0, "note_ms": 0.0}
+    results: dict[str, dict[int, dict[str, float]]] = {b: {n: none for n in sizes} for b in ("sqlite", "pg")}
+    long: dict[str, dict[str, float]] = {"sqlite": none, "pg": none}
     for name, base in backends:
-        results[name] = {}
-        for n in sizes:
+        for n in sizes if "sizes" in parts else []:
             async with fresh_database(base) as url:
                 results[name][n] = await _size(url, n, args.runs)
             r = results[name][n]
             print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
+                  f"report --month {r['report_month_ms']:8.1f} ms  "
                   f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms",
                   flush=True)
+        if "long" not in parts:
+            continue
         async with fresh_database(base) as url:
             long[name] = await _long_ticket(url, args.events, args.runs)
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
     trips, per_s = 0, 0.0
-    if args.pg:
+    if args.pg and "open" in parts and "pg" in wanted:
         async with fresh_database(args.pg) as url:
             trips, per_s = await _open_round_trips(url, args.seconds)
         print(f"pg ticket open: {trips} statements, {per_s:.1f} opens/s in one process", flush=True)
     top = max(sizes)
-    key = "pg" if args.pg else "sqlite"
+    key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
     print(
         f"statements_{label}_ms={results[key][top]['statements_ms']:.1f} "
+        f"report_month_{label}_ms={results[key][top]['report_month_ms']:.1f} "
         f"sla_report_{label}_ms={results[key][top]['sla_report_ms']:.1f} "
         f"sla_report_{label}_sqlite_ms={results['sqlite'][top]['sla_report_ms']:.1f} "
         f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
@@ -251,6 +282,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=10_000, help="events on the long ticket")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per figure (median)")
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to open tickets for opens/s")
+    parser.add_argument("--parts", default="sizes,long,open",
+                        help="figures to measure: sizes (statements, reports, quota), long (the long ticket), "
+                             "open (round trips and opens/s on PostgreSQL)")
+    parser.add_argument("--backends", default="sqlite,pg", help="sqlite, pg or both")
     parser.add_argument("--pg", default=os.environ.get("SUPPORTBOT_TEST_PG"),
                         help="PostgreSQL URL (default: $SUPPORTBOT_TEST_PG)")
     return asyncio.run(main_async(parser.parse_args()))

@@ -4,7 +4,7 @@ nothing outside storage/ writes SQL or holds a session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -24,6 +24,8 @@ from bot.ports.records import (
     OutboxMessageRecord,
     PageNotificationRecord,
     PageRecord,
+    StatementLineRecord,
+    StatementTotals,
     TicketEventRecord,
     TicketRecord,
     TimerRecord,
@@ -275,6 +277,14 @@ class BillingStore(Protocol):
 
     async def pending_assessments(self, org: str) -> Sequence[CreditAssessmentRecord]:
         """Assessments of the org waiting for the customer's `credits confirm`."""
+        ...
+
+    async def month_totals(self, org: str, start: datetime, end: datetime) -> StatementTotals:
+        """The balance before `start` and the sums of [start, end) by kind, computed by the database."""
+        ...
+
+    def month_lines(self, org: str, start: datetime, end: datetime) -> AsyncIterator[StatementLineRecord]:
+        """The rows of [start, end) in time order with what their reversals gave back, streamed."""
         ...
 
     async def reversal_of(self, entry_id: int) -> LedgerEntryRecord | None:
