@@ -102,7 +102,17 @@ class Ticket(Base):
     next_due_position: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     next_due_calendar: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
-    __table_args__ = (Index("ix_tickets_org_state", "org", "state"),)
+    __table_args__ = (
+        Index("ix_tickets_org_state", "org", "state"),
+        # Issue 21: an org's tickets by opening instant (the quota count on `ticket open`, `sla
+        # report`), carrying every column those two count so that neither reads a table row.
+        Index(
+            "ix_tickets_org_opened_at", "org", "opened_at", "over_quota",
+            "response_met", "resolution_met", "relief_met",
+            "response_not_needed", "resolution_not_needed", "relief_not_needed",
+            "response_due_at", "resolution_due_at", "relief_due_at",
+        ),
+    )
 
 
 class TicketEvent(Base):
@@ -402,6 +412,12 @@ class LedgerEntry(Base):
     reverses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     idem_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        # Issue 21: a month of one org's statement, and the rows that give a charge back.
+        Index("ix_billing_ledger_org_at", "org", "at"),
+        Index("ix_billing_ledger_reverses", "reverses"),
+    )
 
 
 class BillingAccount(Base):

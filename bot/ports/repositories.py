@@ -4,7 +4,7 @@ nothing outside storage/ writes SQL or holds a session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -178,6 +178,10 @@ class SlaStore(Protocol):
 
     async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
         """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
+        ...
+
+    async def month_figures_by_org(self, windows: Mapping[str, tuple[datetime, datetime]]) -> dict[str, dict[str, Any]]:
+        """`month_figures` of each org over its own [start, end), in one query."""
         ...
 
     async def month_breaches(self, org: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
