@@ -128,12 +128,14 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
         return
     window = month_of(options.get("opened_at") or ctx.now, ctx.config.plan_timezone(plan))
     await ctx.uow.tickets.serialize_openings(org)
-    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
+    # Only "is the quota reached?" matters here: count no further than the quota.
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end, at_most=quota)
     if used < quota:
         options["over_quota"] = False  # within quota the ticket counts, whatever the flag said
         return
     if options.get("over_quota"):
         return  # an agent's --over-quota: ticket open records it on the ticket and its event
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)  # the refusal says how many
     resets = format_instant(window.end, window.timezone)
     raise Conflict(
         f"{org_name(ctx, org)} has opened {used} of {quota} incidents allowed in {window.label} on plan "

@@ -55,7 +55,9 @@ class TicketStore(Protocol):
         """How many tickets of the org (or all) are in one of `states` (or any state)."""
         ...
 
-    async def count_opened(self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True) -> int:
+    async def count_opened(
+        self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True, at_most: int | None = None
+    ) -> int:
         """Tickets of the org opened in [start, end): the incident quota's count."""
         ...
 
