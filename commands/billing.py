@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +44,7 @@ from bot.ports.records import (
     BillingIncidentRecord,
     CreditAssessmentRecord,
     LedgerEntryRecord,
+    StatementLineRecord,
     TicketEventRecord,
     TicketRecord,
 )
@@ -1045,33 +1046,40 @@ async def statement_summary(uow: Any, config: Any, org: str, month: date) -> dic
     }
 
 
-async def statement_lines(uow: Any, config: Any, org: str, month: date) -> AsyncIterator[dict[str, str]]:
-    """One organisation's month, a row per ledger entry (in the plan calendar's time zone), as
-    the rows stream from the database; `waived` says whether later rows gave the entry back."""
+async def statement_lines(uow: Any, config: Any, org: str, month: date) -> AsyncIterator[list[tuple[str, ...]]]:
+    """One organisation's month, a row per ledger entry (values in STATEMENT_COLUMNS order, in
+    the plan calendar's time zone), in batches as they stream from the database; `waived` says
+    whether later rows gave the entry back."""
     _plan_name, _plan, tz, window, is_credits = _statement_terms(config, org, month)
     zone = ZoneInfo(tz)
-    async for r in uow.billing.month_lines(org, window.start, window.end):
+
+    def line(r: StatementLineRecord) -> tuple[str, ...]:
         value = Decimal(r.credits) if r.account == "credits" else r.amount
         waived = ""
         if r.back_credits is not None:
-            back_total = Decimal(r.back_credits) + r.back_amount
+            back_total = Decimal(r.back_credits) + (r.back_amount or Decimal(0))
             waived = "" if not back_total else "yes" if back_total >= -value else "partly"
-        yield {
-            "ticket": f"#{r.ticket_id}" if r.ticket_id else "",
-            "date": r.at.astimezone(zone).isoformat(" ", "minutes")[:16],
-            "kind": r.kind,
-            "minutes": "" if r.minutes is None else str(r.minutes),
-            "agents": "" if r.agents is None else str(r.agents),
-            "amount": str(int(value)) if is_credits else f"{value:.2f}",
-            "currency": "credits" if r.account == "credits" else r.currency,
-            "waived": waived,
-            "reason": r.reason,
-        }
+        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        return (
+            f"#{r.ticket_id}" if r.ticket_id else "",
+            at.astimezone(zone).isoformat(" ", "minutes")[:16],
+            r.kind,
+            "" if r.minutes is None else str(r.minutes),
+            "" if r.agents is None else str(r.agents),
+            str(int(value)) if is_credits else f"{value:.2f}",
+            "credits" if r.account == "credits" else r.currency,
+            waived,
+            r.reason,
+        )
+
+    async for batch in uow.billing.month_lines(org, window.start, window.end):
+        yield [line(r) for r in batch]
 
 
 async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
     """One organisation's month whole: its rows (statement_lines) and its summary (statement_summary)."""
-    rows = [row async for row in statement_lines(uow, config, org, month)]
+    rows = [dict(zip(STATEMENT_COLUMNS, row, strict=True))
+            async for batch in statement_lines(uow, config, org, month) for row in batch]
     return rows, await statement_summary(uow, config, org, month)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, DateTime, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.ports.records import (
@@ -183,9 +183,12 @@ class BillingRepository:
         return StatementTotals(entries=int(row[0]), opening=sums["opening"], charges=-sums["charges"],
                                back=sums["back"], payments=sums["payments"], net=sums["net"])
 
-    async def month_lines(self, org: str, start: datetime, end: datetime) -> AsyncIterator[StatementLineRecord]:
+    async def month_lines(
+        self, org: str, start: datetime, end: datetime
+    ) -> AsyncIterator[Sequence[StatementLineRecord]]:
         """The org's rows in [start, end) in time order, each with what its reversals gave back
-        (one GROUP BY over the org's reversing rows), streamed in batches rather than loaded."""
+        (one GROUP BY over the org's reversing rows), streamed in batches rather than loaded:
+        a server-side cursor on PostgreSQL, fetchmany on SQLite; plain rows, no ORM objects."""
         back = (
             select(
                 LedgerEntry.reverses.label("reverses"),
@@ -198,19 +201,20 @@ class BillingRepository:
         )
         stmt = (
             select(
-                LedgerEntry.id, LedgerEntry.ticket_id, LedgerEntry.at, LedgerEntry.kind, LedgerEntry.minutes,
+                # `at` as the driver gives it (SQLite: naive UTC): the caller converts it once
+                LedgerEntry.id, LedgerEntry.ticket_id, type_coerce(LedgerEntry.at, DateTime(timezone=True)).label("at"),
+                LedgerEntry.kind, LedgerEntry.minutes,
                 LedgerEntry.agents, LedgerEntry.account, LedgerEntry.credits, LedgerEntry.amount,
                 LedgerEntry.currency, LedgerEntry.reason, back.c.back_credits, back.c.back_amount,
             )
             .outerjoin(back, back.c.reverses == LedgerEntry.id)
             .where(LedgerEntry.org == org, LedgerEntry.at >= start, LedgerEntry.at < end)
             .order_by(LedgerEntry.at, LedgerEntry.id)
-            .execution_options(yield_per=STREAM_BATCH)
         )
-        result = await self.session.stream(stmt)
+        conn = await self.session.connection()
+        result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
         async for part in result.partitions():
-            for line in part:
-                yield cast(StatementLineRecord, line)
+            yield cast(Sequence[StatementLineRecord], part)
 
     async def reversal_of(self, entry_id: int) -> LedgerEntry | None:
         q = select(LedgerEntry).where(LedgerEntry.reverses == entry_id)

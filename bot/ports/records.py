@@ -191,7 +191,7 @@ class LedgerEntryRecord(Protocol):
 
 class StatementLineRecord(Protocol):
     """A ledger row as a monthly statement shows it, with what its reversals gave back
-    (back_credits / back_amount: None when nothing reverses it)."""
+    (back_credits / back_amount: None when nothing reverses it). `at` is naive UTC on SQLite."""
 
     id: int
     ticket_id: int | None

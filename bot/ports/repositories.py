@@ -289,8 +289,8 @@ class BillingStore(Protocol):
         """The balance before `start` and the sums of [start, end) by kind, computed by the database."""
         ...
 
-    def month_lines(self, org: str, start: datetime, end: datetime) -> AsyncIterator[StatementLineRecord]:
-        """The rows of [start, end) in time order with what their reversals gave back, streamed."""
+    def month_lines(self, org: str, start: datetime, end: datetime) -> AsyncIterator[Sequence[StatementLineRecord]]:
+        """The rows of [start, end) in time order with what their reversals gave back, streamed in batches."""
         ...
 
     async def reversal_of(self, entry_id: int) -> LedgerEntryRecord | None:

@@ -1,8 +1,9 @@
 """indexes for statements, `sla report` and the quota count (issue 21)
 
 tickets (org, opened_at, ...): the quota count on `ticket open` and `sla report` read only
-this index (it carries every column they count); billing_ledger (org, at): one org's month of
-a statement; billing_ledger (reverses): the rows that give a charge back.
+this index (it carries every column they count); billing_ledger (org, at, ...): one org's month
+of a statement, its totals summed from the index alone; billing_ledger (reverses): the rows that
+give a charge back.
 
 Revision ID: i21_report_indexes
 Revises: i18_web_portal
@@ -27,7 +28,9 @@ TICKETS_ORG_OPENED_AT = (
 
 def upgrade() -> None:
     op.create_index("ix_tickets_org_opened_at", "tickets", list(TICKETS_ORG_OPENED_AT), unique=False)
-    op.create_index("ix_billing_ledger_org_at", "billing_ledger", ["org", "at"], unique=False)
+    op.create_index(
+        "ix_billing_ledger_org_at", "billing_ledger", ["org", "at", "account", "kind", "credits", "amount"], unique=False
+    )
     op.create_index("ix_billing_ledger_reverses", "billing_ledger", ["reverses"], unique=False)
 
 
