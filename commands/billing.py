@@ -1054,22 +1054,24 @@ async def statement_lines(uow: Any, config: Any, org: str, month: date) -> Async
     zone = ZoneInfo(tz)
 
     def line(r: StatementLineRecord) -> tuple[str, ...]:
-        value = Decimal(r.credits) if r.account == "credits" else r.amount
+        _id, ticket_id, at, kind, minutes, agents, account, credits, amount, currency, reason, back_c, back_a = r
+        value = Decimal(credits) if account == "credits" else amount
         waived = ""
-        if r.back_credits is not None:
-            back_total = Decimal(r.back_credits) + (r.back_amount or Decimal(0))
+        if back_c is not None:
+            back_total = Decimal(back_c) + (back_a or 0)
             waived = "" if not back_total else "yes" if back_total >= -value else "partly"
-        at = r.at if r.at.tzinfo is not None else r.at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)  # SQLite: naive UTC
         return (
-            f"#{r.ticket_id}" if r.ticket_id else "",
+            f"#{ticket_id}" if ticket_id else "",
             at.astimezone(zone).isoformat(" ", "minutes")[:16],
-            r.kind,
-            "" if r.minutes is None else str(r.minutes),
-            "" if r.agents is None else str(r.agents),
+            kind,
+            "" if minutes is None else str(minutes),
+            "" if agents is None else str(agents),
             str(int(value)) if is_credits else f"{value:.2f}",
-            "credits" if r.account == "credits" else r.currency,
+            "credits" if account == "credits" else currency,
             waived,
-            r.reason,
+            reason,
         )
 
     async for batch in uow.billing.month_lines(org, window.start, window.end):

@@ -4,6 +4,7 @@ models, so they do not depend on how a row is mapped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -191,7 +192,10 @@ class LedgerEntryRecord(Protocol):
 
 class StatementLineRecord(Protocol):
     """A ledger row as a monthly statement shows it, with what its reversals gave back
-    (back_credits / back_amount: None when nothing reverses it). `at` is naive UTC on SQLite."""
+    (back_credits / back_amount: None when nothing reverses it). `at` is naive UTC on SQLite.
+    It also unpacks as a tuple of these fields in this order (a database row)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
 
     id: int
     ticket_id: int | None
