@@ -2,7 +2,9 @@
 ages? For each size (default 1k, 10k, 100k tickets over seven orgs, one ledger row per billed
 ticket, all in this month) on SQLite and PostgreSQL, in-process through the real commands:
 
-- monthly statements for every billed org (what `supportbot report --month` computes), and
+- monthly statements for every billed org (what `supportbot report --month` computes: every
+  row and the summary), the summaries alone (the sums the database makes), next month's
+  statements (no rows yet, the whole ledger before it: cost against history), and
   `supportbot report --month` itself as a process (start to last CSV written);
 - `sla report` for all orgs as an agent;
 - `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
@@ -31,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ from bot.desk.clock import FixedClock  # noqa: E402
 from bot.desk.domain import InboundMessage  # noqa: E402
 from bot.runtime.bootstrap import App, open_app  # noqa: E402
 from bot.runtime.config import parse_config  # noqa: E402
-from commands.billing import billed_orgs, statement  # noqa: E402
+from commands.billing import billed_orgs, statement, statement_summary  # noqa: E402
 from storage.models import LedgerEntry, Ticket, TicketEvent  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
 
@@ -150,10 +152,18 @@ async def _quota_count(app: App) -> None:
         await uow.tickets.count_opened(QUOTA_ORG, window.start, window.end, at_most=plan.incidents_per_month)
 
 
-async def _statements(app: App) -> None:
+async def _statements(app: App, month: date | None = None) -> None:
+    """Every billed org's statement, rows and summary (next month's: no rows, all the history before)."""
     async with UnitOfWork(app.db) as uow:
         for org in billed_orgs(app.config):
-            await statement(uow, app.config, org, NOW.date().replace(day=1))
+            await statement(uow, app.config, org, month or NOW.date().replace(day=1))
+
+
+async def _statement_totals(app: App) -> None:
+    """Every billed org's summary line alone: the sums the database makes (opening balance included)."""
+    async with UnitOfWork(app.db) as uow:
+        for org in billed_orgs(app.config):
+            await statement_summary(uow, app.config, org, NOW.date().replace(day=1))
 
 
 def _report_process(url: str, runs: int) -> float:
@@ -179,6 +189,8 @@ async def _size(url: str, n: int, runs: int) -> dict[str, float]:
         await _seed(app, n)
         out = {
             "statements_ms": await _timed(lambda: _statements(app), runs),
+            "statement_totals_ms": await _timed(lambda: _statement_totals(app), runs),
+            "statements_next_month_ms": await _timed(lambda: _statements(app, date(2026, 12, 1)), runs),
             "sla_report_ms": await _timed(lambda: _say(app, "agnes", "sla report"), runs),
             "report_month_ms": await asyncio.to_thread(_report_process, url, min(runs, 3)),
             "quota_count_ms": await _timed(lambda: _quota_count(app), 20),
@@ -245,8 +257,9 @@ async def main_async(args: argparse.Namespace) -> int:
     wanted = set(args.backends.split(","))
     backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
     backends = [(name, base) for name, base in backends if name in wanted]
-    none = {"statements_ms": 0.0, "sla_report_ms": 0.0, "report_month_ms": 0.0, "open_quota_ms": 0.0,
-            "quota_count_ms": 0.0, "show_ms": 0.0, "sla_ms": 0.0, "explain_ms": 0.0, "note_ms": 0.0}
+    keys = ("statements_ms", "statement_totals_ms", "statements_next_month_ms", "sla_report_ms", "report_month_ms",
+            "open_quota_ms", "quota_count_ms", "show_ms", "sla_ms", "explain_ms", "note_ms")
+    none = dict.fromkeys(keys, 0.0)
     results: dict[str, dict[int, dict[str, float]]] = {b: {n: none for n in sizes} for b in ("sqlite", "pg")}
     long: dict[str, dict[str, float]] = {"sqlite": none, "pg": none}
     for name, base in backends:
@@ -254,7 +267,8 @@ async def main_async(args: argparse.Namespace) -> int:
             async with fresh_database(base) as url:
                 results[name][n] = await _size(url, n, args.runs)
             r = results[name][n]
-            print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
+            print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms (totals alone "
+                  f"{r['statement_totals_ms']:.1f} ms, next month {r['statements_next_month_ms']:.1f} ms)  "
                   f"report --month {r['report_month_ms']:8.1f} ms  "
                   f"sla report {r['sla_report_ms']:8.1f} ms  quota count {r['quota_count_ms']:6.1f} ms  "
                   f"ticket open (quota) {r['open_quota_ms']:6.1f} ms",
@@ -276,7 +290,11 @@ async def main_async(args: argparse.Namespace) -> int:
     label, events = _label(top), _label(args.events)
     print(
         f"statements_{label}_ms={results[key][top]['statements_ms']:.1f} "
+        f"statement_totals_{label}_ms={results[key][top]['statement_totals_ms']:.1f} "
+        f"statements_next_month_{label}_ms={results[key][top]['statements_next_month_ms']:.1f} "
         f"report_month_{label}_ms={results[key][top]['report_month_ms']:.1f} "
+        f"report_month_{label}_sqlite_ms={results['sqlite'][top]['report_month_ms']:.1f} "
+        f"statements_{label}_sqlite_ms={results['sqlite'][top]['statements_ms']:.1f} "
         f"sla_report_{label}_ms={results[key][top]['sla_report_ms']:.1f} "
         f"sla_report_{label}_sqlite_ms={results['sqlite'][top]['sla_report_ms']:.1f} "
         f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
