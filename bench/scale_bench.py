@@ -57,7 +57,7 @@ ORGS = {"acme": "silver", "globex": "enterprise-gold", "initech": "credits", "um
         "hooli": "per-incident", "wayne": "on-demand", "community": "basic"}
 BILLED = {"initech": ("credits", "credits"), "umbrella": ("deposit", "EUR"), "hooli": ("invoice", "EUR"),
           "wayne": ("invoice", "EUR")}
-QUOTA_ORG = "acme"  # silver: incidents_per_month
+QUOTA_ORG = "globex"  # enterprise-gold: 4 incidents a month, so every open counts the month (silver has no quota)
 
 
 def _config(url: str) -> Any:
