@@ -414,9 +414,9 @@ class LedgerEntry(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (
-        # Issue 21: a month of one org's statement (carrying what its totals add up, so they are
-        # summed from the index alone), and the rows that give a charge back.
-        Index("ix_billing_ledger_org_at", "org", "at", "account", "kind", "credits", "amount"),
+        # Issue 21: a month of one org's statement in its order (at, id), carrying what its totals
+        # add up so they are summed from the index alone; and the rows that give a charge back.
+        Index("ix_billing_ledger_org_at", "org", "at", "id", "account", "kind", "credits", "amount"),
         Index("ix_billing_ledger_reverses", "reverses"),
     )
 

@@ -29,7 +29,7 @@ TICKETS_ORG_OPENED_AT = (
 def upgrade() -> None:
     op.create_index("ix_tickets_org_opened_at", "tickets", list(TICKETS_ORG_OPENED_AT), unique=False)
     op.create_index(
-        "ix_billing_ledger_org_at", "billing_ledger", ["org", "at", "account", "kind", "credits", "amount"], unique=False
+        "ix_billing_ledger_org_at", "billing_ledger", ["org", "at", "id", "account", "kind", "credits", "amount"], unique=False
     )
     op.create_index("ix_billing_ledger_reverses", "billing_ledger", ["reverses"], unique=False)
 
