@@ -76,6 +76,8 @@ class SlaRepository:
             RESOLUTION: Ticket.resolution_not_needed,
             RELIEF: Ticket.relief_not_needed,
         }
+        if not windows:
+            return {}
         counts: list[ColumnElement[Any]] = [func.count()]
         for name, col in cols.items():
             counts += [
