@@ -2,14 +2,21 @@
 ages? For each size (default 1k, 10k, 100k tickets over seven orgs, one ledger row per billed
 ticket, all in this month) on SQLite and PostgreSQL, in-process through the real commands:
 
-- monthly statements for every billed org (what `supportbot report --month` computes);
+- monthly statements for every billed org (what `supportbot report --month` computes: every
+  row and the summary), the summaries alone (the sums the database makes), next month's
+  statements (no rows yet, the whole ledger before it: cost against history), and
+  `supportbot report --month` itself as a process (start to last CSV written);
 - `sla report` for all orgs as an agent;
 - `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
 then, on a ticket with 10,000 events: `ticket show`, `sla`, `sla explain`, `ticket note`; and
 on PostgreSQL the statements and wire round trips one `ticket open` sends and opens per second
 in one process (`--only open`: just those).
 
-    .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL] [--only open]
+    .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL]
+                                          [--parts sizes,long,open] [--backends sqlite,pg] [--only open]
+
+--parts and --backends run only some of the figures (the others print as 0) while iterating;
+--only open runs just the PostgreSQL `ticket open` figures.
 
 The last line is machine-readable key=value pairs (figures of the largest size).
 """
@@ -22,12 +29,13 @@ import contextlib
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,11 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import event, insert  # noqa: E402
 
 from bench.paging_bench import pg_schema  # noqa: E402
+from bot.desk.billing import month_of  # noqa: E402
 from bot.desk.clock import FixedClock  # noqa: E402
 from bot.desk.domain import InboundMessage  # noqa: E402
 from bot.runtime.bootstrap import App, open_app  # noqa: E402
 from bot.runtime.config import parse_config  # noqa: E402
-from commands.billing import billed_orgs, statement  # noqa: E402
+from commands.billing import billed_orgs, statement, statement_summary  # noqa: E402
 from storage.models import LedgerEntry, Ticket, TicketEvent  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
 
@@ -50,7 +59,7 @@ ORGS = {"acme": "silver", "globex": "enterprise-gold", "initech": "credits", "um
         "hooli": "per-incident", "wayne": "on-demand", "community": "basic"}
 BILLED = {"initech": ("credits", "credits"), "umbrella": ("deposit", "EUR"), "hooli": ("invoice", "EUR"),
           "wayne": ("invoice", "EUR")}
-QUOTA_ORG = "acme"  # silver: incidents_per_month
+QUOTA_ORG = "globex"  # enterprise-gold: 4 incidents a month, so every open counts the month (silver has no quota)
 
 
 def _config(url: str) -> Any:
@@ -114,7 +123,12 @@ async def _seed(app: App, n: int, seed: int = 11) -> None:
                 await conn.execute(insert(LedgerEntry), ledger)
         if app.db.url.startswith("postgresql"):
             await conn.exec_driver_sql(f"SELECT setval('tickets_id_seq', {n + 1})")
-            await conn.exec_driver_sql("ANALYZE")
+    if app.db.url.startswith("postgresql"):
+        # What autovacuum does to a desk after inserts like these: statistics, and the visibility
+        # map without which PostgreSQL cannot answer from an index alone.
+        async with app.db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("VACUUM ANALYZE")
 
 
 async def _timed(fn: Callable[[], Awaitable[Any]], runs: int) -> float:
@@ -132,10 +146,43 @@ async def _say(app: App, who: str, text: str) -> str:
     return "\n".join(r.text for r in replies)
 
 
-async def _statements(app: App) -> None:
+async def _quota_count(app: App) -> None:
+    """The count `ticket open` makes on a quota plan (commands.billing.check_quota)."""
+    plan = app.config.plan_of_org(QUOTA_ORG)
+    window = month_of(NOW, app.config.plan_timezone(plan))
+    async with UnitOfWork(app.db) as uow:
+        await uow.tickets.count_opened(QUOTA_ORG, window.start, window.end, at_most=plan.incidents_per_month)
+
+
+async def _statements(app: App, month: date | None = None) -> None:
+    """Every billed org's statement, rows and summary (next month's: no rows, all the history before)."""
     async with UnitOfWork(app.db) as uow:
         for org in billed_orgs(app.config):
-            await statement(uow, app.config, org, NOW.date().replace(day=1))
+            await statement(uow, app.config, org, month or NOW.date().replace(day=1))
+
+
+async def _statement_totals(app: App) -> None:
+    """Every billed org's summary line alone: the sums the database makes (opening balance included)."""
+    async with UnitOfWork(app.db) as uow:
+        for org in billed_orgs(app.config):
+            await statement_summary(uow, app.config, org, NOW.date().replace(day=1))
+
+
+def _report_process(url: str, runs: int) -> float:
+    """Median wall time of `supportbot report --month` (every billed org) as a process."""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "bot.toml").read_text()
+    text = text.replace('database = "sqlite:///supportbot.db"', f'database = "{url}"', 1)
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "bot.toml").write_text(text)
+        cmd = [sys.executable, "-m", "bot.runtime.cli", "report", "--config", f"{tmp}/bot.toml",
+               "--month", f"{NOW:%Y-%m}", "--out", f"{tmp}/out"]
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=root, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
 
 
 async def _size(url: str, n: int, runs: int) -> dict[str, float]:
@@ -144,7 +191,11 @@ async def _size(url: str, n: int, runs: int) -> dict[str, float]:
         await _seed(app, n)
         out = {
             "statements_ms": await _timed(lambda: _statements(app), runs),
+            "statement_totals_ms": await _timed(lambda: _statement_totals(app), runs),
+            "statements_next_month_ms": await _timed(lambda: _statements(app, date(2026, 12, 1)), runs),
             "sla_report_ms": await _timed(lambda: _say(app, "agnes", "sla report"), runs),
+            "report_month_ms": await asyncio.to_thread(_report_process, url, min(runs, 3)),
+            "quota_count_ms": await _timed(lambda: _quota_count(app), 20),
         }
         opens = []
         for _ in range(20):
@@ -287,36 +338,53 @@ async def main_async(args: argparse.Namespace) -> int:
     if args.only == "open":
         return await _opens_only(args)
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    parts = set(args.parts.split(","))
+    wanted = set(args.backends.split(","))
     backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
-    long: dict[str, dict[str, float]] = {}
+    backends = [(name, base) for name, base in backends if name in wanted]
+    keys = ("statements_ms", "statement_totals_ms", "statements_next_month_ms", "sla_report_ms", "report_month_ms",
+            "open_quota_ms", "quota_count_ms", "show_ms", "sla_ms", "explain_ms", "note_ms")
+    none = dict.fromkeys(keys, 0.0)
+    results: dict[str, dict[int, dict[str, float]]] = {b: {n: none for n in sizes} for b in ("sqlite", "pg")}
+    long: dict[str, dict[str, float]] = {"sqlite": none, "pg": none}
     for name, base in backends:
-        results[name] = {}
-        for n in sizes:
+        for n in sizes if "sizes" in parts else []:
             async with fresh_database(base) as url:
                 results[name][n] = await _size(url, n, args.runs)
             r = results[name][n]
-            print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms  "
-                  f"sla report {r['sla_report_ms']:8.1f} ms  ticket open (quota) {r['open_quota_ms']:6.1f} ms",
+            print(f"{name} {n:>7} tickets: statements {r['statements_ms']:8.1f} ms (totals alone "
+                  f"{r['statement_totals_ms']:.1f} ms, next month {r['statements_next_month_ms']:.1f} ms)  "
+                  f"report --month {r['report_month_ms']:8.1f} ms  "
+                  f"sla report {r['sla_report_ms']:8.1f} ms  quota count {r['quota_count_ms']:6.1f} ms  "
+                  f"ticket open (quota) {r['open_quota_ms']:6.1f} ms",
                   flush=True)
+        if "long" not in parts:
+            continue
         async with fresh_database(base) as url:
             long[name] = await _long_ticket(url, args.events, args.runs)
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
     trips, wire, quota, per_s = 0, 0, 0, 0.0
-    if args.pg:
+    if args.pg and "open" in parts and "pg" in wanted:
         async with fresh_database(args.pg) as url:
             trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
         _print_opens(trips, wire, quota, per_s)
     top = max(sizes)
-    key = "pg" if args.pg else "sqlite"
+    key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
     print(
         f"statements_{label}_ms={results[key][top]['statements_ms']:.1f} "
+        f"statement_totals_{label}_ms={results[key][top]['statement_totals_ms']:.1f} "
+        f"statements_next_month_{label}_ms={results[key][top]['statements_next_month_ms']:.1f} "
+        f"report_month_{label}_ms={results[key][top]['report_month_ms']:.1f} "
+        f"report_month_{label}_sqlite_ms={results['sqlite'][top]['report_month_ms']:.1f} "
+        f"statements_{label}_sqlite_ms={results['sqlite'][top]['statements_ms']:.1f} "
         f"sla_report_{label}_ms={results[key][top]['sla_report_ms']:.1f} "
         f"sla_report_{label}_sqlite_ms={results['sqlite'][top]['sla_report_ms']:.1f} "
         f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
+        f"quota_count_{label}_ms={results[key][top]['quota_count_ms']:.1f} "
+        f"quota_count_{label}_sqlite_ms={results['sqlite'][top]['quota_count_ms']:.1f} "
         f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
         f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
         f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
@@ -338,6 +406,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to open tickets for opens/s")
     parser.add_argument("--only", choices=("all", "open"), default="all",
                         help="open: only the PostgreSQL `ticket open` figures (round trips, opens/s)")
+    parser.add_argument("--parts", default="sizes,long,open",
+                        help="figures to measure: sizes (statements, reports, quota), long (the long ticket), "
+                             "open (round trips and opens/s on PostgreSQL)")
+    parser.add_argument("--backends", default="sqlite,pg", help="sqlite, pg or both")
     parser.add_argument("--pg", default=os.environ.get("SUPPORTBOT_TEST_PG"),
                         help="PostgreSQL URL (default: $SUPPORTBOT_TEST_PG)")
     return asyncio.run(main_async(parser.parse_args()))

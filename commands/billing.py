@@ -6,8 +6,8 @@ idempotency key, so a retried command or a repeated hook never charges twice."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from datetime import date
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,6 +44,7 @@ from bot.ports.records import (
     BillingIncidentRecord,
     CreditAssessmentRecord,
     LedgerEntryRecord,
+    StatementLineRecord,
     TicketEventRecord,
     TicketRecord,
 )
@@ -128,12 +129,14 @@ async def check_quota(ctx: CommandContext, org: str, plan_name: str, options: di
         return
     window = month_of(options.get("opened_at") or ctx.now, ctx.config.plan_timezone(plan))
     await ctx.uow.tickets.serialize_openings(org)
-    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)
+    # Only "is the quota reached?" matters here: count no further than the quota.
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end, at_most=quota)
     if used < quota:
         options["over_quota"] = False  # within quota the ticket counts, whatever the flag said
         return
     if options.get("over_quota"):
         return  # an agent's --over-quota: ticket open records it on the ticket and its event
+    used = await ctx.uow.tickets.count_opened(org, window.start, window.end)  # the refusal says how many
     resets = format_instant(window.end, window.timezone)
     raise Conflict(
         f"{org_name(ctx, org)} has opened {used} of {quota} incidents allowed in {window.label} on plan "
@@ -1013,58 +1016,73 @@ def billed_orgs(config: Any, only: str | None = None) -> list[str]:
             if config.plans[o.plan].billing.model in ("hourly", "per_incident", "per_minute", "credits")]
 
 
-async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """One organisation's month: a row per ledger entry (in the plan calendar's time zone), and
-    its summary. Amounts are signed as they move the organisation's balance: charges negative,
-    waivers, refunds and payments positive; net = their sum; opening + net = closing."""
+def _statement_terms(config: Any, org: str, month: date) -> tuple[str, PlanTerms, str, MonthWindow, bool]:
+    """(plan name, plan, time zone, month window, counted in credits) of an org's statement."""
     plan_name = config.orgs[org].plan
     plan = config.plans[plan_name]
     tz = config.plan_timezone(plan)
-    window = month_window(month, tz)
-    is_credits = plan.billing.model == "credits"
-    currency = "credits" if is_credits else getattr(plan.billing, "currency", "")
-    rows = await uow.billing.ledger(org=org, start=window.start, end=window.end)
-    before = await uow.billing.ledger(org=org, end=window.start)
-    def value(r: LedgerEntryRecord) -> Decimal:
-        return Decimal(r.credits) if r.account == "credits" else Decimal(r.amount)
+    return plan_name, plan, tz, month_window(month, tz), plan.billing.model == "credits"
 
-    reversed_by: dict[int, Decimal] = {}
-    for r in await uow.billing.ledger(org=org):
-        if r.reverses is not None:
-            reversed_by[r.reverses] = reversed_by.get(r.reverses, Decimal(0)) + value(r)
+
+async def statement_summary(uow: Any, config: Any, org: str, month: date) -> dict[str, str]:
+    """One organisation's month in one line: opening balance and sums by kind, as the database
+    adds them up (one aggregate pass). Amounts are signed as they move the organisation's
+    balance: charges negative, waivers, refunds and payments positive; net = their sum;
+    opening + net = closing."""
+    plan_name, plan, _tz, window, is_credits = _statement_terms(config, org, month)
+    totals = await uow.billing.month_totals(org, window.start, window.end)
+    currency = "credits" if is_credits else getattr(plan.billing, "currency", "")
 
     def fmt(v: Decimal) -> str:
         return str(int(v)) if is_credits else f"{v:.2f}"
 
-    out: list[dict[str, str]] = []
-    for r in rows:
-        back_total = reversed_by.get(r.id, Decimal(0))
-        waived = "" if not back_total else "yes" if back_total >= -value(r) else "partly"
-        local = r.at.astimezone(ZoneInfo(tz))
-        out.append({
-            "ticket": f"#{r.ticket_id}" if r.ticket_id else "",
-            "date": local.strftime("%Y-%m-%d %H:%M"),
-            "kind": r.kind,
-            "minutes": "" if r.minutes is None else str(r.minutes),
-            "agents": "" if r.agents is None else str(r.agents),
-            "amount": fmt(value(r)),
-            "currency": "credits" if r.account == "credits" else r.currency,
-            "waived": waived,
-            "reason": r.reason,
-        })
-    charges = sum((-value(r) for r in rows if r.kind == "charge"), Decimal(0))
-    back = sum((value(r) for r in rows if r.kind in ("waiver", "refund")), Decimal(0))
-    payments = sum((value(r) for r in rows if r.kind in ("deposit", "purchase")), Decimal(0))
-    net = sum((value(r) for r in rows), Decimal(0))
     prepaid = plan.billing.model in ("credits", "per_minute")
-    opening = sum((value(r) for r in before), Decimal(0))
-    summary = {
+    return {
         "org": org, "plan": plan_name, "model": plan.billing.model, "currency": currency, "month": window.label,
-        "opening_balance": fmt(opening) if prepaid else "",
-        "charges": fmt(charges), "waivers_refunds": fmt(back), "payments": fmt(payments), "net": fmt(net),
-        "closing_balance": fmt(opening + net) if prepaid else "", "entries": str(len(rows)),
+        "opening_balance": fmt(totals.opening) if prepaid else "",
+        "charges": fmt(totals.charges), "waivers_refunds": fmt(totals.back), "payments": fmt(totals.payments),
+        "net": fmt(totals.net), "closing_balance": fmt(totals.opening + totals.net) if prepaid else "",
+        "entries": str(totals.entries),
     }
-    return out, summary
+
+
+async def statement_lines(uow: Any, config: Any, org: str, month: date) -> AsyncIterator[list[tuple[str, ...]]]:
+    """One organisation's month, a row per ledger entry (values in STATEMENT_COLUMNS order, in
+    the plan calendar's time zone), in batches as they stream from the database; `waived` says
+    whether later rows gave the entry back."""
+    _plan_name, _plan, tz, window, is_credits = _statement_terms(config, org, month)
+    zone = ZoneInfo(tz)
+
+    def line(r: StatementLineRecord) -> tuple[str, ...]:
+        _id, ticket_id, at, kind, minutes, agents, account, credits, amount, currency, reason, back_c, back_a = r
+        value = Decimal(credits) if account == "credits" else amount
+        waived = ""
+        if back_c is not None:
+            back_total = Decimal(back_c) + (back_a or 0)
+            waived = "" if not back_total else "yes" if back_total >= -value else "partly"
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        return (
+            f"#{ticket_id}" if ticket_id else "",
+            at.astimezone(zone).isoformat(" ", "minutes")[:16],
+            kind,
+            "" if minutes is None else str(minutes),
+            "" if agents is None else str(agents),
+            str(int(value)) if is_credits else f"{value:.2f}",
+            "credits" if account == "credits" else currency,
+            waived,
+            reason,
+        )
+
+    async for batch in uow.billing.month_lines(org, window.start, window.end):
+        yield [line(r) for r in batch]
+
+
+async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """One organisation's month whole: its rows (statement_lines) and its summary (statement_summary)."""
+    rows = [dict(zip(STATEMENT_COLUMNS, row, strict=True))
+            async for batch in statement_lines(uow, config, org, month) for row in batch]
+    return rows, await statement_summary(uow, config, org, month)
 
 
 

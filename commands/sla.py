@@ -402,12 +402,15 @@ async def sla_report(ctx: CommandContext, org: str | None, month: date | None) -
     scope = org_scope(ctx.caller, org, ctx.config)
     orgs = [scope] if scope else sorted(ctx.config.orgs)
     lines: list[str] = []
+    windows = {}
+    for key in orgs:
+        tz = ctx.config.plan_timezone(ctx.config.plan_of_org(key))
+        windows[key] = month_window(month, tz) if month else month_of(ctx.now, tz)
+    figures = await ctx.uow.sla.month_figures_by_org({k: (w.start, w.end) for k, w in windows.items()})
     for key in orgs:
         plan = ctx.config.plan_of_org(key)
-        tz = ctx.config.plan_timezone(plan)
-        window = month_window(month, tz) if month else month_of(ctx.now, tz)
-        m = window.first_day
-        report = await ctx.uow.sla.month_figures(key, window.start, window.end)
+        m = windows[key].first_day
+        report = figures[key]
         if scope is None and report["tickets"] == 0:
             continue
         org_name = ctx.config.orgs[key].name

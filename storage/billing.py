@@ -3,19 +3,41 @@ minutes entries, per-ticket incidents and credit assessments. No SQL outside sto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, DateTime, case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ports.records import BillingIncidentRecord, CreditAssessmentRecord, LedgerEntryRecord, MinutesEntryRecord
+from bot.ports.records import (
+    BillingIncidentRecord,
+    CreditAssessmentRecord,
+    LedgerEntryRecord,
+    MinutesEntryRecord,
+    StatementLineRecord,
+    StatementTotals,
+)
 from storage.database import Database
-from storage.models import BillingAccount, BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry
+from storage.models import BillingAccount, BillingIncident, CreditAssessment, LedgerEntry, MinutesEntry, Money
 
 ZERO = Decimal("0.00")
+STREAM_BATCH = 2000  # statement rows fetched per round trip while a month streams
+
+
+def _credits_where(cond: ColumnElement[bool] | None = None) -> ColumnElement[Any]:
+    """SUM of the credits of credits-account rows (matching `cond`): the credits half of a value."""
+    when = LedgerEntry.account == "credits" if cond is None else (LedgerEntry.account == "credits") & cond
+    return func.coalesce(func.sum(case((when, LedgerEntry.credits), else_=0)), 0)
+
+
+def _amount_where(cond: ColumnElement[bool] | None = None) -> ColumnElement[Decimal]:
+    """SUM of the amounts of the other accounts' rows (matching `cond`): the money half of a value.
+    Typed as Money, so SQLite's whole cents come back as Decimal like a single row's amount."""
+    when = LedgerEntry.account != "credits" if cond is None else (LedgerEntry.account != "credits") & cond
+    total = func.coalesce(func.sum(case((when, LedgerEntry.amount), else_=0)), 0)
+    return type_coerce(total, Money())
 
 
 class BillingRepository:
@@ -139,6 +161,60 @@ class BillingRepository:
             LedgerEntry.ticket_id == ticket_id, LedgerEntry.account == "credits"
         )
         return -int((await self.session.execute(q)).scalar_one())
+
+    async def month_totals(self, org: str, start: datetime, end: datetime) -> StatementTotals:
+        """The org's balance before `start` and the month's sums by kind, in one aggregate pass
+        over the org's rows before `end` (index org, at): nothing is summed in Python."""
+        in_month = LedgerEntry.at >= start
+        before = LedgerEntry.at < start
+        kinds = {
+            "charges": in_month & (LedgerEntry.kind == "charge"),
+            "back": in_month & LedgerEntry.kind.in_(("waiver", "refund")),
+            "payments": in_month & LedgerEntry.kind.in_(("deposit", "purchase")),
+            "net": in_month,
+            "opening": before,
+        }
+        cols: list[ColumnElement[Any]] = [func.count().filter(in_month)]
+        for cond in kinds.values():
+            cols += [_credits_where(cond), _amount_where(cond)]
+        stmt = select(*cols).where(LedgerEntry.org == org, LedgerEntry.at < end)
+        row = (await self.session.execute(stmt)).one()
+        sums = {k: Decimal(int(row[1 + 2 * i])) + Decimal(row[2 + 2 * i]) for i, k in enumerate(kinds)}
+        return StatementTotals(entries=int(row[0]), opening=sums["opening"], charges=-sums["charges"],
+                               back=sums["back"], payments=sums["payments"], net=sums["net"])
+
+    async def month_lines(
+        self, org: str, start: datetime, end: datetime
+    ) -> AsyncIterator[Sequence[StatementLineRecord]]:
+        """The org's rows in [start, end) in time order, each with what its reversals gave back
+        (one GROUP BY over the org's reversing rows), streamed in batches rather than loaded:
+        a server-side cursor on PostgreSQL, fetchmany on SQLite; plain rows, no ORM objects."""
+        back = (
+            select(
+                LedgerEntry.reverses.label("reverses"),
+                _credits_where().label("back_credits"),
+                _amount_where().label("back_amount"),
+            )
+            .where(LedgerEntry.org == org, LedgerEntry.reverses.is_not(None))
+            .group_by(LedgerEntry.reverses)
+            .subquery("back")
+        )
+        stmt = (
+            select(
+                # `at` as the driver gives it (SQLite: naive UTC): the caller converts it once
+                LedgerEntry.id, LedgerEntry.ticket_id, type_coerce(LedgerEntry.at, DateTime(timezone=True)).label("at"),
+                LedgerEntry.kind, LedgerEntry.minutes,
+                LedgerEntry.agents, LedgerEntry.account, LedgerEntry.credits, LedgerEntry.amount,
+                LedgerEntry.currency, LedgerEntry.reason, back.c.back_credits, back.c.back_amount,
+            )
+            .outerjoin(back, back.c.reverses == LedgerEntry.id)
+            .where(LedgerEntry.org == org, LedgerEntry.at >= start, LedgerEntry.at < end)
+            .order_by(LedgerEntry.at, LedgerEntry.id)
+        )
+        conn = await self.session.connection()
+        result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
+        async for part in result.partitions():
+            yield cast(Sequence[StatementLineRecord], part)
 
     async def reversal_of(self, entry_id: int) -> LedgerEntry | None:
         q = select(LedgerEntry).where(LedgerEntry.reverses == entry_id)

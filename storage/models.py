@@ -105,7 +105,17 @@ class Ticket(Base):
     # time, so no read or write of the clocks loads the ticket's history. NULL: fold the events.
     clock_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
-    __table_args__ = (Index("ix_tickets_org_state", "org", "state"),)
+    __table_args__ = (
+        Index("ix_tickets_org_state", "org", "state"),
+        # Issue 21: an org's tickets by opening instant (the quota count on `ticket open`, `sla
+        # report`), carrying every column those two count so that neither reads a table row.
+        Index(
+            "ix_tickets_org_opened_at", "org", "opened_at", "over_quota",
+            "response_met", "resolution_met", "relief_met",
+            "response_not_needed", "resolution_not_needed", "relief_not_needed",
+            "response_due_at", "resolution_due_at", "relief_due_at",
+        ),
+    )
 
 
 class TicketEvent(Base):
@@ -412,6 +422,13 @@ class LedgerEntry(Base):
     reverses: Mapped[int | None] = mapped_column(Integer, nullable=True)
     idem_key: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        # Issue 21: a month of one org's statement in its order (at, id), carrying what its totals
+        # add up so they are summed from the index alone; and the rows that give a charge back.
+        Index("ix_billing_ledger_org_at", "org", "at", "id", "account", "kind", "credits", "amount"),
+        Index("ix_billing_ledger_reverses", "reverses"),
+    )
 
 
 class BillingAccount(Base):

@@ -88,14 +88,19 @@ class TicketRepository:
         if self.session.bind.dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"open:{org}"})
 
-    async def count_opened(self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(Ticket)
-            .where(Ticket.org == org, Ticket.opened_at >= start, Ticket.opened_at < end)
-        )
+    async def count_opened(
+        self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True, at_most: int | None = None
+    ) -> int:
+        """Tickets of the org opened in [start, end), read from the index (org, opened_at, over_quota,
+        ...) alone; with `at_most`, counting stops there (a quota check only asks "reached?")."""
+        where = [Ticket.org == org, Ticket.opened_at >= start, Ticket.opened_at < end]
         if exclude_over_quota:
-            stmt = stmt.where(Ticket.over_quota.is_(False))
+            where.append(Ticket.over_quota.is_(False))
+        if at_most is None:
+            stmt = select(func.count()).select_from(Ticket).where(*where)
+        else:
+            first = select(Ticket.opened_at).where(*where).limit(at_most).subquery()
+            stmt = select(func.count()).select_from(first)
         return int((await self.session.execute(stmt)).scalar_one())
 
     async def add_event(self, event: TicketEventRecord) -> TicketEventRecord:

@@ -3,11 +3,11 @@ times and verdicts stored on every ticket (so both are single queries, never a r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk.domain import TicketState
@@ -63,6 +63,12 @@ class SlaRepository:
 
     async def month_figures(self, org: str, start: datetime, end: datetime) -> dict[str, Any]:
         """Tickets opened in [start, end) and, per target, (met, missed, still running, not needed)."""
+        return (await self.month_figures_by_org({org: (start, end)}))[org]
+
+    async def month_figures_by_org(self, windows: Mapping[str, tuple[datetime, datetime]]) -> dict[str, dict[str, Any]]:
+        """`month_figures` of many orgs, each over its own [start, end), in one grouped query: orgs
+        sharing a window (the same plan time zone) are one GROUP BY org over the index
+        (org, opened_at, ...), which holds every column counted, so no table row is read."""
         cols = {RESPONSE: Ticket.response_met, RESOLUTION: Ticket.resolution_met, RELIEF: Ticket.relief_met}
         dues = {RESPONSE: Ticket.response_due_at, RESOLUTION: Ticket.resolution_due_at, RELIEF: Ticket.relief_due_at}
         apart = {
@@ -70,18 +76,33 @@ class SlaRepository:
             RESOLUTION: Ticket.resolution_not_needed,
             RELIEF: Ticket.relief_not_needed,
         }
-        where = [Ticket.org == org, Ticket.opened_at >= start.astimezone(UTC), Ticket.opened_at < end.astimezone(UTC)]
-        out: dict[str, Any] = {}
-        total = (await self.session.execute(select(func.count()).select_from(Ticket).where(*where))).scalar_one()
-        out["tickets"] = total
+        if not windows:
+            return {}
+        counts: list[ColumnElement[Any]] = [func.count()]
         for name, col in cols.items():
-            stmt = select(
+            counts += [
                 func.count().filter(col.is_(True)),
                 func.count().filter(col.is_(False)),
                 func.count().filter(and_(col.is_(None), dues[name].is_not(None), apart[name].is_(False))),
                 func.count().filter(apart[name].is_(True)),
-            ).where(*where)
-            out[name] = tuple((await self.session.execute(stmt)).one())
+            ]
+        by_window: dict[tuple[datetime, datetime], list[str]] = {}
+        for org, (start, end) in windows.items():
+            by_window.setdefault((start.astimezone(UTC), end.astimezone(UTC)), []).append(org)
+        parts = [
+            select(Ticket.org, *counts)
+            .where(Ticket.org.in_(orgs), Ticket.opened_at >= start, Ticket.opened_at < end)
+            .group_by(Ticket.org)
+            for (start, end), orgs in by_window.items()
+        ]
+        stmt = parts[0] if len(parts) == 1 else union_all(*parts)
+        zero: dict[str, Any] = {"tickets": 0, **{name: (0, 0, 0, 0) for name in cols}}
+        out = {org: dict(zero) for org in windows}
+        for row in (await self.session.execute(stmt)).all():
+            figures = out[row[0]]
+            figures["tickets"] = row[1]
+            for i, name in enumerate(cols):
+                figures[name] = tuple(row[2 + 4 * i: 6 + 4 * i])
         return out
 
     async def month_breaches(self, org: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:

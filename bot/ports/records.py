@@ -4,6 +4,8 @@ models, so they do not depend on how a row is mapped."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -187,6 +189,41 @@ class LedgerEntryRecord(Protocol):
     reverses: int | None
     idem_key: str | None
     data: dict[str, Any]
+
+
+class StatementLineRecord(Protocol):
+    """A ledger row as a monthly statement shows it, with what its reversals gave back
+    (back_credits / back_amount: None when nothing reverses it). `at` is naive UTC on SQLite.
+    It also unpacks as a tuple of these fields in this order (a database row)."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    id: int
+    ticket_id: int | None
+    at: datetime
+    kind: str
+    minutes: int | None
+    agents: int | None
+    account: str
+    credits: int
+    amount: Decimal
+    currency: str
+    reason: str
+    back_credits: int | None
+    back_amount: Decimal | None
+
+
+@dataclass(frozen=True)
+class StatementTotals:
+    """An org's month from the ledger, signed as values move its balance: `opening` is the
+    balance before the month; charges are positive here (what was taken)."""
+
+    entries: int
+    opening: Decimal
+    charges: Decimal
+    back: Decimal
+    payments: Decimal
+    net: Decimal
 
 
 class MinutesEntryRecord(Protocol):

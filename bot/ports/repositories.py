@@ -4,7 +4,7 @@ nothing outside storage/ writes SQL or holds a session."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -24,6 +24,8 @@ from bot.ports.records import (
     OutboxMessageRecord,
     PageNotificationRecord,
     PageRecord,
+    StatementLineRecord,
+    StatementTotals,
     TicketEventRecord,
     TicketRecord,
     TimerRecord,
@@ -59,7 +61,9 @@ class TicketStore(Protocol):
         """How many tickets of the org (or all) are in one of `states` (or any state)."""
         ...
 
-    async def count_opened(self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True) -> int:
+    async def count_opened(
+        self, org: str, start: datetime, end: datetime, *, exclude_over_quota: bool = True, at_most: int | None = None
+    ) -> int:
         """Tickets of the org opened in [start, end): the incident quota's count."""
         ...
 
@@ -214,6 +218,10 @@ class SlaStore(Protocol):
         """Tickets opened in [start, end) and, per target, (met, missed, still running)."""
         ...
 
+    async def month_figures_by_org(self, windows: Mapping[str, tuple[datetime, datetime]]) -> dict[str, dict[str, Any]]:
+        """`month_figures` of each org over its own [start, end), in one query."""
+        ...
+
     async def month_breaches(self, org: str, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
         """(opened_at, breached targets) of each ticket opened in [start, end)."""
         ...
@@ -311,6 +319,14 @@ class BillingStore(Protocol):
 
     async def pending_assessments(self, org: str) -> Sequence[CreditAssessmentRecord]:
         """Assessments of the org waiting for the customer's `credits confirm`."""
+        ...
+
+    async def month_totals(self, org: str, start: datetime, end: datetime) -> StatementTotals:
+        """The balance before `start` and the sums of [start, end) by kind, computed by the database."""
+        ...
+
+    def month_lines(self, org: str, start: datetime, end: datetime) -> AsyncIterator[Sequence[StatementLineRecord]]:
+        """The rows of [start, end) in time order with what their reversals gave back, streamed in batches."""
         ...
 
     async def reversal_of(self, entry_id: int) -> LedgerEntryRecord | None:

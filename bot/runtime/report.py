@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import re
 import sys
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot.desk.clock import Clock
 from bot.runtime.config import Config, load_config
@@ -29,10 +31,14 @@ def setup_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=".", help="folder for the CSV files (created if missing; default: .)")
 
 
-async def write_statements(cfg: Config, clock: Clock, month: date, org: str | None, out: Path) -> list[Path]:
+async def write_statements(
+    cfg: Config, clock: Clock, month: date, org: str | None, out: Path, progress: TextIO | None = None
+) -> list[Path]:
+    """Write each billed org's statement and the summary. Rows stream from the database into
+    the CSV (a month's ledger is never held whole); `progress`, a terminal, gets a bar per org."""
     # Imported when a report runs, so the other subcommands start without SQLAlchemy.
     from bot.runtime.bootstrap import open_app
-    from commands.billing import STATEMENT_COLUMNS, SUMMARY_COLUMNS, billed_orgs, statement
+    from commands.billing import STATEMENT_COLUMNS, SUMMARY_COLUMNS, billed_orgs, statement_lines, statement_summary
     from storage.uow import UnitOfWork
 
     app = await open_app(cfg, clock)
@@ -42,24 +48,38 @@ async def write_statements(cfg: Config, clock: Clock, month: date, org: str | No
         summaries: list[dict[str, Any]] = []
         async with UnitOfWork(app.db) as uow:
             for key in billed_orgs(cfg, org):
-                rows, summary = await statement(uow, cfg, key, month)
+                summary = await statement_summary(uow, cfg, key, month)
                 path = out / f"statement-{month:%Y-%m}-{key}.csv"
-                _write(path, STATEMENT_COLUMNS, rows)
+                with (
+                    path.open("w", newline="", encoding="utf-8") as f,
+                    _progress_bar(progress, int(summary["entries"]), f"statement {key}") as bar,
+                ):
+                    w = csv.writer(f)
+                    w.writerow(STATEMENT_COLUMNS)
+                    async for batch in statement_lines(uow, cfg, key, month):
+                        w.writerows(batch)
+                        if bar is not None:
+                            bar.update(len(batch))
                 written.append(path)
                 summaries.append(summary)
         path = out / f"summary-{month:%Y-%m}.csv"
-        _write(path, SUMMARY_COLUMNS, summaries)
+        with path.open("w", newline="", encoding="utf-8") as f:
+            summary_writer = csv.DictWriter(f, fieldnames=list(SUMMARY_COLUMNS))
+            summary_writer.writeheader()
+            summary_writer.writerows(summaries)
         written.append(path)
     finally:
         await app.close()
     return written
 
 
-def _write(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(columns))
-        w.writeheader()
-        w.writerows(rows)
+def _progress_bar(to: TextIO | None, total: int, what: str) -> AbstractContextManager[Any]:
+    """A tqdm bar on `to` (cleared when done), or nothing at all (tqdm not even imported)."""
+    if to is None:
+        return contextlib.nullcontext(None)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=what, unit=" rows", file=to, leave=False, mininterval=0.2)
 
 
 def run(args: argparse.Namespace, clock: Clock) -> int:
@@ -67,7 +87,8 @@ def run(args: argparse.Namespace, clock: Clock) -> int:
     if args.org is not None and args.org not in cfg.orgs:
         print(f"supportbot report: '{args.org}' is not an organisation in {args.config}", file=sys.stderr)
         return 2
-    paths = asyncio.run(write_statements(cfg, clock, args.month, args.org, Path(args.out)))
+    progress = sys.stderr if sys.stderr.isatty() else None  # a bar on a terminal, nothing in a pipe or a log
+    paths = asyncio.run(write_statements(cfg, clock, args.month, args.org, Path(args.out), progress))
     for p in paths:
         print(p)
     return 0
