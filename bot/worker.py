@@ -165,7 +165,7 @@ class Worker:
                 await listener(ctx.outbound)
         return performed
 
-    async def deliver_pending(self) -> int:
+    async def deliver_pending(self, ids: list[int] | None = None) -> int:
         """Claim due outbox rows (a lease: other instances skip them meanwhile), let go of the
         database while the adapters talk to their networks (they use it themselves through
         host.state, which an open SQLite write transaction would block), then record outcomes."""
@@ -174,7 +174,7 @@ class Worker:
             return 0
         now = self.clock.now()
         async with self.uow_factory() as uow:
-            rows = await uow.outbox.claim_pending(networks, now)
+            rows = await uow.outbox.claim_pending(networks, now, ids=ids)
             if not rows:
                 return 0
             claimed = [uow.outbox.as_outbound(row) for row in rows]

@@ -14,6 +14,7 @@ from storage.assist import AssistRepository
 from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
 from storage.database import Database
+from storage.inbox import InboxRepository
 from storage.paging import PagingRepository
 from storage.repositories import (
     IdempotencyRepository,
@@ -41,12 +42,17 @@ class UnitOfWork:
     alerts: AlertRepository
     attachments: AttachmentRepository
     web: WebRepository
+    inbox: InboxRepository
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, urgent: bool = False) -> None:
         self.db = db
         self._committed = False
+        self._urgent = urgent  # SQLite: this transaction goes before the others waiting (Database.turn)
+        self._turn: AbstractAsyncContextManager[None] | None = None
 
     async def __aenter__(self) -> UnitOfWork:
+        self._turn = self.db.turn(urgent=self._urgent)
+        await self._turn.__aenter__()
         self.session = self.db.sessions()
         await self.session.begin()
         self.tickets = TicketRepository(self.session)
@@ -60,6 +66,7 @@ class UnitOfWork:
         self.alerts = AlertRepository(self.session, self.db)
         self.attachments = AttachmentRepository(self.session, self.db)
         self.web = WebRepository(self.session, self.db)
+        self.inbox = InboxRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:
@@ -83,5 +90,10 @@ class UnitOfWork:
             if not self._committed:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            try:
+                await self.session.close()
+            finally:
+                if self._turn is not None:
+                    turn, self._turn = self._turn, None
+                    await turn.__aexit__(None, None, None)
 

@@ -116,12 +116,12 @@ class WebPortal:
         app.router.add_get("/tickets", page(self.tickets))
         app.router.add_get("/tickets/new", page(self.new_ticket))
         app.router.add_post("/tickets", page(self.open_ticket))
-        app.router.add_get(r"/tickets/{id:\d{1,9}}", page(self.ticket))
-        app.router.add_post(r"/tickets/{id:\d{1,9}}/{action:reply|note|close|act}", page(self.ticket_action))
+        app.router.add_get(r"/tickets/{id:[0-9]{1,9}}", page(self.ticket))
+        app.router.add_post(r"/tickets/{id:[0-9]{1,9}}/{action:reply|note|close|act}", page(self.ticket_action))
         app.router.add_get("/plan", page(self.plan))
         app.router.add_post("/plan/confirm", page(self.confirm_credits))
         app.router.add_get("/board", page(self.board))
-        app.router.add_post(r"/cards/{card:\d{1,9}}/open", page(self.open_card))
+        app.router.add_post(r"/cards/{card:[0-9]{1,9}}/open", page(self.open_card))
         app.router.add_get("/compliance", page(self.compliance))
         app.router.add_get("/compliance/{kind:met|breaches}.svg", page(self.chart))
         app.router.add_get("/compliance/statement.csv", page(self.statement))
@@ -401,7 +401,7 @@ class WebPortal:
         text = request.query.get("month") or ""
         if not text:
             return None
-        m = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        m = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise UserError(f"'{text[:20]}' is not a month: use YYYY-MM")
         return date(int(m.group(1)), int(m.group(2)), 1)
