@@ -44,6 +44,11 @@ CSP = (
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"  # pygal styles its own SVG inline
 BOARD_REFRESH_SECONDS = 30
 MAX_FIELD = 4000  # characters; the router refuses longer lines with its own message
+# What a stranger's request may cost (issue 15): a form is a few fields of at most MAX_FIELD
+# characters, so a POST body over 64 KB is refused by its Content-Length before it is read; at
+# most MAX_STRANGERS requests without a session are handled at once (503 for the rest).
+MAX_FORM_BYTES = 64 * 1024
+MAX_STRANGERS = 32
 AGENT_ACTIONS = {  # form value -> chat command, `{id}` the ticket
     "assign": "ticket assign {id}",
     "priority": "ticket priority {id}",
@@ -100,6 +105,7 @@ class WebPortal:
         )
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self._strangers = 0  # requests without a session cookie being handled right now
 
     @property
     def config(self) -> Any:
@@ -129,7 +135,7 @@ class WebPortal:
 
     async def serve(self, host: str, port: int) -> None:
         """A listener of its own (`[web] listen` differs from `[bot] http`)."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_FORM_BYTES)
         self.add_routes(app)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -151,7 +157,22 @@ class WebPortal:
 
     def _page(self, handler: Handler, *, anonymous: bool = False) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
+            stranger = COOKIE not in request.cookies
+            if stranger and self._strangers >= MAX_STRANGERS:
+                return web.Response(status=503, text="busy, try again in a moment", headers={"Retry-After": "1"})
+            self._strangers += stranger
+            try:
+                return await guarded(request)
+            finally:
+                self._strangers -= stranger
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
             response: web.StreamResponse
+            if request.method == "POST":
+                refusal = await _unreadable_form(request)
+                if refusal is not None:
+                    _secure_headers(refusal)
+                    return refusal
             try:
                 person = await self._session_person(request)
                 request[PERSON] = person or ""
@@ -455,6 +476,22 @@ def _see_other(location: str) -> web.Response:
 def _field(form: Any, name: str) -> str:
     value = str(form.get(name, "") or "")
     return value.strip()[:MAX_FIELD]
+
+
+async def _unreadable_form(request: web.Request) -> web.Response | None:
+    """A POST whose body is not a form the portal reads: too large (by its Content-Length,
+    before reading; 413), of unknown length (411), or not decodable (400). None: fine (the
+    form is read and kept for the handler)."""
+    if request.content_length is None and request.body_exists:
+        return web.Response(status=411, text="a form needs a Content-Length")
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        return web.Response(status=413, text=f"the form is larger than {MAX_FORM_BYTES // 1024} KB")
+    try:
+        await request.post()
+    except (ValueError, UnicodeDecodeError, LookupError):
+        log.info("web: a malformed form to %s was refused", request.path)
+        return web.Response(status=400, text="malformed form")
+    return None
 
 
 def _secure_headers(response: web.StreamResponse) -> None:
