@@ -322,6 +322,8 @@ class SlackAdapter:
         only a verified request reaches bolt. Nothing of the body is logged."""
         if self._host is None or not self._signing_key:
             return web.Response(status=503, text="supportbot is starting")
+        if not getattr(self._host, "accepting", True):  # stopping: not acknowledged, so not taken
+            return web.Response(status=503, text="supportbot is restarting", headers={"Retry-After": "5"})
         if self._unverified >= MAX_UNVERIFIED_REQUESTS:
             return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
         self._unverified += 1

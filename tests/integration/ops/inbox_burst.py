@@ -47,6 +47,11 @@ class Burst:
     ack_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
     stop_seconds: float = 0.0
+    term_sent: float = 0.0
+    term_seconds: float = 0.0
+    term_exit: int | None = None
+    undone_after_term: int = 0  # commands the stop left in the inbox for the restart
+    restarting_answers: int = 0  # "restarting, send it again" answers (taken by nobody, and told so)
     logs: str = ""
 
     @property
@@ -78,10 +83,20 @@ def executed(database: str) -> Counter[str]:
         engine.dispose()
 
 
+def undone(database: str) -> int:
+    engine = create_engine(sync_url(database))
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM inbox WHERE done_at IS NULL")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 async def run_burst(tmp: Path, database: str, *, slack_n: int = 450, telegram_n: int = 450,
-                    kill_after: int | None = None) -> Burst:  # fmt: skip
-    """Send the burst; kill -9 once `kill_after` commands were acknowledged (None: never);
-    restart; wait for every acknowledged command's answer; stop with SIGTERM."""
+                    kill_after: int | None = None, stop_with: int = signal.SIGKILL) -> Burst:  # fmt: skip
+    """Send the burst; once `kill_after` commands were acknowledged (None: never) send
+    `stop_with` (kill -9, or SIGTERM: then `term_seconds` is how long the stop took); restart;
+    wait for every acknowledged command's answer; stop with SIGTERM."""
     fake, fake_runner = await start_fake_slack()
     tg = CountingBotAPI()
     await tg.start()
@@ -106,7 +121,11 @@ async def run_burst(tmp: Path, database: str, *, slack_n: int = 450, telegram_n:
                         if 0 <= u - first_update < telegram_n}  # fmt: skip
             result.acked |= tg_acked
             if kill_after is not None and not killed.is_set() and len(result.acked) >= kill_after:
-                bot.kill9()
+                if stop_with == signal.SIGKILL:
+                    bot.kill9()
+                else:
+                    result.term_sent = time.monotonic()
+                    bot.signal(stop_with)
                 killed.set()
 
         first_update = tg._next_update + 1
@@ -156,6 +175,10 @@ async def run_burst(tmp: Path, database: str, *, slack_n: int = 450, telegram_n:
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
         if killed.is_set():
+            if stop_with != signal.SIGKILL:
+                result.term_exit = await bot.wait_exit(15)
+                result.term_seconds = time.monotonic() - result.term_sent
+                result.undone_after_term = undone(database)
             bot = BotProcess("second", cfg, port, env, tmp)  # the restart runs what was left
             bots.append(bot)
             await bot.wait_ready(60)
@@ -180,6 +203,7 @@ async def run_burst(tmp: Path, database: str, *, slack_n: int = 450, telegram_n:
                 break
             await asyncio.sleep(0.2)
         result.executed = executed(database)
+        result.restarting_answers = len(fake.responses(lambda p: "restarting" in str(p.get("text", ""))))
         started = time.monotonic()
         bot.signal(signal.SIGTERM)
         await bot.wait_exit(15)
