@@ -377,6 +377,8 @@ class App:
         # Commands waiting to be stored: stored together, one INSERT per batch (group commit).
         self._accept_queue: list[AcceptRequest] = []
         self._accept_turn = asyncio.Lock()
+        self._no_acks_waiting = asyncio.Event()  # set: no command is waiting to be stored
+        self._no_acks_waiting.set()
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
         self.worker.poke()
@@ -416,6 +418,7 @@ class App:
             return False
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._accept_queue.append((key, message.network, message_to_row(message), reply_to, stored))
+        self._no_acks_waiting.clear()
         while not stored.done():
             async with self._accept_turn:
                 if stored.done():
@@ -427,6 +430,8 @@ class App:
                 finally:  # cancelled meanwhile: what was not stored goes back to the queue
                     left = [item for item in batch if not item[4].done()]
                     self._accept_queue[:0] = left
+                    if not self._accept_queue:
+                        self._no_acks_waiting.set()
         if await stored:
             self._run_inbox(key, message, reply_to)
         return True
@@ -479,6 +484,9 @@ class App:
             self._idle.clear()
             try:
                 async with self._turns:
+                    # Acknowledgements first: a command starts only when none is waiting to be
+                    # stored (they wait for the database and for this process's time).
+                    await self._no_acks_waiting.wait()
                     replies = await self.router.handle(message, settle=settle)
                     if not settled:
                         async with self.uow_factory() as uow:
