@@ -24,6 +24,7 @@ from pydantic import BaseModel, SecretStr
 from bot.router import REQUEST_ID
 
 REDACTED = "***"
+MIN_SECRET_LENGTH = 4  # shorter values would turn every line into asterisks
 # No log line carries more than this much of a message (or of any extra text field): a stranger
 # who sends a megabyte must not get a megabyte written (issue 15). Tracebacks get more room.
 MAX_LOG_TEXT = 1024
@@ -46,9 +47,7 @@ def bounded(text: str, limit: int = MAX_LOG_TEXT, *, keep_newlines: bool = False
         text = f"{text[:limit]}… ({len(text) - limit} more characters not logged)"
     text = _LOG_CONTROLS.sub(_picture, text)
     return text if keep_newlines else text.replace("\n", "\u2424")
-MIN_SECRET_LENGTH = 4  # shorter values would turn every line into asterisks
 
-# The id of the inbound message this task is handling (set by App.handle).
 
 # Credentials some libraries write in their own words at DEBUG (IRC SASL / PASS lines).
 _WIRE_CREDENTIALS = re.compile(r"\b(AUTHENTICATE|PASS|OPER)\s+(?!\+)(\S+)")
