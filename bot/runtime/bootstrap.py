@@ -349,6 +349,9 @@ class App:
             self.desk.hooks, self.desk.timers,
         )
         self.router.listeners.append(self._after_command)
+        from storage.database import unreachable_reason
+
+        self.worker.outage = unreachable_reason
         self.metrics: DeskMetrics | None = None
         if with_metrics:  # `supportbot run` serves /metrics; a scripted console skips prometheus_client
             from bot.runtime.metrics import DeskMetrics
