@@ -513,6 +513,7 @@ class App:
         from bot.inbox import message_from_row
 
         batch = MAX_CONCURRENT_COMMANDS * 4
+        backlog = False  # more undone commands are waiting than this instance took
         while self.accepting:
             try:
                 now = datetime.now(UTC)
@@ -528,7 +529,10 @@ class App:
                 for key, message, reply_to in found:
                     log.info("inbox: running %s, left undone earlier", key)
                     self._run_inbox(key, message, reply_to)
-                wait = interval if not found else 0.2
+                if room >= MAX_CONCURRENT_COMMANDS:  # looked: a full take means there may be more
+                    backlog = len(found) >= room
+                # A backlog is taken as fast as it runs; otherwise a look every `interval`.
+                wait = 0.2 if backlog else interval
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
