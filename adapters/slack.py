@@ -5,8 +5,12 @@ InboundMessage; replies and outbound messages go back as mrkdwn with user text e
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import hmac
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,10 +18,11 @@ from typing import Any, Literal
 import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -27,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from adapters.http_bounds import read_bounded
 from adapters.slack_format import (
     ACTION_PREFIX,
     done_line,
@@ -40,6 +46,7 @@ from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
+from bot.ports.answers import ANSWER, answer_of
 
 log = logging.getLogger("supportbot.adapters.slack")
 
@@ -50,6 +57,13 @@ log = logging.getLogger("supportbot.adapters.slack")
 TICKET_THREAD_NS = "slack.ticket_thread"  # ticket id -> "channel|ts" of its thread root
 THREAD_TICKET_NS = "slack.thread_ticket"  # "channel|ts" -> ticket id
 CARD_THREAD_NS = "slack.card_thread"  # "channel|card" -> ts of the assist card (its thread root)
+
+# What a stranger's request may cost (issue 15): Slack's payloads are a few KB (a slash
+# command's text is at most 4,000 characters), so a body over 100 KB is refused after reading no
+# more than that; requests whose signature is not checked yet are capped, the rest get 503.
+MAX_BODY_BYTES = 100 * 1024
+MAX_UNVERIFIED_REQUESTS = 32
+SIGNATURE_MAX_AGE = 300  # seconds: Slack's own rule for replayed requests
 
 # Message subtypes that are still a person writing; every other subtype (edits, joins,
 # bot_message, deletions...) is ignored.
@@ -192,6 +206,8 @@ class SlackAdapter:
         self._socket_task: asyncio.Future[None] | None = None
         self._bot_user_id = ""
         self._names: dict[str, str] = {}
+        self._signing_key = _secret(settings.signing_secret).encode()
+        self._unverified = 0  # requests being read and verified right now
         self.bound_port: int | None = None
         """http mode with its own server: the port actually listened on (for listen port 0)."""
 
@@ -279,6 +295,9 @@ class SlackAdapter:
         (shutdown drains with it; tests use it instead of sleeping)."""
         while pending := [t for t in self._tasks if t is not asyncio.current_task()]:
             await asyncio.wait(pending)
+        inbox_settled = getattr(self._host, "inbox_settled", None)
+        if inbox_settled is not None:  # commands taken into the durable inbox, run by the host
+            await inbox_settled()
 
     async def _learn_identity(self) -> None:
         """auth.test: the bot's user id, to recognise mentions of it."""
@@ -298,11 +317,52 @@ class SlackAdapter:
         self._bot_user_id = str(auth.get("user_id") or "")
 
     async def _http_request(self, request: web.Request) -> web.StreamResponse:
-        if self._host is None:
+        """The Events API endpoint. A stranger's request costs at most MAX_BODY_BYTES read and
+        one HMAC: the size is checked while reading, the signature before any parsing, and
+        only a verified request reaches bolt. Nothing of the body is logged."""
+        if self._host is None or not self._signing_key:
             return web.Response(status=503, text="supportbot is starting")
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self._app.async_dispatch(bolt_request)
+        if not getattr(self._host, "accepting", True):  # stopping: not acknowledged, so not taken
+            return web.Response(status=503, text="supportbot is restarting", headers={"Retry-After": "5"})
+        if self._unverified >= MAX_UNVERIFIED_REQUESTS:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
+        self._unverified += 1
+        try:
+            body = await read_bounded(request, MAX_BODY_BYTES)
+            if body is None:
+                return web.Response(status=413, text="request body too large")
+            if not self._signed(body, request.headers):
+                return web.Response(status=401, text="invalid signature")
+        finally:
+            self._unverified -= 1
+        try:
+            text = body.decode("utf-8")
+            if not parse_body(text, request.headers.get("Content-Type")):
+                raise ValueError("empty or unparsable body")
+        except (UnicodeDecodeError, ValueError, TypeError, KeyError):
+            log.info("slack: a signed request with a malformed body (%d bytes) was refused", len(body))
+            return web.Response(status=400, text="malformed request")
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
+        try:
+            bolt_response = await self._app.async_dispatch(bolt_request)
+        except Exception as exc:  # noqa: BLE001 - a signed but odd request: refuse, never a traceback
+            log.warning("slack: a signed request could not be handled (%s); answered 400", type(exc).__name__)
+            return web.Response(status=400, text="malformed request")
         return await to_aiohttp_response(bolt_response)
+
+    def _signed(self, body: bytes, headers: Any) -> bool:
+        """Slack's v0 signature over the raw bytes of the body (whatever they are), with a
+        timestamp of at most 5 minutes ago."""
+        timestamp = str(headers.get("X-Slack-Request-Timestamp") or "")
+        signature = str(headers.get("X-Slack-Signature") or "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            return False
+        if not (signature.isascii() and len(signature) <= 100):
+            return False
+        if abs(time.time() - int(timestamp)) > SIGNATURE_MAX_AGE:
+            return False
+        expected = hmac.new(self._signing_key, b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
+        return hmac.compare_digest("v0=" + expected.hexdigest(), signature)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run work after Slack got its ack (it wants one within 3 s); stop() cancels it."""
@@ -326,10 +386,15 @@ class SlackAdapter:
         app = AsyncApp(
             client=self._client,
             signing_secret=_secret(self._settings.signing_secret) if http else "",
-            request_verification_enabled=http,
+            # _http_request verifies the signature itself, before parsing anything (bolt's own
+            # check logs whole bodies of refused requests).
+            request_verification_enabled=False,
             url_verification_enabled=http,
             ssl_check_enabled=http,
             logger=logging.getLogger("supportbot.adapters.slack.bolt"),
+            # Listeners only store the command (the durable inbox) before the acknowledgement
+            # goes out; the command runs afterwards, from the database.
+            process_before_response=True,
         )
 
         async def drop_duplicate_retries(
@@ -344,23 +409,23 @@ class SlackAdapter:
         app.middleware(drop_duplicate_retries)
 
         async def on_command(ack: Callable[..., Awaitable[Any]], command: dict[str, Any]) -> None:
+            await self._slash_command(command)  # stored (or handed to a task) before the ack
             await ack()
-            self._spawn(self._slash_command(command))
 
         self._on_command = on_command  # registered per command of the menu at start()
 
         async def on_mention(body: dict[str, Any], context: dict[str, Any]) -> None:
-            self._spawn(self._mention(body, str(context.get("bot_user_id") or "")))
+            await self._mention(body, str(context.get("bot_user_id") or ""))
 
         async def on_message(body: dict[str, Any], context: dict[str, Any]) -> None:
-            self._spawn(self._message(body, str(context.get("bot_user_id") or "")))
+            await self._message(body, str(context.get("bot_user_id") or ""))
 
         app.event("app_mention")(on_mention)
         app.event("message")(on_message)
 
         async def on_button(ack: Callable[..., Awaitable[Any]], body: dict[str, Any]) -> None:
+            await self._button(body)
             await ack()
-            self._spawn(self._button(body))
 
         app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(on_button)
         return app
@@ -416,7 +481,7 @@ class SlackAdapter:
             direct=False,
             thread_ts=str(thread_ts) if thread_ts else None,
         )
-        await self._run(message, conversation)
+        await self._run(message, conversation, body=body)
 
     async def _message(self, body: dict[str, Any], bot_user_id: str) -> None:
         event = body.get("event") or {}
@@ -452,7 +517,7 @@ class SlackAdapter:
             received_at=self._clock.now(),
         )
         conversation = _Conversation(channel=channel, user=user, direct=direct, thread_ts=thread_ts)
-        await self._run(message, conversation)
+        await self._run(message, conversation, body=body)
 
     async def _button(self, body: dict[str, Any]) -> None:
         actions = body.get("actions") or []
@@ -489,28 +554,50 @@ class SlackAdapter:
             thread_ts=thread_ts,
             response_url=str(body.get("response_url") or "") or None,
         )
-        replies = await self._run(message, conversation)
-        if any(r.kind == "error" for r in replies) or not channel or not original.get("ts"):
-            return
-        line = done_line(label, name)
-        blocks = pressed_blocks(list(original.get("blocks") or []), line)
+        pressed = None
+        if channel and original.get("ts"):
+            pressed = {"channel": channel, "ts": str(original["ts"]), "text": str(original.get("text") or ""),
+                       "blocks": list(original.get("blocks") or []), "line": done_line(label, name)}  # fmt: skip
+        await self._run(message, conversation, pressed=pressed)
+
+    async def _mark_pressed(self, pressed: dict[str, Any]) -> None:
+        """Show on the message who pressed which button (the pressed one goes away)."""
+        line = str(pressed["line"])
+        blocks = pressed_blocks(list(pressed.get("blocks") or []), line)
         try:
             await self._client.chat_update(
-                channel=channel,
-                ts=str(original["ts"]),
-                text=f"{original.get('text') or ''}\n{line}".strip(),
+                channel=str(pressed["channel"]),
+                ts=str(pressed["ts"]),
+                text=f"{pressed.get('text') or ''}\n{line}".strip(),
                 blocks=blocks,
             )
         except _SEND_ERRORS as exc:
             log.warning(
-                "slack: could not mark a pressed button in %s: %s", channel, _slack_error(exc)
+                "slack: could not mark a pressed button in %s: %s", pressed["channel"], _slack_error(exc)
             )
 
-    async def _run(self, message: InboundMessage, conversation: _Conversation) -> list[Reply]:
+    async def _run(self, message: InboundMessage, conversation: _Conversation, *,
+                   body: dict[str, Any] | None = None, pressed: dict[str, Any] | None = None) -> None:  # fmt: skip
+        """Store the command in the bot's durable inbox before Slack is acknowledged (it is run
+        and answered from there, see deliver); a host without one runs it in a task after the
+        acknowledgement, as before."""
         host = self._host
         if host is None:
-            return []
+            return
+        accept = getattr(host, "accept", None)
+        reply_to = {**dataclasses.asdict(conversation), "target": conversation.channel, "pressed": pressed}
+        if accept is not None and await accept(message, reply_to):
+            return
+        self._spawn(self._run_in_memory(message, conversation, pressed))
+
+    async def _run_in_memory(self, message: InboundMessage, conversation: _Conversation,
+                             pressed: dict[str, Any] | None) -> None:  # fmt: skip
+        host = self._host
+        if host is None:
+            return
         replies = await host.handle(message)
+        if pressed is not None and not any(r.kind == "error" for r in replies):
+            await self._mark_pressed(pressed)
         for reply in replies:
             try:
                 await self._answer(conversation, reply)
@@ -519,7 +606,6 @@ class SlackAdapter:
                     "slack: could not answer %s in %s: %s",
                     conversation.user, conversation.channel, _slack_error(exc),
                 )  # fmt: skip
-        return replies
 
     async def _display_name(self, user: str, fallback: str = "") -> str:
         """The person's Slack name for "Acknowledged by ..." and sender_name (cached)."""
@@ -630,9 +716,29 @@ class SlackAdapter:
         channel, _, ts = value.partition("|")
         return channel, ts
 
+    async def _deliver_answer(self, message: Outbound) -> None:
+        """An answer to a command from the durable inbox, to where the command came from."""
+        reply_to, reply, meta = answer_of(message)
+        conversation = _Conversation(
+            channel=str(reply_to.get("channel") or ""), user=str(reply_to.get("user") or ""),
+            direct=bool(reply_to.get("direct")), thread_ts=reply_to.get("thread_ts"),
+            response_url=reply_to.get("response_url"),
+        )  # fmt: skip
+        pressed = reply_to.get("pressed")
+        if pressed and meta.get("index") == 0 and not meta.get("refused"):
+            await self._mark_pressed(pressed)
+        try:
+            await self._answer(conversation, reply)
+        except _SEND_ERRORS as exc:
+            error = _slack_error(exc)
+            raise DeliveryError(f"slack: could not answer {conversation.user}: {error}") from exc
+
     async def deliver(self, message: Outbound) -> None:
         if self._host is None:
             raise DeliveryError("slack: the adapter is not running")
+        if message.kind == ANSWER:
+            await self._deliver_answer(message)
+            return
         target = message.destination.target.strip()
         if not target:
             raise DeliveryError("slack: no channel or person to deliver to")

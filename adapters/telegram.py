@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hmac
+import json
 import logging
 import uuid
 import warnings
@@ -42,6 +43,7 @@ from telegram.error import (
 )
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from adapters.http_bounds import read_bounded
 from adapters.telegram_wire import (
     MENU_DESCRIPTION_LIMIT,
     as_html,
@@ -58,6 +60,7 @@ from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import Button, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
+from bot.ports.answers import ANSWER, answer_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,11 @@ CARD_MESSAGES = "telegram.card_message"
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query")
+# What a stranger's webhook request may cost (issue 15): an update is a few KB (a message is at
+# most 4,096 characters plus entities); the secret token is checked before the body is read.
+MAX_UPDATE_BYTES = 256 * 1024
+MAX_PENDING_WEBHOOKS = 32
+POLL_BATCH = 100  # updates per getUpdates: the offset (Telegram's acknowledgement) moves per batch
 FLOOD_ATTEMPTS = 4  # first try plus three waits
 FLOOD_WAIT_LIMIT = 60.0  # seconds; a longer ban fails the send instead of blocking the desk
 
@@ -210,6 +218,10 @@ def _library_loggers() -> list[logging.Logger]:
     return [logging.getLogger(name) for name in names]
 
 
+class _NotTaken(Exception):
+    """The bot is stopping and took nothing: the update must not be confirmed to Telegram."""
+
+
 class TelegramAdapter:
     """The desk on Telegram (see module docstring)."""
 
@@ -235,6 +247,11 @@ class TelegramAdapter:
         self._menu: list[BotCommand] = []  # from the command registry, at start()
         self._command_names: frozenset[str] = frozenset()  # the same, for the group filter
         self._redaction = _TokenRedaction(settings.token.get_secret_value())
+        self._reading = 0  # webhook bodies being read right now
+        self._poll_task: asyncio.Task[None] | None = None
+        self._offset: int | None = None  # the next update id to ask for: all before it are stored
+        self._stop_polling = False
+        self._waiting_for_updates = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -244,7 +261,7 @@ class TelegramAdapter:
         if app is None or not app.running:
             return False
         if self._settings.mode == "polling":
-            return app.updater is not None and app.updater.running
+            return self._poll_task is not None and not self._poll_task.done()
         return True
 
     @property
@@ -272,6 +289,9 @@ class TelegramAdapter:
         app = self._application
         if app is not None and app.running:
             await app.update_queue.join()
+        inbox_settled = getattr(self._host, "inbox_settled", None)
+        if inbox_settled is not None:  # updates taken into the durable inbox, run by the host
+            await inbox_settled()
 
     async def start(self, host: AdapterHost) -> None:
         """Connect (getMe), register the command menu, then poll or set the webhook."""
@@ -298,8 +318,7 @@ class TelegramAdapter:
             .base_url(settings.base_url)
             .base_file_url(settings.base_file_url)
         )
-        if settings.mode == "webhook":
-            builder = builder.updater(None)
+        builder = builder.updater(None)  # polling is our own loop: the offset moves only past stored updates
         app = builder.build()
         app.add_handler(TypeHandler(Update, self._on_update))
         app.add_error_handler(self._on_handler_error)
@@ -319,13 +338,8 @@ class TelegramAdapter:
             log.warning("telegram: could not register the command menu: %s", exc)
         await app.start()
         if settings.mode == "polling":
-            assert app.updater is not None
-            await app.updater.start_polling(
-                poll_interval=0,
-                timeout=timedelta(seconds=settings.poll_timeout),
-                allowed_updates=list(ALLOWED_UPDATES),
-                error_callback=self._on_polling_error,
-            )
+            self._stop_polling = False
+            self._poll_task = asyncio.get_running_loop().create_task(self._poll(app), name="telegram polling")
         else:
             await self._start_webhook(app)
         log.info("telegram: started as @%s (%s)", self._bot_username, settings.mode)
@@ -351,10 +365,22 @@ class TelegramAdapter:
     async def stop(self) -> None:
         """Stop polling (confirming what was handled), finish queued updates, close."""
         app, self._application = self._application, None
+        poll, self._poll_task = self._poll_task, None
+        if poll is not None:
+            # An update being taken in is finished (its offset then moves); a long poll is cut.
+            self._stop_polling = True
+            if self._waiting_for_updates:
+                poll.cancel()
+            await asyncio.wait({poll}, timeout=5.0)
+            poll.cancel()
+            await asyncio.gather(poll, return_exceptions=True)
+            if app is not None and self._offset is not None:  # confirm what was stored, as Telegram wants
+                try:
+                    await app.bot.get_updates(offset=self._offset, timeout=0, allowed_updates=list(ALLOWED_UPDATES))
+                except TelegramError as exc:
+                    log.info("telegram: could not confirm the last updates (%s); they come again", exc)
         try:
             if app is not None:
-                if app.updater is not None and app.updater.running:
-                    await app.updater.stop()
                 if app.running:
                     await app.stop()
                 await app.shutdown()
@@ -384,27 +410,101 @@ class TelegramAdapter:
         app = self._application
         if app is None or not app.running:
             return web.Response(status=503, text="not running")
+        if self._reading >= MAX_PENDING_WEBHOOKS:
+            return web.Response(status=503, text="busy", headers={"Retry-After": "1"})
+        self._reading += 1
         try:
-            update = Update.de_json(await request.json(), app.bot)
+            body = await read_bounded(request, MAX_UPDATE_BYTES)
+        finally:
+            self._reading -= 1
+        if body is None:
+            return web.Response(status=413, text="update too large")
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, app.bot) if isinstance(data, dict) else None
         except Exception:  # noqa: BLE001 - a malformed body is the sender's problem
+            update = None
+        if update is None:
             return web.Response(status=400, text="not an update")
-        await app.update_queue.put(update)
+        try:
+            await self._intake(update)  # stored in the durable inbox before Telegram hears 200
+        except _NotTaken:
+            return web.Response(status=503, text="stopping", headers={"Retry-After": "5"})
+        except Exception as exc:  # the database failed: Telegram delivers it again later
+            log.warning("telegram: update %s not stored (%s); Telegram will resend it", update.update_id, exc)
+            return web.Response(status=500, text="try again")
         return web.Response(status=200)
 
+    async def _poll(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        """Long polling with the offset moved only past updates that were stored (or handled):
+        Telegram forgets an update once a getUpdates call passes its id, so an update the
+        inbox did not take is asked for again."""
+        failures = 0
+        while not self._stop_polling:
+            try:
+                self._waiting_for_updates = True
+                try:
+                    updates = await app.bot.get_updates(
+                        offset=self._offset, limit=POLL_BATCH, timeout=self._settings.poll_timeout,
+                        allowed_updates=list(ALLOWED_UPDATES),
+                    )
+                finally:
+                    self._waiting_for_updates = False
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except TelegramError as exc:
+                self._on_polling_error(exc)
+                failures += 1
+                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
+                continue
+            if self._stop_polling or not updates:
+                continue
+            # The batch is taken in together (the inbox stores it in one go); the offset then
+            # moves past the updates stored in a row from the first.
+            outcomes = await asyncio.gather(*(self._intake(u) for u in updates), return_exceptions=True)
+            for update, outcome in zip(updates, outcomes, strict=True):
+                if isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
+                if isinstance(outcome, _NotTaken):
+                    await asyncio.sleep(1.0)  # stopping: left to Telegram for the next instance
+                    break
+                if isinstance(outcome, BaseException):
+                    log.warning("telegram: update %s not stored (%s); asking for it again", update.update_id, outcome)
+                    await asyncio.sleep(1.0)
+                    break
+                self._offset = update.update_id + 1
+
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        host = self._host
-        if host is None:
-            return
-        # A re-delivered update (lost confirmation, restart, webhook retry) carries the same
-        # update_id, the message_id the router's stored idempotency key drops it by.
+        """PTB's handler entry (updates put on the application's queue)."""
         try:
-            if update.callback_query is not None:
-                await self._on_button(update.update_id, update.callback_query)
-            elif update.message is not None:
-                await self._on_message(update.update_id, update.message)
+            await self._intake(update)
         except Exception:  # one bad update must not stop the others
             ref = uuid.uuid4().hex[:8]
             log.exception("telegram: update %s failed (ref %s)", update.update_id, ref)
+
+    async def _intake(self, update: Update) -> None:
+        """One update: a command or chat line goes to the durable inbox (raising when it cannot
+        be stored, so that it is not confirmed to Telegram); a host without an inbox handles
+        it in memory, once per update id."""
+        if self._host is None:
+            raise _NotTaken()
+        if update.callback_query is not None:
+            await self._on_button(update.update_id, update.callback_query)
+        elif update.message is not None:
+            await self._on_message(update.update_id, update.message)
+
+    async def _take(self, inbound: InboundMessage, reply_to: dict[str, Any]) -> bool:
+        """True: in the durable inbox (run and answered from there). False: the host has no
+        inbox; handle in memory if this update id was not handled before."""
+        host = self._require_host()
+        accept = getattr(host, "accept", None)
+        if accept is not None:
+            if await accept(inbound, reply_to):
+                return True
+            raise _NotTaken()  # the bot is stopping: not confirmed, Telegram keeps it
+        return False
+
 
     async def _on_message(self, update_id: int, message: Message) -> None:
         host = self._require_host()
@@ -445,9 +545,11 @@ class TelegramAdapter:
             addressed=addressed,
             received_at=self._clock.now(),
         )
-        replies = await host.handle(inbound)
         reply_to = None if in_private else message.message_id
-        await self._show_replies(replies, person, chat, reply_to)
+        where = {"target": str(chat.id), "person": person.to_dict(), "chat": chat.to_dict(), "reply_to": reply_to}
+        if not await self._take(inbound, where):
+            replies = await host.handle(inbound)
+            await self._show_replies(replies, person, chat, reply_to)
         if not in_private:
             await self._tell_if_unreachable(person, chat)
 
@@ -488,6 +590,14 @@ class TelegramAdapter:
                 addressed=True,
                 received_at=self._clock.now(),
             )
+            where = {
+                "target": str(chat.id) if chat is not None else str(presser.id), "person": presser.to_dict(),
+                "chat": chat.to_dict() if chat is not None else None, "query_id": query.id,
+                "pressed": message.to_dict() if message is not None else None, "data": query.data or "",
+            }  # fmt: skip
+            if await self._take(inbound, where):
+                answered = True  # the answer (or the refusal's alert) comes with the command's replies
+                return
             replies = await host.handle(inbound)
             refusal = next((r for r in replies if r.kind == "error"), None)
             if refusal is not None:
@@ -604,11 +714,48 @@ class TelegramAdapter:
 
     # -- outbound --------------------------------------------------------------------------
 
+    async def _deliver_answer(self, message: Outbound) -> None:
+        """A reply to a command from the durable inbox, shown as it would have been at once:
+        a refused button press as the button's alert, anything else in the chat it came from."""
+        reply_to, reply, meta = answer_of(message)
+        bot = self._require_app().bot
+        person = User.de_json(reply_to.get("person"), bot)
+        chat = Chat.de_json(reply_to["chat"], bot) if reply_to.get("chat") else None
+        query_id = reply_to.get("query_id")
+        if person is None:
+            raise DeliveryError("telegram: an answer without the person it is for")
+        if query_id and meta.get("index") == 0:
+            refused = bool(meta.get("refused"))
+            try:
+                await bot.answer_callback_query(
+                    str(query_id), text=shorten(reply.text) if refused else None, show_alert=refused
+                )
+                if refused:
+                    return
+            except TelegramError as exc:  # too old by now: the refusal goes into the chat instead
+                log.info("telegram: could not answer a button press: %s", exc)
+            pressed = reply_to.get("pressed")
+            if pressed and not refused:
+                pressed_message = Message.de_json(pressed, bot)
+                if pressed_message is not None:
+                    await self._mark_pressed(pressed_message, str(reply_to.get("data") or ""), person)
+        elif query_id and meta.get("refused"):
+            return  # one alert per press
+        if chat is None:
+            return
+        try:
+            await self._show_reply(reply, person, chat, reply_to.get("reply_to"))
+        except TelegramError as exc:
+            raise DeliveryError(f"telegram: could not answer {person.id} in chat {chat.id}: {exc}") from exc
+
     async def deliver(self, message: Outbound) -> None:
         """Send a triage post, page or warning to a chat or (by user id) a person's private chat."""
         host = self._host
         if self._application is None or host is None:
             raise DeliveryError("telegram: the adapter is not running")
+        if message.kind == ANSWER:
+            await self._deliver_answer(message)
+            return
         target = message.destination.target.strip()
         if not target:
             raise DeliveryError("telegram: no destination given")

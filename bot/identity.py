@@ -21,6 +21,9 @@ class Caller:
     network: str
     handle: str
     channel: str | None
+    own_tickets_only: bool = False
+    """A customer of `default_org` (strangers share that org): sees and acts on only the
+    tickets they opened themselves, never another stranger's."""
 
     @property
     def ident(self) -> str:
@@ -46,7 +49,9 @@ class Directory:
     def caller_for_person(self, person: str, network: str = "console", channel: str | None = None) -> Caller:
         cfg = self.config.people[person]
         handle = cfg.handles.get(network, person)
-        return Caller(person, cfg.name, Role(cfg.role), cfg.org, network, handle, channel)
+        role = Role(cfg.role)
+        solo = role is Role.CUSTOMER and cfg.org is not None and cfg.org == self.config.bot.default_org
+        return Caller(person, cfg.name, role, cfg.org, network, handle, channel, solo)
 
     def resolve(self, message: InboundMessage) -> Caller | None:
         if message.network == WEB:
@@ -73,7 +78,8 @@ class Directory:
         if org is None or not message.sender:
             return None
         name = message.sender_name or message.sender
-        return Caller(None, name, Role.CUSTOMER, org, message.network, message.sender, message.channel)
+        solo = org == self.config.bot.default_org
+        return Caller(None, name, Role.CUSTOMER, org, message.network, message.sender, message.channel, solo)
 
 
 def _norm(network: str, handle: str) -> str:

@@ -22,15 +22,34 @@ def can_see_org(caller: Caller, org: str) -> bool:
     return caller.is_staff or caller.org == org
 
 
-def require_ticket_access(caller: Caller, ticket_org: str, ticket_id: int) -> None:
-    """Another org's ticket looks exactly like a missing one: existence is not leaked."""
+def can_see_ticket(caller: Caller, ticket_org: str, opened_by: str | None) -> bool:
+    """Staff: every ticket. Customers: their organisation's, and a `default_org` customer
+    (strangers share that org) only the tickets they opened themselves."""
     if not can_see_org(caller, ticket_org):
+        return False
+    return caller.is_staff or not caller.own_tickets_only or opened_by == caller.ident
+
+
+def require_ticket_access(caller: Caller, ticket_org: str, ticket_id: int, opened_by: str | None = None) -> None:
+    """A ticket the caller may not see looks exactly like a missing one: existence is not leaked."""
+    if not can_see_ticket(caller, ticket_org, opened_by):
         raise NotFound(f"There is no ticket #{ticket_id}.")
+
+
+def not_an_org(word: str) -> UserError:
+    """What a customer hears for another organisation: the same as for one that does not exist."""
+    shown = word if len(word) <= 40 else word[:37] + "..."
+    return UserError(f"'{shown}' is not an organisation")
+
+
+def own_tickets_filter(caller: Caller) -> str | None:
+    """`opened_by` for listings: a `default_org` customer lists only their own tickets."""
+    return caller.ident if caller.own_tickets_only and not caller.is_staff else None
 
 
 def require_org_access(caller: Caller, org: str) -> None:
     if not can_see_org(caller, org):
-        raise PermissionDenied("Customers can only see their own organisation.")
+        raise not_an_org(org)
 
 
 def may_set_priority(caller: Caller, config: Settings, plan: str) -> bool:
@@ -50,7 +69,7 @@ def org_scope(caller: Caller, requested: str | None, config: Settings) -> str | 
     """The org a listing is about: customers always their own; agents the one named (or all)."""
     if caller.role is Role.CUSTOMER:
         if requested is not None and requested != caller.org:
-            raise PermissionDenied("Customers can only see their own organisation.")
+            raise not_an_org(requested)  # existence of other organisations is not leaked
         return caller.org
     if requested is not None and requested not in config.orgs:
         raise NotFound(f"There is no organisation '{requested}'.")

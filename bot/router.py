@@ -5,6 +5,7 @@ one place, runs the command in one transaction, and turns errors into one clear 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import difflib
 import logging
 import re
@@ -19,7 +20,7 @@ from bot.desk.clock import Clock
 from bot.desk.domain import Button, Destination, InboundMessage, Outbound, Reply, Role
 from bot.desk.errors import PermissionDenied, SupportbotError, UserError
 from bot.desk.settings import Settings
-from bot.desk.text import clean_line
+from bot.desk.text import clean_line, first_control, inert_bidi, invisible_in, is_invisible
 from bot.hooks import Hooks
 from bot.identity import Caller, Directory
 from bot.permissions import role_allows
@@ -353,7 +354,7 @@ class CommandContext:
         """Queue a message to somebody other than the caller (stored in the outbox on commit)."""
         dest = Destination.parse(destination) if isinstance(destination, str) else destination
         self.outbound.append(
-            Outbound(dest, text, kind, ticket_id, tuple(buttons), label or str(dest), extra=extra or {})
+            Outbound(dest, inert_bidi(text), kind, ticket_id, tuple(buttons), label or str(dest), extra=extra or {})
         )
 
     def triage(
@@ -396,6 +397,54 @@ class CommandContext:
 
 # --- parsing --------------------------------------------------------------------------------
 
+def _refuse_invisible(word: str) -> None:
+    code = invisible_in(word)
+    if code is not None:
+        shown = "".join(ch for ch in word if not is_invisible(ch))
+        raise UserError(f"'{_short(shown)}' contains an invisible character ({code}); type it again without")
+
+
+def _take_flags(ctx: CommandContext, spec: CommandSpec, text: str, values: dict[str, Any]) -> str:
+    """Declared `--flags` and `--option VALUE` are recognised anywhere on the line, also after
+    free text (the one rule `help` states); returns the line without them."""
+    flags = {p.name: p for p in spec.params if isinstance(p, (Flag, Option))}
+    if not flags:
+        return text
+    tokens = list(re.finditer(r"\S+", text))
+    cuts: list[tuple[int, int]] = []
+    i = 0
+    while i < len(tokens):
+        word = tokens[i].group()
+        visible = "".join(ch for ch in word if not is_invisible(ch))
+        opt = flags.get(visible[2:].lower()) if visible.startswith("--") else None
+        if opt is None:
+            i += 1
+            continue
+        _refuse_invisible(word)
+        if not role_allows(opt.roles, ctx.caller.role):
+            raise PermissionDenied(f"--{opt.name} is for agents")
+        if isinstance(opt, Flag):
+            values[_pyname(opt.name)] = True
+            used = 1
+        else:
+            if i + 1 >= len(tokens):
+                raise UserError(f"--{opt.name} needs a value ({opt.display})")
+            _refuse_invisible(tokens[i + 1].group())
+            values[_pyname(opt.name)] = opt.converter(ctx, tokens[i + 1].group())
+            used = 2
+        end = tokens[i + used].start() if i + used < len(tokens) else len(text)
+        cuts.append((tokens[i].start(), end))
+        i += used
+    if not cuts:
+        return text
+    kept, last = [], 0
+    for start, end in cuts:
+        kept.append(text[last:start])
+        last = end
+    kept.append(text[last:])
+    return "".join(kept).strip()
+
+
 def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, Any]:
     """Bind the words after the command name to the declaration; UserError on anything off."""
     values: dict[str, Any] = {}
@@ -409,7 +458,7 @@ def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, A
             values[key] = ""
         else:
             values[key] = None
-    flags = {p.name: p for p in spec.params if isinstance(p, (Flag, Option))}
+    text = _take_flags(ctx, spec, text, values)
     keywords = {p.name: p for p in spec.params if isinstance(p, Keyword)}
     positionals = [p for p in spec.params if isinstance(p, (Arg, Text))]
     tokens = list(re.finditer(r"\S+", text))
@@ -418,30 +467,14 @@ def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, A
     skipped: UserError | None = None  # why the current word did not fit an optional argument
     while i < len(tokens):
         word = tokens[i].group()
-        if word.startswith("--") and len(word) > 2:
-            name = word[2:].lower()
-            opt = flags.get(name)
-            if opt is None:
-                if pi < len(positionals) and isinstance(positionals[pi], Text):
-                    pass  # inside free text an unknown --word is just text
-                else:
-                    raise UserError(f"unknown option '{word[:40]}'")
-            else:
-                if not role_allows(opt.roles, ctx.caller.role):
-                    raise PermissionDenied(f"--{opt.name} is for agents")
-                if isinstance(opt, Flag):
-                    values[_pyname(opt.name)] = True
-                    i += 1
-                    continue
-                if i + 1 >= len(tokens):
-                    raise UserError(f"--{opt.name} needs a value ({opt.display})")
-                values[_pyname(opt.name)] = opt.converter(ctx, tokens[i + 1].group())
-                i += 2
-                continue
+        in_text = pi < len(positionals) and isinstance(positionals[pi], Text)
+        if word.startswith("--") and len(word) > 2 and not in_text:
+            raise UserError(f"unknown option '{_short(word)}'")  # declared ones were taken above
         if "=" in word and not word.startswith("="):
             kname, _, kval = word.partition("=")
             kw = keywords.get(kname.lower())
             if kw is not None:
+                _refuse_invisible(word)
                 if not kval:
                     raise UserError(f"{kw.name}= needs a value ({kw.display})")
                 values[_pyname(kw.name)] = kw.converter(ctx, kval)
@@ -454,6 +487,7 @@ def parse_args(ctx: CommandContext, spec: CommandSpec, text: str) -> dict[str, A
             values[_pyname(param.name)] = text[tokens[i].start() :].strip()
             break
         try:
+            _refuse_invisible(word)  # the converter reads this word: it must be what it shows
             values[_pyname(param.name)] = param.converter(ctx, word)
         except UserError as exc:
             if param.optional:
@@ -490,6 +524,9 @@ def _short(word: str) -> str:
 # --- the router ---------------------------------------------------------------------------------
 
 OutboundListener = Callable[[list[Outbound]], Awaitable[None]]
+# Called inside a command's transaction, just before it commits, with the unit of work and the
+# replies: the durable inbox marks its row done and stores the answers there (bot.inbox).
+Settle = Callable[[Any, list[Reply]], Awaitable[None]]
 
 REGISTRATION_REPLY = (
     "Hello! I don't know you yet, so I can't open tickets for you. "
@@ -542,13 +579,15 @@ class Router:
         self.config = config
         self.directory = Directory(config)
 
-    async def handle(self, message: InboundMessage) -> list[Reply]:
+    async def handle(self, message: InboundMessage, settle: Settle | None = None) -> list[Reply]:
+        """Replies to one message. `settle`, when given, runs in the command's transaction if
+        the command commits one (otherwise the caller settles on its own)."""
         started = time.monotonic()  # latency is wall time, whatever the desk's clock says
         outcome = "ok"
         name = "?"
         try:
-            replies, name, outcome = await self._handle(message)
-            return replies
+            replies, name, outcome = await self._handle(message, settle)
+            return [_inert(r) for r in replies]
         except Exception:  # the last line of defence: nothing typed in chat may crash the bot
             ref = REQUEST_ID.get() or new_request_id()  # the request id every log line of it carries
             log.exception("unexpected error handling a message (ref %s)", ref, extra={"ref": ref})
@@ -558,7 +597,7 @@ class Router:
             if self.metrics is not None:
                 self.metrics(name, outcome, time.monotonic() - started)
 
-    async def _handle(self, message: InboundMessage) -> tuple[list[Reply], str, str]:
+    async def _handle(self, message: InboundMessage, settle: Settle | None) -> tuple[list[Reply], str, str]:
         text = clean_line(message.text)
         if message.ticket_id is not None and text:  # written in the ticket's thread: a reply on it
             text = f"ticket reply {message.ticket_id} {text}"
@@ -575,7 +614,7 @@ class Router:
             if caller is not None and chat is not None and text:
                 if len(text) > MAX_CHAT:  # kept, not dropped: the customer asked something
                     text = f"{text[:MAX_CHAT]} … (cut: the message had {len(text)} characters)"
-                return await self._run(chat, caller, message, text, quiet=True), "chat", "ok"
+                return await self._run(chat, caller, message, text, quiet=True, settle=settle), "chat", "ok"
             return [], "chat", "ignored"
         if not text:
             return [], "?", "ignored"
@@ -591,11 +630,15 @@ class Router:
             return _error(self.registry.unknown(words, caller)), "?", "refused"
         if not role_allows(spec.roles, caller.role):
             return _error(f"Sorry, {spec.name} is for {spec.who()}."), spec.name, "denied"
+        control = first_control(message.text)
+        if control is not None:
+            refusal = UserError(f"that line contains an invisible control character ({control}); nothing was done")
+            return _refusal(spec, caller, refusal, quiet=False), spec.name, "refused"
         rest = text
         for _ in range(used):
             rest = rest.lstrip()
             rest = rest[len(rest.split(maxsplit=1)[0]) :]
-        return await self._run(spec, caller, message, rest.strip()), spec.name, "ok"
+        return await self._run(spec, caller, message, rest.strip(), settle=settle), spec.name, "ok"
 
     async def view(self, message: InboundMessage, page: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
         """Read-only pages (the web portal): `page(ctx, **kwargs)` runs as the speaker of
@@ -613,7 +656,8 @@ class Router:
             return await page(ctx, **kwargs)
 
     async def _run(
-        self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False
+        self, spec: CommandSpec, caller: Caller, message: InboundMessage, rest: str, *, quiet: bool = False,
+        settle: Settle | None = None,
     ) -> list[Reply]:
         """One transaction. `quiet` (chat lines): refusals are logged, never answered."""
         now = self.clock.now()
@@ -626,7 +670,9 @@ class Router:
                 return _as_replies(await spec.handler(ctx, **parse_args(ctx, spec, rest)), spec)
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)
-        async with self.uow_factory(read_only=spec.read_only) as uow:
+        # A command from the inbox is marked done (and its answer settled) in its own transaction,
+        # so even a read-only command then writes.
+        async with self.uow_factory(read_only=spec.read_only and settle is None) as uow:
             ctx = CommandContext(
                 caller, message, uow, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
             )
@@ -642,6 +688,8 @@ class Router:
                 result = await spec.handler(ctx, **kwargs)
                 replies = _as_replies(result, spec)
                 await uow.outbox.add_all(ctx.outbound, now)
+                if settle is not None:
+                    await settle(uow, [_inert(r) for r in replies])
                 await uow.commit()
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)
@@ -659,6 +707,12 @@ def _refusal(spec: CommandSpec, caller: Caller, exc: SupportbotError, *, quiet: 
     if isinstance(exc, UserError):
         return _error(f"{exc} — usage: {spec.syntax_for(caller.role)}")
     return _error(str(exc))
+
+
+def _inert(reply: Reply) -> Reply:
+    """What the bot says shows bidi controls from stored text instead of obeying them."""
+    text = inert_bidi(reply.text)
+    return reply if text == reply.text else dataclasses.replace(reply, text=text)
 
 
 def _error(text: str) -> list[Reply]:

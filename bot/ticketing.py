@@ -22,7 +22,7 @@ async def load_ticket(ctx: CommandContext, ticket_id: int, *, for_update: bool =
     ticket: TicketRecord | None = await ctx.uow.tickets.get(ticket_id, for_update=for_update)
     if ticket is None:
         raise NotFound(f"There is no ticket #{ticket_id}.")
-    require_ticket_access(ctx.caller, ticket.org, ticket_id)
+    require_ticket_access(ctx.caller, ticket.org, ticket_id, ticket.opened_by)
     return ticket
 
 

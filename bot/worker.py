@@ -59,6 +59,9 @@ class Worker:
         self.lag_seconds = 0.0
         self.on_delivered: Callable[[Outbound], None] | None = None
         self._seeded_for: Settings | None = None
+        # Why an exception means the database cannot be reached (None: it means something else);
+        # set by the App from the storage ring.
+        self.outage: Callable[[BaseException], str | None] = lambda _exc: None
 
     def poke(self) -> None:
         self.wake.set()
@@ -67,8 +70,12 @@ class Worker:
         while not self._stopping:
             try:
                 await self.run_once()
-            except Exception:
-                log.exception("worker pass failed; retrying")
+            except Exception as exc:
+                reason = self.outage(exc)
+                if reason is None:
+                    log.exception("worker pass failed; retrying")
+                else:  # the database went away: /readyz and its own log line say so; no traceback
+                    log.warning("worker pass failed, the database is unreachable (%s); retrying", reason)
             delay = await self._sleep_for()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=delay)
@@ -165,7 +172,7 @@ class Worker:
                 await listener(ctx.outbound)
         return performed
 
-    async def deliver_pending(self) -> int:
+    async def deliver_pending(self, ids: list[int] | None = None) -> int:
         """Claim due outbox rows (a lease: other instances skip them meanwhile), let go of the
         database while the adapters talk to their networks (they use it themselves through
         host.state, which an open SQLite write transaction would block), then record outcomes."""
@@ -174,7 +181,7 @@ class Worker:
             return 0
         now = self.clock.now()
         async with self.uow_factory() as uow:
-            rows = await uow.outbox.claim_pending(networks, now)
+            rows = await uow.outbox.claim_pending(networks, now, ids=ids)
             if not rows:
                 return 0
             claimed = [uow.outbox.as_outbound(row) for row in rows]

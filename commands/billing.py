@@ -363,7 +363,7 @@ def agents_arg(ctx: Any, word: str) -> int:
 
 
 def entry_id(ctx: Any, word: str) -> int:
-    m = re.fullmatch(r"[mM]?(\d{1,9})", word)
+    m = re.fullmatch(r"[mM]?([0-9]{1,9})", word)
     if not m or int(m.group(1)) == 0:
         raise UserError(f"'{word[:40]}' is not a minutes entry: use its number (minutes report shows them)")
     return int(m.group(1))
@@ -859,6 +859,8 @@ async def credits_assess(ctx: CommandContext, id: int, category: str, credits: i
     older = await ctx.uow.billing.latest_assessment(ticket.id)
     _supersede_older(ctx, older)
     immediate = not needs_confirmation(category, ticket.accept_assessment)
+    if immediate:  # the one effective assessment of the ticket becomes this one
+        await ctx.uow.billing.supersede_effective(ticket.id)
     a = await ctx.uow.billing.add_assessment(ctx.uow.billing.new_assessment(
         ticket_id=ticket.id, org=ticket.org, category=category, credits=price, from_version=from_,
         to_version=to_, at=ctx.now, actor=ctx.caller.ident, override=override,
@@ -866,8 +868,6 @@ async def credits_assess(ctx: CommandContext, id: int, category: str, credits: i
     ))
     data = {"category": category, "credits": price, "assessment": a.id, "from": from_, "to": to_}
     if immediate:
-        if older is not None and older.status == "effective":
-            older.status = "superseded"
         text = await apply_assessment(ctx, ticket, a)
         if ticket.accept_assessment and category != "1":
             text += " (assessment accepted in advance when the ticket was opened)"
@@ -895,6 +895,7 @@ async def credits_confirm(ctx: CommandContext, id: int) -> Reply:
     a = await ctx.uow.billing.latest_assessment(ticket.id)
     if a is None or a.status != "pending":
         raise Conflict(f"#{id} has no assessment waiting for your confirmation.")
+    await ctx.uow.billing.supersede_effective(ticket.id)
     a.status = "effective"
     a.confirmed_at, a.confirmed_by = ctx.now, ctx.caller.ident
     text = await apply_assessment(ctx, ticket, a)

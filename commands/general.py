@@ -24,6 +24,8 @@ AREAS = (
 )
 HELP_WIDTH = 100  # characters per help line: readable in every client, never a wall of text
 IRC_PAGE_LINES = 20  # lines of one help page on IRC when [adapters.irc] max_lines is not set
+# The one rule for --options, the same on every network (bot.router.parse_args).
+OPTIONS_RULE = "Options (--name) count anywhere on the line, also after the text."
 
 
 def _fit(text: str, width: int = HELP_WIDTH) -> str:
@@ -103,6 +105,8 @@ async def command_help(ctx: CommandContext, words: list[str]) -> list[str] | Non
         summary = _summary_for(spec, role, short=False)
         lines += _wrapped(f"  {summary[:1].upper()}{summary[1:]}. For {spec.who()}.", "  ")
         lines += [_fit(f"  e.g. {ex.line}") for ex in spec.examples_for(role)]
+        if "[--" in spec.syntax_for(role):
+            lines.append(f"  {OPTIONS_RULE}")
         for hook in ctx.hooks.help_lines:  # e.g. the plan's severity definitions under ticket open
             for line in await hook(ctx, spec.name):
                 lines += _wrapped(line, "      ")
@@ -134,7 +138,7 @@ async def command_help(ctx: CommandContext, words: list[str]) -> list[str] | Non
 async def help_(ctx: CommandContext, command: str) -> Reply:
     words = command.split()
     page = 1
-    if len(words) == 1 and words[0].isdigit():
+    if len(words) == 1 and words[0].isascii() and words[0].isdigit():
         page, words = int(words[0]), []
     if words:
         found = await command_help(ctx, words)

@@ -32,7 +32,7 @@ from bot.desk.sla import (
     targets_key,
 )
 from bot.desk.timefmt import relative
-from bot.permissions import org_scope, require_staff
+from bot.permissions import org_scope, own_tickets_filter, require_staff
 from bot.ports.records import TicketEventRecord, TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext
 from bot.ticketing import ACTIVE, load_ticket, shown_privately, ticket_row
@@ -300,7 +300,9 @@ async def sla(ctx: CommandContext, id: int | None) -> Reply:
         tickets = await ctx.uow.tickets.list(states=ACTIVE, assignee=ctx.caller.ident, limit=20)
         scope = "assigned to you"
     else:
-        tickets = await ctx.uow.tickets.list(org=ctx.caller.org, states=ACTIVE, limit=20)
+        tickets = await ctx.uow.tickets.list(
+            org=ctx.caller.org, states=ACTIVE, opened_by=own_tickets_filter(ctx.caller), limit=20
+        )
         scope = "of your organisation"
     if not tickets:
         return Reply(f"No open tickets {scope}.")

@@ -13,7 +13,7 @@ from bot.desk.assist import card_number
 from bot.desk.domain import Button, Priority, Reply, Role, TicketState
 from bot.desk.errors import Conflict, NotFound, PermissionDenied, UserError
 from bot.desk.timefmt import format_instant
-from bot.permissions import may_set_priority, org_scope
+from bot.permissions import may_set_priority, org_scope, own_tickets_filter
 from bot.ports.records import TicketRecord
 from bot.router import EVERYONE, STAFF, Arg, CommandContext, Flag, Option, Text
 from bot.ticketing import (
@@ -72,7 +72,7 @@ class _Summary(Text):
 
 
 # A word that looks like a priority but is none (P0, P9, S5, p7): refused, never a summary.
-_NOT_A_PRIORITY = re.compile(r"[PpSs]\d+")
+_NOT_A_PRIORITY = re.compile(r"[PpSs][0-9]+")
 _REASON = re.compile(r"(?:^|\s)--reason(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
 
 
@@ -317,6 +317,7 @@ async def ticket_list(ctx: CommandContext, filter: str | None, org: str | None) 
             assignee = ctx.caller.ident
         else:
             opened_by = ctx.caller.ident
+    opened_by = opened_by or own_tickets_filter(ctx.caller)
     tickets = await ctx.uow.tickets.list(org=scope, states=states, assignee=assignee, opened_by=opened_by, limit=30)
     if not tickets:
         return Reply(f"No {which} tickets" + (f" for {scope}." if scope else "."))

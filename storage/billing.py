@@ -267,6 +267,16 @@ class BillingRepository:
         )
         return (await self.session.scalars(q)).first()
 
+    async def supersede_effective(self, ticket_id: int) -> None:
+        """Mark the ticket's effective assessment superseded (before another becomes
+        effective: the database allows one effective assessment per ticket)."""
+        q = select(CreditAssessment).where(
+            CreditAssessment.ticket_id == ticket_id, CreditAssessment.status == "effective"
+        )
+        for row in (await self.session.scalars(q)).all():
+            row.status = "superseded"
+        await self.session.flush()
+
     async def add_assessment(self, assessment: CreditAssessmentRecord) -> CreditAssessmentRecord:
         self.session.add(assessment)
         await self.session.flush()

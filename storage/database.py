@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +56,22 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=NumberingSession
         )
+        # SQLite has one writer (every transaction is BEGIN IMMEDIATE): inside this process the
+        # transactions take turns here instead of in SQLite's sleeping busy handler, and urgent
+        # ones (storing a command before its acknowledgement) go first. PostgreSQL: no gate.
+        self.gate = WriteGate() if self.is_sqlite else None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        """Hold this process's write turn for one transaction (SQLite; a no-op on PostgreSQL)."""
+        if self.gate is None:
+            yield
+            return
+        await self.gate.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            self.gate.release()
 
     @property
     def dialect(self) -> str:
@@ -107,6 +125,62 @@ class Database:
 
 def _read_only(conn: Any) -> bool:
     return bool(conn.get_execution_options().get(READ_ONLY))
+
+
+class WriteGate:
+    """One transaction at a time inside this process, urgent ones before the others; the task
+    holding it may open another transaction within (it passes through). The next holder is
+    chosen when the gate is released, so a newcomer cannot overtake those waiting."""
+
+    _HANDED = object()  # the gate was handed to a waiter that has not resumed yet
+
+    def __init__(self) -> None:
+        self._holder: object | None = None
+        self._depth = 0
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting_urgent(self) -> int:
+        return sum(1 for f in self._urgent if not f.done())
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        task = asyncio.current_task()
+        if task is not None and self._holder is task:
+            self._depth += 1
+            return
+        if self._holder is None and not self._urgent and not self._normal:
+            self._holder, self._depth = task, 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed over just now: pass it on
+                self._holder, self._depth = None, 0
+                self._hand_over()
+            else:
+                with contextlib.suppress(ValueError):
+                    (self._urgent if urgent else self._normal).remove(waiter)
+            raise
+        self._holder, self._depth = task, 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth > 0:
+            return
+        self._holder, self._depth = None, 0
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    self._holder = self._HANDED
+                    waiter.set_result(None)
+                    return
 
 
 def _sqlite_single_writer(engine: AsyncEngine) -> None:
@@ -208,7 +282,7 @@ class StateStore:
         stmt = stmt.on_conflict_do_update(
             index_elements=["namespace", "key"], set_={"value": value, "updated_at": now}
         )
-        async with self.db.sessions() as session, session.begin():
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
             await session.execute(stmt)
 
     async def first_time(self, namespace: str, key: str) -> bool:
@@ -218,7 +292,7 @@ class StateStore:
             .on_conflict_do_nothing(index_elements=["namespace", "key"])
             .returning(AdapterStateRow.key)
         )
-        async with self.db.sessions() as session, session.begin():
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
             result = await session.execute(stmt)
             return result.first() is not None
 
@@ -227,3 +301,38 @@ class StateStore:
             await session.connection(execution_options={READ_ONLY: True})
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}
+
+
+def shown_url(url: str) -> str:
+    """The database URL as people may see it: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy understands: show the scheme only
+        return url.split(":", 1)[0] + ":***"
+
+
+def unreachable_reason(exc: BaseException) -> str | None:
+    """Why the database could not be reached, when `exc` says so (None: some other error).
+    The reason is the driver's first line, which names host/port or file, never a password."""
+    import sqlite3
+
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError | InterfaceError):
+            current = current.orig or current.__cause__
+            continue
+        module = type(current).__module__
+        if module.startswith("psycopg") and type(current).__name__ in ("OperationalError", "InterfaceError"):
+            return (str(current).strip().splitlines() or ["cannot connect"])[0][:300]
+        if isinstance(current, sqlite3.OperationalError) and "unable to open" in str(current):
+            return str(current)[:300]
+        if isinstance(current, ConnectionError | TimeoutError | OSError):
+            return (str(current) or type(current).__name__)[:300]
+        current = current.__cause__ or current.__context__
+    return None

@@ -18,7 +18,7 @@ ACTIVE_STATES = [s.value for s in TicketState if s.is_active]
 
 async def desk_figures(db: Database, now: datetime) -> DeskFigures:
     figures = DeskFigures()
-    async with db.sessions() as session:
+    async with db.turn(), db.sessions() as session:
         rows = await session.execute(
             select(Ticket.org, Ticket.priority, func.count())
             .where(Ticket.state.in_(ACTIVE_STATES))

@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -508,6 +509,14 @@ class CreditAssessment(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
+    # Issue 15: at most one effective assessment per ticket, kept by the database itself.
+    __table_args__ = (
+        Index(
+            "uq_credit_assessments_one_effective", "ticket_id", unique=True,
+            sqlite_where=text("status = 'effective'"), postgresql_where=text("status = 'effective'"),
+        ),
+    )
+
 
 # --- e-mail attachments (commands/mail.py, storage/attachments.py) ------------------------------
 
@@ -552,3 +561,28 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+# --- the durable inbox (issue 15, bot/inbox.py, storage/inbox.py) ----------------------------
+
+
+class InboxMessage(Base):
+    """Issue 15, the durable inbox: an inbound command from a network that acknowledges
+    (Slack, Telegram), written before the acknowledgement. `done_at` is set in the same
+    transaction as the command's effects; a row left undone (crash, SIGTERM) is run again by
+    whichever instance finds its lease (`claimed_until`) expired, answering through the outbox."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)  # the idempotency key, network:message_id
+    network: Mapped[str] = mapped_column(String(20))
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reply_to: Mapped[dict[str, Any]] = mapped_column(JSON)  # where answers go (the adapter's own words)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str] = mapped_column(String(100), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_inbox_undone", "done_at", "claimed_until"),)

@@ -325,10 +325,13 @@ class OutboxRepository:
         if rows:
             await self.session.execute(insert(OutboxMessage), rows)
 
-    async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50) -> Sequence[OutboxMessage]:
+    async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50,
+                            ids: Iterable[int] | None = None) -> Sequence[OutboxMessage]:  # fmt: skip
+        """Due rows for these networks (only `ids` when given), oldest first."""
         stmt = (
             select(OutboxMessage)
             .where(
+                OutboxMessage.id.in_(list(ids)) if ids is not None else OutboxMessage.id.is_not(None),
                 OutboxMessage.network.in_(list(networks)),
                 OutboxMessage.delivered_at.is_(None),
                 OutboxMessage.failed_at.is_(None),

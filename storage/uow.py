@@ -15,6 +15,7 @@ from storage.assist import AssistRepository
 from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
 from storage.database import READ_ONLY, Database
+from storage.inbox import InboxRepository
 from storage.paging import PagingRepository
 from storage.repositories import (
     IdempotencyRepository,
@@ -46,28 +47,40 @@ class UnitOfWork:
     alerts: AlertRepository
     attachments: AttachmentRepository
     web: WebRepository
+    inbox: InboxRepository
 
-    def __init__(self, db: Database, *, read_only: bool = False) -> None:
+    def __init__(self, db: Database, *, read_only: bool = False, urgent: bool = False) -> None:
         self.db = db
         self.read_only = read_only
         self._committed = False
+        self._urgent = urgent  # SQLite: this transaction goes before the others waiting (Database.turn)
+        self._turn: AbstractAsyncContextManager[None] | None = None
 
     async def __aenter__(self) -> UnitOfWork:
         options = {READ_ONLY: True} if self.read_only else None
-        for attempt in (1, 2):
-            self.session = self.db.sessions()
-            try:
-                await self.session.begin()
-                # BEGIN goes out now, before the command runs: a pooled connection the server
-                # dropped fails here with nothing done yet (no pre-ping spends a round trip on
-                # every transaction to find out). The failure invalidates the pool's connections,
-                # so beginning once more takes a new one.
-                await self.session.connection(execution_options=options)
-                break
-            except DBAPIError as exc:
-                await self.session.close()
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
+        if not self.read_only:  # SQLite: writers take turns in this process (a read needs no turn)
+            self._turn = self.db.turn(urgent=self._urgent)
+            await self._turn.__aenter__()
+        try:
+            for attempt in (1, 2):
+                self.session = self.db.sessions()
+                try:
+                    await self.session.begin()
+                    # BEGIN goes out now, before the command runs: a pooled connection the server
+                    # dropped fails here with nothing done yet (no pre-ping spends a round trip on
+                    # every transaction to find out). The failure invalidates the pool's connections,
+                    # so beginning once more takes a new one.
+                    await self.session.connection(execution_options=options)
+                    break
+                except DBAPIError as exc:
+                    await self.session.close()
+                    if attempt == 2 or not exc.connection_invalidated:
+                        raise
+        except BaseException:
+            if self._turn is not None:
+                turn, self._turn = self._turn, None
+                await turn.__aexit__(None, None, None)
+            raise
         opened: set[int] = set()  # tickets opened in this unit of work (see TicketRepository.opened_here)
         self.tickets = TicketRepository(self.session, opened)
         self.timers = TimerRepository(self.session, self.db)
@@ -80,6 +93,7 @@ class UnitOfWork:
         self.alerts = AlertRepository(self.session, self.db)
         self.attachments = AttachmentRepository(self.session, self.db, opened)
         self.web = WebRepository(self.session, self.db)
+        self.inbox = InboxRepository(self.session, self.db)
         return self
 
     async def commit(self) -> None:
@@ -110,5 +124,10 @@ class UnitOfWork:
             elif not self._committed:
                 await self.session.rollback()
         finally:
-            await self.session.close()
+            try:
+                await self.session.close()
+            finally:
+                if self._turn is not None:
+                    turn, self._turn = self._turn, None
+                    await turn.__aexit__(None, None, None)
 

@@ -92,21 +92,21 @@ class WebSessionStore:
         self.db = db
 
     async def peek_link(self, token: str, now: datetime) -> str | None:
-        async with self.db.sessions() as session:
+        async with self.db.turn(), self.db.sessions() as session:
             return await WebRepository(session, self.db).peek_link(token, now)
 
     async def spend_link(self, token: str, now: datetime) -> str | None:
-        async with self.db.sessions() as session, session.begin():
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
             return await WebRepository(session, self.db).spend_link(token, now)
 
     async def start_session(self, token: str, person: str, now: datetime, lifetime: timedelta) -> None:
-        async with self.db.sessions() as session, session.begin():
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
             await WebRepository(session, self.db).start_session(token, person, now, lifetime)
 
     async def session_person(self, token: str, now: datetime) -> str | None:
-        async with self.db.sessions() as session:
+        async with self.db.turn(), self.db.sessions() as session:
             return await WebRepository(session, self.db).session_person(token, now)
 
     async def end_session(self, token: str, now: datetime) -> None:
-        async with self.db.sessions() as session, session.begin():
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
             await WebRepository(session, self.db).end_session(token, now)

@@ -29,7 +29,7 @@ MACHINE_LOCAL_PARTS = ("mailer-daemon", "postmaster", "no-reply", "noreply", "do
 MACHINE_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
 _MSGID = re.compile(r"<[^<>\s]+>")
 _PRIORITY = re.compile(r"\[\s*([PS][1-4])\s*\]", re.I)
-_REPLY_PREFIX = re.compile(r"^\s*((re|aw|fwd?|wg|sv|antw)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_REPLY_PREFIX = re.compile(r"^\s*((re|aw|fwd?|wg|sv|antw)\s*(\[[0-9]+\])?\s*:\s*)+", re.I)
 
 
 @dataclass
@@ -107,7 +107,7 @@ def bounce_of(msg: Message, domain: str) -> tuple[int | None, str]:
             text = _as_text(part)
             for mid in _MSGID.findall(text):
                 ticket = ticket or our_ticket(mid, domain)
-            m = re.search(r"^X-Supportbot-Ticket:\s*(\d+)", text, re.M | re.I)
+            m = re.search(r"^X-Supportbot-Ticket:\s*([0-9]+)", text, re.M | re.I)
             if ticket is None and m:
                 ticket = int(m.group(1))
         elif ctype.endswith("delivery-status"):  # message/ (RFC 3464), or text/ from lax writers
@@ -184,13 +184,13 @@ def message_refs(msg: Message) -> list[str]:
 
 
 def subject_ticket(subject: str, prefix: str) -> int | None:
-    m = re.search(r"\[\s*" + re.escape(prefix.strip()) + r"\s*(\d{1,9})\s*\]", subject, re.I)
+    m = re.search(r"\[\s*" + re.escape(prefix.strip()) + r"\s*([0-9]{1,9})\s*\]", subject, re.I)
     return int(m.group(1)) if m else None
 
 
 def base_subject(subject: str, prefix: str) -> str:
     """The subject without Re:/Fwd: prefixes, our ticket token and a [P1] token."""
-    s = re.sub(r"\[\s*" + re.escape(prefix.strip()) + r"\s*\d{1,9}\s*\]", "", subject, flags=re.I)
+    s = re.sub(r"\[\s*" + re.escape(prefix.strip()) + r"\s*[0-9]{1,9}\s*\]", "", subject, flags=re.I)
     s = _PRIORITY.sub("", s)
     s = _REPLY_PREFIX.sub("", s)
     return " ".join(s.split())

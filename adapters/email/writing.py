@@ -10,7 +10,7 @@ from email.utils import formataddr, formatdate
 
 from bot.desk.domain import Outbound
 
-_OURS = re.compile(r"^<t(\d{1,9})\.m\d+\.[0-9a-f]+@([^<>\s]+)>$")
+_OURS = re.compile(r"^<t([0-9]{1,9})\.m[0-9]+\.[0-9a-f]+@([^<>\s]+)>$")
 MAX_REFERENCES = 20
 
 

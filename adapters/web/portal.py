@@ -44,6 +44,11 @@ CSP = (
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'"  # pygal styles its own SVG inline
 BOARD_REFRESH_SECONDS = 30
 MAX_FIELD = 4000  # characters; the router refuses longer lines with its own message
+# What a stranger's request may cost (issue 15): a form is a few fields of at most MAX_FIELD
+# characters, so a POST body over 64 KB is refused by its Content-Length before it is read; at
+# most MAX_STRANGERS requests without a session are handled at once (503 for the rest).
+MAX_FORM_BYTES = 64 * 1024
+MAX_STRANGERS = 32
 AGENT_ACTIONS = {  # form value -> chat command, `{id}` the ticket
     "assign": "ticket assign {id}",
     "priority": "ticket priority {id}",
@@ -100,6 +105,7 @@ class WebPortal:
         )
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
+        self._strangers = 0  # requests without a session cookie being handled right now
 
     @property
     def config(self) -> Any:
@@ -116,12 +122,12 @@ class WebPortal:
         app.router.add_get("/tickets", page(self.tickets))
         app.router.add_get("/tickets/new", page(self.new_ticket))
         app.router.add_post("/tickets", page(self.open_ticket))
-        app.router.add_get(r"/tickets/{id:\d{1,9}}", page(self.ticket))
-        app.router.add_post(r"/tickets/{id:\d{1,9}}/{action:reply|note|close|act}", page(self.ticket_action))
+        app.router.add_get(r"/tickets/{id:[0-9]{1,9}}", page(self.ticket))
+        app.router.add_post(r"/tickets/{id:[0-9]{1,9}}/{action:reply|note|close|act}", page(self.ticket_action))
         app.router.add_get("/plan", page(self.plan))
         app.router.add_post("/plan/confirm", page(self.confirm_credits))
         app.router.add_get("/board", page(self.board))
-        app.router.add_post(r"/cards/{card:\d{1,9}}/open", page(self.open_card))
+        app.router.add_post(r"/cards/{card:[0-9]{1,9}}/open", page(self.open_card))
         app.router.add_get("/compliance", page(self.compliance))
         app.router.add_get("/compliance/{kind:met|breaches}.svg", page(self.chart))
         app.router.add_get("/compliance/statement.csv", page(self.statement))
@@ -129,7 +135,7 @@ class WebPortal:
 
     async def serve(self, host: str, port: int) -> None:
         """A listener of its own (`[web] listen` differs from `[bot] http`)."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_FORM_BYTES)
         self.add_routes(app)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
@@ -151,7 +157,22 @@ class WebPortal:
 
     def _page(self, handler: Handler, *, anonymous: bool = False) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
+            stranger = COOKIE not in request.cookies
+            if stranger and self._strangers >= MAX_STRANGERS:
+                return web.Response(status=503, text="busy, try again in a moment", headers={"Retry-After": "1"})
+            self._strangers += stranger
+            try:
+                return await guarded(request)
+            finally:
+                self._strangers -= stranger
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
             response: web.StreamResponse
+            if request.method == "POST":
+                refusal = await _unreadable_form(request)
+                if refusal is not None:
+                    _secure_headers(refusal)
+                    return refusal
             try:
                 person = await self._session_person(request)
                 request[PERSON] = person or ""
@@ -401,16 +422,23 @@ class WebPortal:
         text = request.query.get("month") or ""
         if not text:
             return None
-        m = re.fullmatch(r"(\d{4})-(\d{2})", text)
+        m = re.fullmatch(r"([0-9]{4})-([0-9]{2})", text)
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise UserError(f"'{text[:20]}' is not a month: use YYYY-MM")
         return date(int(m.group(1)), int(m.group(2)), 1)
 
-    async def _compliance(self, request: web.Request) -> dict[str, Any]:
-        person_org = self.config.people[request[PERSON]].org
-        org = request.query.get("org") or person_org
-        if org is not None and org not in self.config.orgs:
+    def _org_asked(self, request: web.Request) -> str | None:
+        """The `?org=` of a page (default: the person's own). For a customer, the chat rule
+        decides (another organisation answers exactly like a missing one); staff hear that a
+        missing one is missing."""
+        person = self.config.people[request[PERSON]]
+        org = request.query.get("org") or person.org
+        if org is not None and org not in self.config.orgs and person.role != "customer":
             raise NotFound(f"There is no organisation '{org[:40]}'.")
+        return org
+
+    async def _compliance(self, request: web.Request) -> dict[str, Any]:
+        org = self._org_asked(request)
         data: dict[str, Any] = await self.view(request, "compliance", org=org, month=self._month(request))
         return data
 
@@ -430,10 +458,7 @@ class WebPortal:
         return response
 
     async def statement(self, request: web.Request) -> web.StreamResponse:
-        person_org = self.config.people[request[PERSON]].org
-        org = request.query.get("org") or person_org
-        if org is not None and org not in self.config.orgs:
-            raise NotFound(f"There is no organisation '{org[:40]}'.")
+        org = self._org_asked(request)
         name, body = await self.view(request, "statement", org=org, month=self._month(request))
         response = web.Response(text=body, content_type="text/csv", charset="utf-8")
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -455,6 +480,22 @@ def _see_other(location: str) -> web.Response:
 def _field(form: Any, name: str) -> str:
     value = str(form.get(name, "") or "")
     return value.strip()[:MAX_FIELD]
+
+
+async def _unreadable_form(request: web.Request) -> web.Response | None:
+    """A POST whose body is not a form the portal reads: too large (by its Content-Length,
+    before reading; 413), of unknown length (411), or not decodable (400). None: fine (the
+    form is read and kept for the handler)."""
+    if request.content_length is None and request.body_exists:
+        return web.Response(status=411, text="a form needs a Content-Length")
+    if (request.content_length or 0) > MAX_FORM_BYTES:
+        return web.Response(status=413, text=f"the form is larger than {MAX_FORM_BYTES // 1024} KB")
+    try:
+        await request.post()
+    except (ValueError, UnicodeDecodeError, LookupError):
+        log.info("web: a malformed form to %s was refused", request.path)
+        return web.Response(status=400, text="malformed form")
+    return None
 
 
 def _secure_headers(response: web.StreamResponse) -> None:

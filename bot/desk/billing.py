@@ -42,8 +42,8 @@ MINUTE_CHANNELS = ("phone", "chat", "remote")
 MAX_ENTRY_MINUTES = 24 * 60
 MAX_AGENTS = 20
 
-_VERSION = re.compile(r"v?(\d{1,6})\.(\d{1,6})\.(\d{1,6})")
-_AMOUNT = re.compile(r"\d{1,9}(\.\d{1,2})?")
+_VERSION = re.compile(r"v?([0-9]{1,6})\.([0-9]{1,6})\.([0-9]{1,6})")
+_AMOUNT = re.compile(r"[0-9]{1,9}(\.[0-9]{1,2})?")
 
 
 # --- credits (seed 002) ----------------------------------------------------------------------

@@ -75,7 +75,7 @@ def parse_opening_hours(text: str) -> list[tuple[time, time]]:
         return []
     result: list[tuple[time, time]] = []
     for part in t.split(","):
-        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*", part)
+        m = re.fullmatch(r"\s*([0-9]{1,2}):([0-9]{2})\s*[-–]\s*([0-9]{1,2}):([0-9]{2})\s*", part)
         if m is None:
             raise ValueError(f"'{text}': expected opening hours like 09:00-17:00 (several: comma)")
         h1, m1, h2, m2 = (int(g) for g in m.groups())

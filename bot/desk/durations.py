@@ -22,8 +22,8 @@ END_SYNTAX = 'use a number and s, m, h, d or w (e.g. 30s, 5m, 2h, 3d, 1w) or "un
 WEEK = timedelta(weeks=1)
 YEAR = timedelta(days=366)
 
-_DURATION = re.compile(r"\s*(\d{1,6})\s*([smhdw])\s*")
-_UNTIL = re.compile(r"\s*until\s+(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})\s*")
+_DURATION = re.compile(r"\s*([0-9]{1,6})\s*([smhdw])\s*")
+_UNTIL = re.compile(r"\s*until\s+([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{1,2}):([0-9]{2})\s*")
 _UNIT_SECONDS: dict[Unit, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _NOUN: dict[Unit, str] = {"s": "second", "m": "minute", "h": "hour", "d": "day", "w": "week"}
 _BEST_EFFORT = {"", "best-effort", "best effort", "none", "-"}
@@ -136,6 +136,8 @@ def parse_end(text: str, now: datetime, timezone: str, *, most: timedelta = YEAR
     except (ZoneInfoNotFoundError, ValueError):
         raise DurationError(f"'{timezone}' is not an IANA time zone (e.g. \"Europe/London\")") from None
     year, month, day, hour, minute = (int(g) for g in m.groups())
+    if not 1970 <= year <= 2199:  # far from datetime's edges, where zone conversion overflows
+        raise DurationError(f"'{text}' is not a sane date: {END_SYNTAX}")
     try:
         local = datetime(year, month, day, hour, minute)
     except ValueError:

@@ -32,7 +32,7 @@ from bot.desk.errors import NotFound
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HANDOFF_SYNTAX = 'use "WEEKDAY HH:MM" (e.g. "mon 09:00")'
 
-_HANDOFF = re.compile(r"\s*([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})\s*")
+_HANDOFF = re.compile(r"\s*([a-z]{3})[a-z]*\s+([0-9]{1,2}):([0-9]{2})\s*")
 _TICK = timedelta(microseconds=1)
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
 

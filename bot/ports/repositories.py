@@ -177,9 +177,10 @@ class OutboxStore(Protocol):
         ...
 
     async def claim_pending(
-        self, networks: Iterable[str], now: datetime, limit: int = 50
+        self, networks: Iterable[str], now: datetime, limit: int = 50, ids: Iterable[int] | None = None
     ) -> Sequence[OutboxMessageRecord]:
-        """Undelivered rows for these networks, leased to this instance for a while."""
+        """Undelivered rows for these networks (only `ids` when given), leased to this instance
+        for a while."""
         ...
 
     async def last_id(self) -> int:
@@ -252,6 +253,11 @@ class BillingStore(Protocol):
 
     async def accounts(self) -> Sequence[BillingAccountRecord]:
         """Every account with its cached balance."""
+        ...
+
+    async def supersede_effective(self, ticket_id: int) -> None:
+        """Mark the ticket's effective assessment superseded before another becomes effective
+        (the database allows one effective assessment per ticket)."""
         ...
 
     async def add_assessment(self, assessment: CreditAssessmentRecord) -> CreditAssessmentRecord:
@@ -529,6 +535,48 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
+class InboxRow(Protocol):
+    """One stored inbound command (storage.models.InboxMessage)."""
+
+    key: str
+    message: dict[str, Any]
+    reply_to: dict[str, Any]
+
+
+class InboxStore(Protocol):
+    """The durable inbox (bot/inbox.py): commands stored before they are acknowledged."""
+
+    async def add(self, key: str, network: str, message: dict[str, Any], reply_to: dict[str, Any], now: datetime,
+                  claimed_until: datetime, owner: str) -> bool:  # fmt: skip
+        """Store one command; False if its key was stored before (a redelivery)."""
+        ...
+
+    async def add_many(self, rows: Sequence[tuple[str, str, dict[str, Any], dict[str, Any]]], now: datetime,
+                       claimed_until: datetime, owner: str) -> set[str]:  # fmt: skip
+        """Store several commands (key, network, message, reply_to) at once; the new keys."""
+        ...
+
+    async def finish(self, key: str, now: datetime) -> bool:
+        """Mark it done, in the command's own transaction; False if it already was."""
+        ...
+
+    async def claim_undone(self, now: datetime, until: datetime, owner: str, limit: int = 20) -> Sequence[InboxRow]:
+        """Undone commands nobody holds, now held by `owner` until `until`."""
+        ...
+
+    async def renew(self, owner: str, keys: Sequence[str], until: datetime) -> None:
+        """Extend `owner`'s hold on the undone commands it is still running (`keys`)."""
+        ...
+
+    async def release_all(self) -> int:
+        """Let go of every undone command, whoever held it (SQLite, at start); how many."""
+        ...
+
+    async def release(self, owner: str) -> int:
+        """Let go of `owner`'s undone commands at once; how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: every repository on one session. Leaving the block without commit()
     rolls everything back, so a failed command changes nothing."""
@@ -565,6 +613,9 @@ class UnitOfWork(Protocol):
 
     @property
     def web(self) -> WebStore: ...
+
+    @property
+    def inbox(self) -> InboxStore: ...
 
     async def commit(self) -> None:
         """Make the transaction's changes durable."""

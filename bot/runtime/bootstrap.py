@@ -7,7 +7,9 @@ import contextlib
 import importlib
 import importlib.util
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +23,7 @@ from bot.desk.errors import ConfigError
 from bot.identity import Caller
 from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand, WebSessions
+from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
 from bot.ports.repositories import UnitOfWorkFactory
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import (
@@ -51,12 +54,20 @@ def build_desk() -> Desk:
     return Desk.of(area.AREA for area in AREAS)
 
 RESTARTING_REPLY = "supportbot is restarting; please send that again in a minute."
+# The durable inbox (bot/inbox.py): an instance holds the commands it runs for INBOX_LEASE and
+# renews the hold every INBOX_RENEW; a crashed instance's commands are run by another (or the
+# next start) once the lease has passed, a stopping instance's at once (it releases them).
+INBOX_LEASE = timedelta(seconds=15)
+INBOX_RENEW = 4.0
 # Commands handled at once by one instance; more wait their turn. Kept below the database
 # pool (5 + 10 overflow) so that a burst (2,000 webhooks) queues instead of timing out on a
 # connection and losing commands; the adapters and the worker keep connections of their own.
 MAX_CONCURRENT_COMMANDS = 8
 MAX_ALERT_BATCH = 100  # alert intake requests stored in one transaction during a burst
 AlertRequest = tuple[str, Sequence[AlertEvent], "asyncio.Future[Sequence[Any]]"]
+MAX_ACCEPT_BATCH = 200  # inbound commands stored in one INSERT during a burst
+# (key, network, message row, reply_to, stored: True when new)
+AcceptRequest = tuple[str, str, dict[str, Any], dict[str, Any], "asyncio.Future[bool]"]
 
 # network -> (module, settings model, adapter class)
 NETWORK_ADAPTERS = {
@@ -336,6 +347,8 @@ class App:
         # runs them) or running in this process.
         self.services = desk_services(config, lambda: enabled_networks(self.config) | set(self.adapters))
         self.uow_factory: UnitOfWorkFactory = lambda *, read_only=False: UnitOfWork(db, read_only=read_only)
+        # Storing commands before their acknowledgement: on SQLite ahead of every other writer.
+        self._urgent_uow: Callable[[], UnitOfWorkPort] = lambda: UnitOfWork(db, urgent=True)
         self.router = Router(self.registry, config, self.uow_factory, clock, self.services, self.desk.hooks)
         self.state: AdapterState = StateStore(db)
         self.web_sessions: WebSessions = WebSessionStore(db)
@@ -345,6 +358,9 @@ class App:
             self.desk.hooks, self.desk.timers,
         )
         self.router.listeners.append(self._after_command)
+        from storage.database import unreachable_reason
+
+        self.worker.outage = unreachable_reason
         self.metrics: DeskMetrics | None = None
         if with_metrics:  # `supportbot run` serves /metrics; a scripted console skips prometheus_client
             from bot.runtime.metrics import DeskMetrics
@@ -365,6 +381,16 @@ class App:
         self._alert_queue: list[AlertRequest] = []
         self._alert_turn = asyncio.Lock()
         self._system_turns = asyncio.Semaphore(1 if getattr(db, "is_sqlite", False) else MAX_CONCURRENT_COMMANDS)
+        # The durable inbox: who we are to other instances, the commands held here.
+        self.instance_id = f"{secrets.token_hex(6)}"
+        self._inbox_tasks: dict[str, asyncio.Task[None]] = {}
+        self._inbox_loop: asyncio.Task[None] | None = None
+        self._inbox_wake = asyncio.Event()
+        # Commands waiting to be stored: stored together, one INSERT per batch (group commit).
+        self._accept_queue: list[AcceptRequest] = []
+        self._accept_turn = asyncio.Lock()
+        self._no_acks_waiting = asyncio.Event()  # set: no command is waiting to be stored
+        self._no_acks_waiting.set()
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
         self.worker.poke()
@@ -385,6 +411,193 @@ class App:
             if self._in_flight == 0:
                 self._idle.set()
             REQUEST_ID.reset(token)
+
+    # -- the durable inbox ----------------------------------------------------------------------
+
+    async def accept(self, message: InboundMessage, reply_to: dict[str, Any]) -> bool:
+        """Store a command before the adapter acknowledges it (AdapterHost.accept). True: it is
+        in the inbox (now, or from an earlier delivery) and will be run and answered through
+        the outbox; False: not taken (stopping, or it has no id to key it on) — the adapter
+        must not acknowledge it as taken. A database error propagates: no acknowledgement.
+
+        The only work before the acknowledgement is that INSERT: commands arriving together
+        are stored together (one short transaction per batch, on SQLite ahead of the commands
+        being run), and each runs afterwards, from the database."""
+        from bot.inbox import inbox_key, message_to_row
+
+        key = inbox_key(message)
+        if not self.accepting or key is None:
+            return False
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._accept_queue.append((key, message.network, message_to_row(message), reply_to, stored))
+        self._no_acks_waiting.clear()
+        while not stored.done():
+            async with self._accept_turn:
+                if stored.done():
+                    break
+                batch = self._accept_queue[:MAX_ACCEPT_BATCH]
+                del self._accept_queue[:MAX_ACCEPT_BATCH]
+                try:
+                    await self._store_batch(batch)
+                finally:  # cancelled meanwhile: what was not stored goes back to the queue
+                    left = [item for item in batch if not item[4].done()]
+                    self._accept_queue[:0] = left
+                    if not self._accept_queue:
+                        self._no_acks_waiting.set()
+        if await stored:
+            self._run_inbox(key, message, reply_to)
+        return True
+
+    async def _store_batch(self, batch: list[AcceptRequest]) -> None:
+        """One INSERT for the batch; if it fails, each command alone (a bad one fails alone)."""
+        now = datetime.now(UTC)  # leases are wall time, whatever the desk's clock says
+        try:
+            async with self._urgent_uow() as uow:
+                fresh = await uow.inbox.add_many([item[:4] for item in batch], now, now + INBOX_LEASE,
+                                                 self.instance_id)  # fmt: skip
+                await uow.commit()
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][4].set_exception(exc)
+                return
+            for item in batch:
+                await self._store_batch([item])
+            return
+        for key, _network, _row, _reply_to, stored in batch:
+            if not stored.done():
+                stored.set_result(key in fresh)
+
+    def _run_inbox(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
+        if key in self._inbox_tasks:
+            return
+        task = asyncio.get_running_loop().create_task(self._execute(key, message, reply_to), name=f"inbox {key}")
+        self._inbox_tasks[key] = task
+        task.add_done_callback(lambda _t: self._inbox_tasks.pop(key, None))
+
+    async def _execute(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
+        """Run one inbox command: its transaction marks the row done and stores the answers;
+        a command that commits nothing (a refusal, a read without a transaction) is settled
+        in a transaction of its own. Whatever is left undone is run again later."""
+        from bot.inbox import answers
+
+        settled = False
+        answer_ids: list[int] = []
+
+        async def settle(uow: Any, replies: list[Reply]) -> None:
+            nonlocal settled
+            if await uow.inbox.finish(key, self.clock.now()):
+                for out in answers(message.network, reply_to, replies):
+                    answer_ids.append(await uow.outbox.add(out, self.clock.now()))
+            settled = True
+
+        try:
+            token = REQUEST_ID.set(new_request_id())
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                async with self._turns:
+                    # Acknowledgements first: a command starts only when none is waiting to be
+                    # stored (they wait for the database and for this process's time).
+                    await self._no_acks_waiting.wait()
+                    replies = await self.router.handle(message, settle=settle)
+                    if not settled:
+                        async with self.uow_factory() as uow:
+                            await settle(uow, replies)
+                            await uow.commit()
+            finally:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+                REQUEST_ID.reset(token)
+            if answer_ids:  # answered at once; the worker retries what does not go out now
+                await self.worker.deliver_pending(ids=answer_ids)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database went away: the row stays undone and is run again later
+            log.exception("inbox: %s could not be settled; it will run again", key)
+
+    async def run_inbox(self, interval: float = INBOX_RENEW) -> None:
+        """Keep this instance's holds alive and run undone commands nobody holds (left by a
+        crash, a stop, or another instance's death)."""
+        from bot.inbox import message_from_row
+
+        batch = MAX_CONCURRENT_COMMANDS * 4
+        backlog = False  # more undone commands are waiting than this instance took
+        while self.accepting:
+            try:
+                now = datetime.now(UTC)
+                # Take more only when the commands held here are nearly done: the rest is left to
+                # other instances (and this one's holds stay few enough to renew).
+                room = batch - len(self._inbox_tasks)
+                async with self.uow_factory() as uow:
+                    await uow.inbox.renew(self.instance_id, list(self._inbox_tasks), now + INBOX_LEASE)
+                    rows = (await uow.inbox.claim_undone(now, now + INBOX_LEASE, self.instance_id, limit=room)
+                            if room >= MAX_CONCURRENT_COMMANDS else [])  # fmt: skip
+                    found = [(r.key, message_from_row(r.message), dict(r.reply_to)) for r in rows]
+                    await uow.commit()
+                for key, message, reply_to in found:
+                    log.info("inbox: running %s, left undone earlier", key)
+                    self._run_inbox(key, message, reply_to)
+                if room >= MAX_CONCURRENT_COMMANDS:  # looked: a full take means there may be more
+                    backlog = len(found) >= room
+                # A backlog is taken as fast as it runs; otherwise a look every `interval`.
+                wait = 0.2 if backlog else interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("inbox: could not look for undone commands: %s", exc)
+                wait = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox_wake.wait(), wait)
+            self._inbox_wake.clear()
+
+    async def inbox_settled(self) -> None:
+        """Wait until every inbox command this instance is running has been settled."""
+        while tasks := [t for t in self._inbox_tasks.values() if t is not asyncio.current_task()]:
+            await asyncio.wait(tasks)
+
+    async def start_inbox(self) -> None:
+        """Run the inbox: commands left undone by a crash or a stop run now. On SQLite (one
+        `supportbot run` per file) any hold left is a dead process's: released at once."""
+        if self._inbox_loop is not None:
+            return
+        if getattr(self.db, "is_sqlite", False):
+            try:
+                async with self.uow_factory() as uow:
+                    left = await uow.inbox.release_all()
+                    await uow.commit()
+                if left:
+                    log.info("inbox: %d command(s) left by the previous run; running them now", left)
+            except Exception as exc:
+                log.warning("inbox: could not take over the previous run's commands (%s); after the lease", exc)
+        self._inbox_loop = asyncio.get_running_loop().create_task(self.run_inbox(), name="inbox")
+
+    async def stop_inbox(self, timeout: float) -> int:
+        """SIGTERM: take nothing new, give the running commands `timeout` s, cancel the rest
+        (their transactions roll back) and release what this instance held, so that the next
+        start or another instance runs it at once. Returns the number left to them."""
+        self.accepting = False
+        self._inbox_wake.set()
+        if self._inbox_loop is not None:
+            self._inbox_loop.cancel()
+            await asyncio.gather(self._inbox_loop, return_exceptions=True)
+            self._inbox_loop = None
+        tasks = list(self._inbox_tasks.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        try:
+            async with self.uow_factory() as uow:
+                left = int(await uow.inbox.release(self.instance_id))
+                await uow.commit()
+        except Exception as exc:
+            log.warning("inbox: could not release this instance's commands (%s); they run after the lease", exc)
+            return -1
+        if left:
+            log.info("inbox: %d command(s) left for the next start or another instance", left)
+        return left
 
     async def drain(self, timeout: float) -> bool:
         """Stop taking new lines and wait for the ones being handled; False on timeout."""
@@ -501,6 +714,10 @@ class App:
         self.worker.stop()
         for network in list(self.adapters):
             await self.stop_adapter(network)
+        # Inbox commands still running hold connections (and locks): end them before the pool
+        # goes; what they leave undone stays in the inbox for the next start.
+        with contextlib.suppress(Exception):
+            await self.stop_inbox(0.5)
         with contextlib.suppress(Exception):
             await self.db.dispose()
 

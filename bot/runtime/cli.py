@@ -134,7 +134,29 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        line = _unreachable_database(exc, args.config)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 2
     return 2
+
+
+def _unreachable_database(exc: BaseException, path: str) -> str | None:
+    """One line for a database that cannot be reached (URL with the password hidden), or
+    None when `exc` is something else (a bug: let it show)."""
+    from bot.runtime.config import database_url
+    from storage.database import shown_url, unreachable_reason
+
+    reason = unreachable_reason(exc)
+    if reason is None:
+        return None
+    try:
+        url = shown_url(database_url(_load(path)))
+    except Exception:
+        url = "(the [bot] database in " + path + ")"
+    return f"supportbot: cannot reach the database {url}: {reason}"
 
 
 def check_config(path: str) -> int:

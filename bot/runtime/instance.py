@@ -113,6 +113,7 @@ class Instance:
             await app.start_adapter(adapter)
             log.info("started the %s adapter (webhook, every instance)", adapter.network)
         self._worker = asyncio.get_running_loop().create_task(app.worker.run_forever(), name="worker")
+        await app.start_inbox()  # commands left undone by a crash or a stop run now
         self.leadership.start()
 
     async def _start_web(self) -> None:
@@ -275,7 +276,8 @@ class Instance:
         log.info("stopping: no new messages; finishing the commands in flight")
         if self.http is not None:
             await self.http.stop_listening()
-        await self.app.drain(DRAIN_SECONDS)
+        await self.app.stop_inbox(DRAIN_SECONDS)  # what does not finish stays in the inbox for the next start
+        await self.app.drain(1.0)
         for adapter in list(self.app.adapters.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(adapter.settled(), SETTLE_SECONDS)

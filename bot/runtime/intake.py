@@ -3,9 +3,10 @@ the on-call calendar feeds (`GET /calendar/...`).
 
 A thin translator: it finds the integration by its secret key, reads at most
 `max_body_kb` of body, parses the JSON with the integration's format (bot.desk.alerts) and hands
-the events to `receive`; it answers 404 for an unknown key, 413 for a body over the limit and
-400 (with the reason) for a body that is not a valid event, and stores nothing for any of
-them. The key is a secret: it is never logged (the server has no access log)."""
+the events to `receive`; it answers 404 for an unknown key (before reading anything), 413
+for a body over the limit, 503 when MAX_PENDING_ALERTS bodies are being read already, and 400
+(with the reason) for a body that is not a valid event, and stores nothing for any of them.
+The key is a secret: it is never logged (the server has no access log)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ Receive = Callable[[str, Sequence[AlertEvent]], Awaitable[Sequence[Any]]]
 # (kind "rotation" | "person", name, token) -> the iCalendar text, or None (unknown or wrong token)
 Feed = Callable[[str, str, str], Awaitable[bytes | None]]
 
+# Alert requests whose body is being read at once (issue 15: bounded cost); more get 503 at
+# once, which monitoring systems retry.
+MAX_PENDING_ALERTS = 32
 ALERTS_PATH = "/alerts/{key}"
 FEED_PATH = "/calendar/{kind}/{name}/{token}.ics"
 
@@ -61,6 +65,7 @@ class Intake:
         self.config = config
         self.receive = receive
         self.feed = feed
+        self._reading = 0
 
     def mount(self, app: web.Application) -> None:
         app.router.add_post(ALERTS_PATH, self.post_alerts)
@@ -80,11 +85,17 @@ class Intake:
         if found is None:
             return _answer(404, "no alert integration has this key")
         name, cfg = found
+        if self._reading >= MAX_PENDING_ALERTS:
+            return web.json_response({"status": "busy", "message": "too many requests at once; retry"}, status=503,
+                                     headers={"Retry-After": "1"})  # fmt: skip
+        self._reading += 1
         try:
             raw = await read_limited(request, cfg.max_body_kb * 1024)
         except TooLarge:
             log.warning("alerts/%s: refused a body over %d KB", name, cfg.max_body_kb)
             return _answer(413, f"the body is larger than {cfg.max_body_kb} KB")
+        finally:
+            self._reading -= 1
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:

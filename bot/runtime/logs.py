@@ -25,8 +25,29 @@ from bot.router import REQUEST_ID
 
 REDACTED = "***"
 MIN_SECRET_LENGTH = 4  # shorter values would turn every line into asterisks
+# No log line carries more than this much of a message (or of any extra text field): a stranger
+# who sends a megabyte must not get a megabyte written (issue 15). Tracebacks get more room.
+MAX_LOG_TEXT = 1024
+MAX_LOG_TRACEBACK = 8192
+# Control characters are shown as one Control Pictures character (U+2400 + code; DEL as U+2421;
+# C1 as U+FFFD), not escaped by JSON into six: compact, and a log line stays one line.
+_LOG_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 
-# The id of the inbound message this task is handling (set by App.handle).
+
+def _picture(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def bounded(text: str, limit: int = MAX_LOG_TEXT, *, keep_newlines: bool = False) -> str:
+    """At most `limit` characters, control characters shown compactly, the cut said so."""
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters not logged)"
+    text = _LOG_CONTROLS.sub(_picture, text)
+    return text if keep_newlines else text.replace("\n", "\u2424")
+
 
 # Credentials some libraries write in their own words at DEBUG (IRC SASL / PASS lines).
 _WIRE_CREDENTIALS = re.compile(r"\b(AUTHENTICATE|PASS|OPER)\s+(?!\+)(\S+)")
@@ -67,18 +88,18 @@ class SecretFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the line
             message = f"{record.msg!r} {record.args!r}"
-        record.msg = self.redact(message)
+        record.msg = bounded(self.redact(message), keep_newlines=True)
         record.args = ()
         if record.exc_info and not record.exc_text:
             record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
         if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
+            record.exc_text = bounded(self.redact(record.exc_text), MAX_LOG_TRACEBACK, keep_newlines=True)
             record.exc_info = None  # formatters use exc_text; the raw exception holds the secret
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
-                setattr(record, key, self.redact(value))
+                setattr(record, key, bounded(self.redact(value)))
         return True
 
 

@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import re
 import sys
 from contextlib import AbstractContextManager
 from datetime import date
@@ -19,10 +18,13 @@ from bot.runtime.config import Config, load_config
 
 
 def _month(text: str) -> date:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", text)
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a month: use YYYY-MM")
-    return date(int(m.group(1)), int(m.group(2)), 1)
+    from bot.converters import parse_month
+    from bot.desk.errors import UserError
+
+    try:
+        return parse_month(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def setup_parser(p: argparse.ArgumentParser) -> None:

@@ -43,7 +43,7 @@ TIMER_KIND = "page"
 HANDOFF_TIMER = "handoff"  # rotation hand-off notices (commands/oncall/shifts.py)
 START_KIND = "page-start"  # a P1 outside its plan's paging hours: ref = ticket id, due at the next opening
 MAX_PAGE_TEXT = 500
-_PAGE_REF = re.compile(r"(?:page\s+)?#?(\d{1,9})", re.IGNORECASE)
+_PAGE_REF = re.compile(r"(?:page\s+)?#?([0-9]{1,9})", re.IGNORECASE)
 
 
 # --- services -------------------------------------------------------------------------------
@@ -564,8 +564,11 @@ async def oncall_override(ctx: CommandContext, rotation: str, person: str, durat
 )
 async def page_by_hand(ctx: CommandContext, what: str) -> Reply:
     ticket: TicketRecord | None = None
-    if re.fullmatch(r"#?\d{1,9}", what):
-        ticket = await load_ticket(ctx, int(what.lstrip("#")))
+    if re.fullmatch(r"#?[0-9]+", what):  # a ticket reference, never page text
+        number = what.lstrip("#")
+        if len(number) > 9 or int(number) == 0:
+            raise NotFound(f"There is no ticket #{number[:12]}.")
+        ticket = await load_ticket(ctx, int(number))
         existing = await ctx.uow.paging.for_ticket(ticket.id)
         if existing is not None:
             raise Conflict(

@@ -379,7 +379,7 @@ async def alerts(ctx: CommandContext, which: str | None) -> Reply:
 
 def alert_id(ctx: Any, word: str) -> int:
     text = word.lstrip("#")
-    if not text.isdigit() or not 0 < int(text) < 2**31:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**31:
         raise UserError(f"'{word[:40]}' is not an alert number")
     return int(text)
 

@@ -272,3 +272,25 @@ async def test_two_instances_on_postgresql_receiving_the_same_alert_at_once_page
     assert {p.label for p in pages} == {"erin"}
     assert (await one.count(Alert), await one.count(Page)) == (8, 8)
     assert "fired 2 times" in await one.text("agnes", "alert 8")
+
+
+async def test_too_many_alert_bodies_at_once_get_503_quickly_and_invalid_utf8_is_400(
+    make_app: Callable[..., Any], sqlite_url: str, clock: FixedClock, monkeypatch: Any, caplog: Any
+) -> None:
+    """Issue 15, bounded cost: past MAX_PENDING_ALERTS bodies being read, a request is turned
+    away at once with 503 (monitoring retries), and bytes that are not UTF-8 JSON are a 400
+    with no traceback; nothing is stored for either."""
+    from bot.runtime import intake
+
+    desk = await open_alert_desk(make_app, sqlite_url, clock)
+    async with IntakeServer(desk.app) as srv, aiohttp.ClientSession() as http:
+        status, body = await post(http, srv.alerts_url(EVENTS_KEY), data=b"\xff\xfe\x00{" * 100)
+        assert status == 400 and body["message"].startswith("malformed JSON")
+        monkeypatch.setattr(intake, "MAX_PENDING_ALERTS", 0)
+        status, body = await post(http, srv.alerts_url(EVENTS_KEY), trigger("k", "down"))
+        assert (status, body["status"]) == (503, "busy")
+        monkeypatch.setattr(intake, "MAX_PENDING_ALERTS", 32)
+        status, body = await post(http, srv.alerts_url(EVENTS_KEY), trigger("k", "down"))
+        assert status == 202
+    assert "Traceback" not in caplog.text
+    assert await desk.count(Alert) == 1

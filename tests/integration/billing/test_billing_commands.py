@@ -343,7 +343,9 @@ async def test_plan_shows_calendar_targets_priority_rule_channels_quota_and_bala
     gold = await desk.text("agnes", "plan globex")
     assert "P1: response 8h, resolution 16h" in gold and "0 of 4 used" in gold
     assert "Priority is set by the customer (ticket open P1-P4); agents may change it" in gold
-    assert "Customers can only see their own organisation." == await desk.text("carol", "plan globex")
+    # Another organisation answers exactly like one that does not exist.
+    assert await desk.text("carol", "plan globex") == "'globex' is not an organisation — usage: plan [ORG]"
+    assert await desk.text("carol", "plan nosuch") == "'nosuch' is not an organisation — usage: plan [ORG]"
     assert "  globex: Globex GmbH — Enterprise Gold (enterprise-gold)" in await desk.text("agnes", "plan")
 
 
@@ -376,10 +378,11 @@ async def test_customers_of_another_org_are_refused(billing_desk: Session) -> No
     await desk.text("root", "credits add initech 50")
     await desk.text("carol", "ticket open initech question")
     await desk.text("agnes", "credits assess 1 2")
-    assert await desk.text("alice", "credits initech") == "Customers can only see their own organisation."
-    assert await desk.text("alice", "deposit umbrella") == "Customers can only see their own organisation."
+    assert await desk.text("alice", "credits initech") == "'initech' is not an organisation — usage: credits [ORG]"
+    assert await desk.text("alice", "deposit umbrella") == "'umbrella' is not an organisation — usage: deposit [ORG]"
+    assert "'nosuch' is not an organisation" in await desk.text("alice", "deposit nosuch")
     assert await desk.text("alice", "credits confirm 1") == "There is no ticket #1."
-    assert await desk.text("uma", "plan initech") == "Customers can only see their own organisation."
+    assert await desk.text("uma", "plan initech") == "'initech' is not an organisation — usage: plan [ORG]"
     assert (await balances(desk.app))[("initech", "credits")][0] == 50
     assert "Sorry, credits add is for admins." == await desk.text("agnes", "credits add initech 10")
 

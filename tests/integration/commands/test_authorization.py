@@ -24,7 +24,7 @@ MATRIX = [
     ("ticket reopen {id}", {"agnes", "root"}),
     ("ticket close {id}", {"alice", "agnes", "root"}),
 ]
-REFUSALS = ("Sorry,", "There is no ticket", "I don't know you yet", "only see their own", "is for agents",
+REFUSALS = ("Sorry,", "There is no ticket", "I don't know you yet", "only see their own", "is not an organisation", "is for agents",
             "sets priority")
 
 

@@ -58,11 +58,18 @@ async def test_huge_line_is_refused_without_change(desk: Session) -> None:
     assert await counts(desk) == before
 
 
-async def test_control_characters_and_irc_injection_are_stripped_from_stored_text(desk: Session) -> None:
-    await desk.text("alice", "ticket open P2 mail down\r\nQUIT :bye\x00\x07")
+async def test_line_breaks_become_spaces_so_no_irc_line_can_be_injected(desk: Session) -> None:
+    await desk.text("alice", "ticket open P2 mail down\r\nQUIT :bye")
     async with desk.app.uow_factory() as uow:
         t = await uow.tickets.get(1)
         assert t is not None and t.summary == "mail down QUIT :bye"
+
+
+async def test_a_control_character_in_a_command_refuses_it(desk: Session) -> None:
+    before = await counts(desk)
+    text = await desk.text("alice", "ticket open P2 mail down\x00\x07")
+    assert text.startswith("that line contains an invisible control character (U+0000); nothing was done — usage: ")
+    assert await counts(desk) == before
 
 
 async def test_sql_looking_text_is_stored_verbatim(desk: Session) -> None:

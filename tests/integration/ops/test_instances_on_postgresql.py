@@ -142,7 +142,9 @@ async def test_commands_spread_over_three_instances_are_neither_lost_nor_doubled
     tmp_path: Path, start_bot: StartBot, pg_url: str, fake_slack: CountingSlack,
 ) -> None:
     """300 slash commands spread round-robin over three instances, and 30 of them delivered a
-    second time to another instance (as a Slack retry may be): exactly 300 tickets."""
+    second time to another instance (as a Slack retry may be): exactly 300 tickets. The second
+    delivery finds the command in the durable inbox already and is acknowledged without
+    running it again: 300 commands run in all, each by one instance, each answered once."""
     from bench.http_load_bench import drive
 
     bots = []
@@ -160,9 +162,9 @@ async def test_commands_spread_over_three_instances_are_neither_lost_nor_doubled
         total = 0.0
         for bot in bots:
             total += await bot.metric("supportbot_commands_total", 'command="ticket open",outcome="ok"')
-        return total if total == 330 else None
+        return total if total >= 300 else None
 
-    await eventually(handled, 15, "every copy handled (the second deliveries answer nothing)")
+    assert await eventually(handled, 30, "every command run") == 300, "a command ran twice"
     summaries = stored_tickets(pg_url)
     assert len(summaries) == 300 and len(set(summaries)) == 300
     assert result.lost == 0 and result.doubled == 0

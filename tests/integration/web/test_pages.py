@@ -9,18 +9,19 @@ import pytest
 from tests.integration.web.web_peers import SECRET, Desk, flash_of, form_tokens, message_of, submit
 
 ROLES = ("alice", "bob", "agnes", "root", "anonymous", "spent-link")
-# page -> who gets 200; the others get the status in `denied` (anonymous and a spent link: 401)
+# page -> who gets 200; the others get the status in `denied` (anonymous and a spent link: 401).
+# Another organisation's page answers exactly as one that does not exist (issue 15): 400.
 MATRIX = [
     ("/tickets", {"alice", "bob", "agnes", "root"}, 0),
     ("/tickets/{acme}", {"alice", "agnes", "root"}, 404),
     ("/tickets/{globex}", {"bob", "agnes", "root"}, 404),
     ("/tickets/new", {"alice", "bob", "agnes", "root"}, 0),
     ("/board", {"agnes", "root"}, 403),
-    ("/plan?org=acme", {"alice", "agnes", "root"}, 403),
-    ("/compliance?org=acme", {"alice", "agnes", "root"}, 403),
-    ("/compliance/met.svg?org=acme", {"alice", "agnes", "root"}, 403),
-    ("/compliance/breaches.svg?org=globex", {"bob", "agnes", "root"}, 403),
-    ("/compliance/statement.csv?org=acme", {"alice", "agnes", "root"}, 403),
+    ("/plan?org=acme", {"alice", "agnes", "root"}, 400),
+    ("/compliance?org=acme", {"alice", "agnes", "root"}, 400),
+    ("/compliance/met.svg?org=acme", {"alice", "agnes", "root"}, 400),
+    ("/compliance/breaches.svg?org=globex", {"bob", "agnes", "root"}, 400),
+    ("/compliance/statement.csv?org=acme", {"alice", "agnes", "root"}, 400),
 ]
 
 
@@ -55,6 +56,11 @@ async def test_each_page_is_allowed_exactly_for_its_roles(desk: Desk, who: str) 
             if denied == 404:  # exactly chat's answer: the ticket's existence is not leaked
                 tid = url.rsplit("/", 1)[1]
                 assert message_of(body) == await desk.text(who, f"ticket show {tid}") == f"There is no ticket #{tid}."
+            if denied == 400:  # the organisation's existence is not leaked either
+                org = url.split("org=", 1)[1]
+                missing = await client.get(url.replace(f"org={org}", "org=nosuch"), allow_redirects=False)
+                assert missing.status == 400
+                assert message_of(await missing.text()) == message_of(body).replace(f"'{org}'", "'nosuch'")
         assert SECRET not in body
 
 
