@@ -197,6 +197,9 @@ class SlackAdapter:
                 AsyncRateLimitErrorRetryHandler(max_retry_count=settings.rate_limit_retries),
             ],
         )
+        self._http: aiohttp.ClientSession | None = None
+        """One HTTP session (one connection pool) for every Web API call and response_url
+        POST while started; without it slack_sdk opens a new session and connection per call."""
         self._app = self._build_app()
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -246,13 +249,22 @@ class SlackAdapter:
         log.info("slack: events endpoint on %s:%s%s", host, self.bound_port, self._settings.path)
 
     async def start(self, host: AdapterHost) -> None:
-        await self._learn_identity()
-        if not self._commands_registered:  # bolt would run a listener registered twice twice
-            for entry in host.command_menu():
-                self._app.command(f"/{entry.name}")(self._on_command)
-            self._commands_registered = True
-        if self._settings.mode == "http" and not self._mounted:
-            await self._serve_http()  # OSError (port taken) goes to the caller
+        if self._http is None or self._http.closed:  # made here: a session binds the running loop
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._settings.timeout)
+            )
+            self._client.session = self._http
+        try:
+            await self._learn_identity()
+            if not self._commands_registered:  # bolt would run a listener registered twice twice
+                for entry in host.command_menu():
+                    self._app.command(f"/{entry.name}")(self._on_command)
+                self._commands_registered = True
+            if self._settings.mode == "http" and not self._mounted:
+                await self._serve_http()  # OSError (port taken) goes to the caller
+        except BaseException:
+            await self._close_http()
+            raise
         self._host = host
         if self._settings.mode == "socket":
             self._socket = AsyncSocketModeHandler(
@@ -260,6 +272,12 @@ class SlackAdapter:
             )
             # connect() retries until Slack answers; the bot must not wait for that.
             self._socket_task = asyncio.ensure_future(self._connect_socket(self._socket))
+
+    async def _close_http(self) -> None:
+        http, self._http = self._http, None
+        self._client.session = None
+        if http is not None:
+            await http.close()
 
     async def stop(self) -> None:
         if self._socket_task is not None:
@@ -280,6 +298,7 @@ class SlackAdapter:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._host = None
+        await self._close_http()
 
     @staticmethod
     async def _connect_socket(handler: AsyncSocketModeHandler) -> None:
@@ -655,7 +674,9 @@ class SlackAdapter:
     ) -> None:
         """Show a reply to the caller alone (private or read-only answers)."""
         if conversation.response_url:
-            webhook = AsyncWebhookClient(conversation.response_url, timeout=self._settings.timeout)
+            webhook = AsyncWebhookClient(
+                conversation.response_url, timeout=self._settings.timeout, session=self._http
+            )
             response = await webhook.send(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False
             )
@@ -694,7 +715,9 @@ class SlackAdapter:
         except SlackApiError as exc:
             error = _slack_error(exc)
             if conversation.response_url and error in ("not_in_channel", "channel_not_found"):
-                webhook = AsyncWebhookClient(conversation.response_url)
+                webhook = AsyncWebhookClient(
+                    conversation.response_url, timeout=self._settings.timeout, session=self._http
+                )
                 await webhook.send(text=text, blocks=blocks, response_type="in_channel")
                 return None
             raise
@@ -704,8 +727,9 @@ class SlackAdapter:
         if self._host is None or not ts:
             return
         key = f"{channel}|{ts}"
-        await self._host.state.put(TICKET_THREAD_NS, str(ticket_id), key)
-        await self._host.state.put(THREAD_TICKET_NS, key, str(ticket_id))
+        await self._host.state.put_many(  # both directions in one transaction
+            [(TICKET_THREAD_NS, str(ticket_id), key), (THREAD_TICKET_NS, key, str(ticket_id))]
+        )
 
     async def _ticket_thread(self, ticket_id: int) -> tuple[str, str] | None:
         if self._host is None:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -302,6 +302,20 @@ class StateStore:
         stmt = self.db.insert(AdapterStateRow).values(namespace=namespace, key=key, value=value, updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=["namespace", "key"], set_={"value": value, "updated_at": now}
+        )
+        async with self.db.turn(), self.db.sessions() as session, session.begin():
+            await session.execute(stmt)
+
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        if not items:
+            return
+        now = datetime.now(UTC)
+        rows = {(namespace, key): value for namespace, key, value in items}  # the last one wins
+        stmt = self.db.insert(AdapterStateRow).values(
+            [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["namespace", "key"], set_={"value": stmt.excluded.value, "updated_at": now}
         )
         async with self.db.turn(), self.db.sessions() as session, session.begin():
             await session.execute(stmt)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
 from bot.menu import command_menu
@@ -26,6 +27,10 @@ class MemoryState:
 
     async def put(self, namespace: str, key: str, value: str) -> None:
         self.values[(namespace, key)] = value
+
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        for namespace, key, value in items:
+            self.values[(namespace, key)] = value
 
     async def first_time(self, namespace: str, key: str) -> bool:
         if (namespace, key) in self.values:

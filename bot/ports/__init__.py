@@ -35,6 +35,10 @@ class AdapterState(Protocol):
         """Store `value` under (`namespace`, `key`), replacing any earlier value."""
         ...
 
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Store each (`namespace`, `key`, `value`) as `put` would, all in one transaction."""
+        ...
+
     async def first_time(self, namespace: str, key: str) -> bool:
         """Record `key`; True if it had not been recorded before (atomic across instances)."""
         ...

@@ -38,6 +38,7 @@ class Call:
     payload: dict[str, Any]
     status: int
     at: float = field(default_factory=time.monotonic)
+    connection: int = 0  # which TCP connection it came on (the fake numbers them from 1)
 
 
 class FakeSlack:
@@ -53,6 +54,15 @@ class FakeSlack:
         self.socket_connected = asyncio.Event()
         self.socket: web.WebSocketResponse | None = None
         self.socket_frames: list[dict[str, Any]] = []
+        self.connections: list[asyncio.BaseTransport] = []  # every TCP connection accepted
+
+    def connection_of(self, request: web.Request) -> int:
+        """The number of the TCP connection `request` came on (1 for the first seen)."""
+        transport = request.transport
+        assert transport is not None
+        if transport not in self.connections:
+            self.connections.append(transport)
+        return self.connections.index(transport) + 1
 
     def api_url(self) -> str:
         return f"{self.url}/api/"
@@ -99,16 +109,17 @@ class FakeSlack:
     async def api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         payload = await _payload(request)
+        connection = self.connection_of(request)
         if self._rate_limited.get(method, 0) > 0:
             self._rate_limited[method] -= 1
-            await self._record(Call(method, payload, 429))
+            await self._record(Call(method, payload, 429, connection=connection))
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
             )
         if method in self._errors:
-            await self._record(Call(method, payload, 200))
+            await self._record(Call(method, payload, 200, connection=connection))
             return web.json_response({"ok": False, "error": self._errors[method]})
-        await self._record(Call(method, payload, 200))
+        await self._record(Call(method, payload, 200, connection=connection))
         return web.json_response({"ok": True, **self._answer(method, payload)})
 
     def _answer(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +144,8 @@ class FakeSlack:
         return {}
 
     async def response_url(self, request: web.Request) -> web.Response:
-        await self._record(Call("response", await _payload(request), 200))
+        connection = self.connection_of(request)
+        await self._record(Call("response", await _payload(request), 200, connection=connection))
         return web.Response(text="ok")
 
     async def socket_mode(self, request: web.Request) -> web.WebSocketResponse:

@@ -400,6 +400,31 @@ async def test_a_failed_answer_is_logged_without_the_token(
     assert "test-signing-secret" not in caplog.text
 
 
+async def test_every_call_to_slack_goes_over_one_connection_closed_at_stop(
+    slack: SlackSender, host: FakeHost, fake_slack: FakeSlack
+) -> None:
+    """One HTTP session per adapter: auth.test, posts, users.info and response_url answers
+    reuse one kept-alive connection (a session per call once opened a connection per call),
+    and stopping the adapter closes it."""
+    host.answer = lambda m: [Reply("Deposit left: 120.00 EUR", private=True)]
+    await slack.slash("/deposit", "", trigger="trig-dep")
+    await fake_slack.wait_for("response")
+    await slack.adapter.settled()
+    for n in range(5):
+        await slack.adapter.deliver(Outbound(Destination("slack", "C0ACME"), f"update {n}"))
+
+    assert len(fake_slack.made("chat.postMessage")) == 5
+    assert {c.method for c in fake_slack.calls} >= {"auth.test", "chat.postMessage", "response"}
+    assert {c.connection for c in fake_slack.calls} == {1}
+    assert len(fake_slack.connections) == 1
+
+    await slack.adapter.stop()
+    deadline = time.monotonic() + WAIT
+    while not all(t.is_closing() for t in fake_slack.connections):
+        assert time.monotonic() < deadline, "the adapter's connection to Slack stayed open"
+        await asyncio.sleep(0.02)
+
+
 async def test_stopped_adapter_refuses_delivery(http_adapter: SlackAdapter) -> None:
     await http_adapter.stop()
 
