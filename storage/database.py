@@ -245,6 +245,8 @@ def _postgresql_explicit_begin(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return  # asked for no transaction (VACUUM, CREATE DATABASE cannot run inside one)
         conn.exec_driver_sql("BEGIN")
 
 
