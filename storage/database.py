@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -89,14 +88,14 @@ class Database:
         return await self.revisions() == schema.heads()
 
     async def revisions(self) -> frozenset[str]:
-        """The migrations the database is at (empty for a new database): one SELECT on a
-        pooled connection, which the first command then reuses; on SQLite without the
-        write lock (a deferred transaction, see _sqlite_single_writer). A SQLite file is read
-        with the standard library instead: aiosqlite's thread outlives a connection that failed
-        to open (a folder that is not there), and its late answer to a closed event loop printed
-        a traceback under the one line that says the database cannot be reached."""
+        """The migrations the database is at (empty for a new database): one SELECT.
+        PostgreSQL: on a pooled connection, which the first command then reuses. SQLite:
+        schema.current in a thread (the standard library's sqlite3, read-only: no write lock);
+        aiosqlite's thread outlives a connection that failed to open (a folder that is not
+        there), and its late answer to a closed event loop printed a traceback under the one
+        line that says the database cannot be reached."""
         if self.is_sqlite:
-            return await asyncio.to_thread(_sqlite_revisions, self.engine.url.database or "")
+            return await asyncio.to_thread(schema.current, self.url)
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(**{READ_ONLY: True})
             try:
@@ -127,21 +126,6 @@ class Database:
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(table)
-
-
-def _sqlite_revisions(path: str) -> frozenset[str]:
-    import sqlite3
-
-    if not path or path == ":memory:" or not os.path.exists(path):
-        return frozenset()  # a new database (opening it read-only would fail)
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
-        try:
-            rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return frozenset()
-            raise
-    return frozenset(r[0] for r in rows)
 
 
 def _read_only(conn: Any) -> bool:
