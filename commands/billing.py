@@ -1125,10 +1125,10 @@ async def statement_lines(uow: Any, config: Any, org: str, month: date) -> Async
         yield [line(r) for r in batch]
 
 
-async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """One organisation's month whole: its rows (statement_lines) and its summary (statement_summary)."""
-    rows = [dict(zip(STATEMENT_COLUMNS, row, strict=True))
-            async for batch in statement_lines(uow, config, org, month) for row in batch]
+async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[tuple[str, ...]], dict[str, str]]:
+    """One organisation's month whole: its rows (statement_lines, values in STATEMENT_COLUMNS
+    order, as `supportbot report` writes them) and its summary (statement_summary)."""
+    rows = [row async for batch in statement_lines(uow, config, org, month) for row in batch]
     return rows, await statement_summary(uow, config, org, month)
 
 
@@ -1166,8 +1166,8 @@ async def statement_page(ctx: CommandContext, org: str | None, month: date | Non
     first = month or month_of(ctx.now, ctx.config.plan_timezone(plan)).first_day
     rows, _summary = await statement(ctx.uow, ctx.config, key, first)
     out = io.StringIO(newline="")
-    w = csv.DictWriter(out, fieldnames=list(STATEMENT_COLUMNS), lineterminator="\r\n")
-    w.writeheader()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(STATEMENT_COLUMNS)
     w.writerows(rows)
     return f"statement-{first:%Y-%m}-{key}.csv", out.getvalue()
 
