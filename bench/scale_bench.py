@@ -1,24 +1,32 @@
 """Cost against history (prints numbers; not a test): does a command get slower as the desk
-ages? For each size (default 1k, 10k, 100k tickets over seven orgs, one ledger row per billed
-ticket, all in this month) on SQLite and PostgreSQL, in-process through the real commands:
+ages? In-process through the real commands, on SQLite and PostgreSQL:
 
-- monthly statements for every billed org (what `supportbot report --month` computes: every
-  row and the summary), the summaries alone (the sums the database makes), next month's
-  statements (no rows yet, the whole ledger before it: cost against history), and
-  `supportbot report --month` itself as a process (start to last CSV written);
-- `sla report` for all orgs as an agent;
-- `ticket open` on a quota plan (median of 20) — the quota count over the org's tickets;
+- history (the headline statement and report figures): the largest size's tickets (default 100k
+  over seven orgs, one ledger row per billed ticket) spread over the 24 months ending this
+  month, as a vendor's desk is: this month's statements for every billed org (what `supportbot
+  report --month` computes: every row and the summary), the summaries alone, and `supportbot
+  report --month` itself as a process (start to last CSV written);
+- each size (default 1k, 10k, 100k tickets, ALL in this month: a month of that many ledger rows,
+  the cost of formatting one huge month rather than of history; its statement and report
+  figures are named `..._one_month_...`): the month's statements, the summaries alone, next
+  month's statements (no rows yet, the whole ledger before it), `supportbot report --month`
+  as a process; `sla report` for all orgs as an agent; `ticket open` on a quota plan (median
+  of 20) — the quota count over the org's tickets;
 then, on a ticket with 10,000 events: `ticket show`, `sla`, `sla explain`, `ticket note`; and
 on PostgreSQL the statements and wire round trips one `ticket open` sends and opens per second
 in one process (`--only open`: just those).
 
     .venv/bin/python bench/scale_bench.py [--sizes 1000,10000,100000] [--events 10000] [--pg URL]
-                                          [--parts sizes,long,open] [--backends sqlite,pg] [--only open]
+                                          [--parts sizes,history,long,open] [--backends sqlite,pg]
+                                          [--only open]
 
 --parts and --backends run only some of the figures (the others print as 0) while iterating;
 --only open runs just the PostgreSQL `ticket open` figures.
 
-The last line is machine-readable key=value pairs (figures of the largest size).
+The last line is machine-readable key=value pairs (figures of the largest size; PostgreSQL's
+unless named `_sqlite` or PostgreSQL is not given): `statements_100k_ms`, `statement_totals_100k_ms`,
+`report_month_100k_ms` and `report_month_100k_sqlite_ms` are the history scenario;
+`statements_100k_one_month_ms`, `report_month_100k_one_month_ms` (and `_sqlite`) the one-month one.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from bot.desk.domain import InboundMessage  # noqa: E402
 from bot.runtime.bootstrap import App, open_app  # noqa: E402
 from bot.runtime.config import parse_config  # noqa: E402
 from commands.billing import billed_orgs, statement, statement_summary  # noqa: E402
-from storage.models import LedgerEntry, Ticket, TicketEvent  # noqa: E402
+from storage.models import BillingAccount, LedgerEntry, Ticket, TicketEvent  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -80,12 +88,23 @@ async def fresh_database(base: str | None) -> AsyncIterator[str]:
         yield url
 
 
-async def _seed(app: App, n: int, seed: int = 11) -> None:
-    """n tickets opened this month (a fifth of them still open), an "opened" event each, and
-    one ledger row per ticket of a billed org; bulk inserts, not commands (that is the point)."""
+def _months_back(months: int) -> datetime:
+    """The first instant of the month `months - 1` months before NOW's (1: this month's start)."""
+    year, month = NOW.year, NOW.month - (months - 1)
+    while month < 1:
+        year, month = year - 1, month + 12
+    return NOW.replace(year=year, month=month, day=1, hour=0, minute=0)
+
+
+async def _seed(app: App, n: int, seed: int = 11, months: int = 1) -> None:
+    """n tickets opened over the last `months` months ending this month (1: all this month), a
+    fifth of them still open, an "opened" event each, and one ledger row per ticket of a billed
+    org, with the cached balances those rows add up to (what `append` keeps); bulk inserts, not
+    commands (that is the point)."""
     rnd = random.Random(seed)
+    balances = {org: [0, Decimal("0.00")] for org in BILLED}
     names = list(ORGS)
-    month_start = NOW.replace(day=1, hour=0, minute=0)
+    month_start = _months_back(months)
     span = int((NOW - month_start).total_seconds() // 60)
     batch = 5000
     async with app.db.engine.begin() as conn:
@@ -117,10 +136,16 @@ async def _seed(app: App, n: int, seed: int = 11) -> None:
                         "currency": "" if account == "credits" else currency, "reason": "scale",
                         "override": False, "idem_key": f"scale:{i}", "data": {},
                     })
+                    balances[org][0] += ledger[-1]["credits"]
+                    balances[org][1] += ledger[-1]["amount"]
             await conn.execute(insert(Ticket), tickets)
             await conn.execute(insert(TicketEvent), events)
             if ledger:
                 await conn.execute(insert(LedgerEntry), ledger)
+        await conn.execute(insert(BillingAccount), [
+            {"org": org, "account": account, "credits": balances[org][0], "amount": balances[org][1],
+             "currency": "" if account == "credits" else currency, "updated_at": NOW}
+            for org, (account, currency) in BILLED.items()])
         if app.db.url.startswith("postgresql"):
             await conn.exec_driver_sql(f"SELECT setval('tickets_id_seq', {n + 1})")
     if app.db.url.startswith("postgresql"):
@@ -205,6 +230,25 @@ async def _size(url: str, n: int, runs: int) -> dict[str, float]:
             assert reply.startswith("Opened ticket #"), reply
         out["open_quota_ms"] = statistics.median(opens)
         return out
+    finally:
+        await app.close()
+
+
+HISTORY_MONTHS = 24
+
+
+async def _history(url: str, n: int, runs: int) -> dict[str, float]:
+    """The same n tickets and ledger rows spread over HISTORY_MONTHS months ending this month (a
+    vendor's history): this month's statements (every billed org, rows and summary), the
+    summaries alone, and `supportbot report --month` as a process."""
+    app = await open_app(_config(url), FixedClock(NOW), upgrade=True)
+    try:
+        await _seed(app, n, months=HISTORY_MONTHS)
+        return {
+            "statements_ms": await _timed(lambda: _statements(app), runs),
+            "statement_totals_ms": await _timed(lambda: _statement_totals(app), runs),
+            "report_month_ms": await asyncio.to_thread(_report_process, url, min(runs, 3)),
+        }
     finally:
         await app.close()
 
@@ -342,6 +386,8 @@ async def main_async(args: argparse.Namespace) -> int:
     wanted = set(args.backends.split(","))
     backends = [("sqlite", None)] + ([("pg", args.pg)] if args.pg else [])
     backends = [(name, base) for name, base in backends if name in wanted]
+    history_keys = ("statements_ms", "statement_totals_ms", "report_month_ms")
+    history: dict[str, dict[str, float]] = {b: dict.fromkeys(history_keys, 0.0) for b in ("sqlite", "pg")}
     keys = ("statements_ms", "statement_totals_ms", "statements_next_month_ms", "sla_report_ms", "report_month_ms",
             "open_quota_ms", "quota_count_ms", "show_ms", "sla_ms", "explain_ms", "note_ms")
     none = dict.fromkeys(keys, 0.0)
@@ -358,6 +404,13 @@ async def main_async(args: argparse.Namespace) -> int:
                   f"sla report {r['sla_report_ms']:8.1f} ms  quota count {r['quota_count_ms']:6.1f} ms  "
                   f"ticket open (quota) {r['open_quota_ms']:6.1f} ms",
                   flush=True)
+        if "history" in parts:
+            async with fresh_database(base) as url:
+                history[name] = await _history(url, max(sizes), args.runs)
+            h = history[name]
+            print(f"{name} {max(sizes):>7} tickets over {HISTORY_MONTHS} months: this month's statements "
+                  f"{h['statements_ms']:8.1f} ms (totals alone {h['statement_totals_ms']:.1f} ms)  "
+                  f"report --month {h['report_month_ms']:8.1f} ms", flush=True)
         if "long" not in parts:
             continue
         async with fresh_database(base) as url:
@@ -373,18 +426,24 @@ async def main_async(args: argparse.Namespace) -> int:
     top = max(sizes)
     key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
+    top_r, top_sqlite, h, h_sqlite = results[key][top], results["sqlite"][top], history[key], history["sqlite"]
     print(
-        f"statements_{label}_ms={results[key][top]['statements_ms']:.1f} "
-        f"statement_totals_{label}_ms={results[key][top]['statement_totals_ms']:.1f} "
-        f"statements_next_month_{label}_ms={results[key][top]['statements_next_month_ms']:.1f} "
-        f"report_month_{label}_ms={results[key][top]['report_month_ms']:.1f} "
-        f"report_month_{label}_sqlite_ms={results['sqlite'][top]['report_month_ms']:.1f} "
-        f"statements_{label}_sqlite_ms={results['sqlite'][top]['statements_ms']:.1f} "
-        f"sla_report_{label}_ms={results[key][top]['sla_report_ms']:.1f} "
-        f"sla_report_{label}_sqlite_ms={results['sqlite'][top]['sla_report_ms']:.1f} "
-        f"open_quota_{label}_sqlite_ms={results['sqlite'][top]['open_quota_ms']:.1f} "
-        f"quota_count_{label}_ms={results[key][top]['quota_count_ms']:.1f} "
-        f"quota_count_{label}_sqlite_ms={results['sqlite'][top]['quota_count_ms']:.1f} "
+        f"statements_{label}_ms={h['statements_ms']:.1f} "
+        f"statements_{label}_sqlite_ms={h_sqlite['statements_ms']:.1f} "
+        f"statement_totals_{label}_ms={h['statement_totals_ms']:.1f} "
+        f"report_month_{label}_ms={h['report_month_ms']:.1f} "
+        f"report_month_{label}_sqlite_ms={h_sqlite['report_month_ms']:.1f} "
+        f"statements_{label}_one_month_ms={top_r['statements_ms']:.1f} "
+        f"statements_{label}_one_month_sqlite_ms={top_sqlite['statements_ms']:.1f} "
+        f"statement_totals_{label}_one_month_ms={top_r['statement_totals_ms']:.1f} "
+        f"statements_next_month_{label}_one_month_ms={top_r['statements_next_month_ms']:.1f} "
+        f"report_month_{label}_one_month_ms={top_r['report_month_ms']:.1f} "
+        f"report_month_{label}_one_month_sqlite_ms={top_sqlite['report_month_ms']:.1f} "
+        f"sla_report_{label}_ms={top_r['sla_report_ms']:.1f} "
+        f"sla_report_{label}_sqlite_ms={top_sqlite['sla_report_ms']:.1f} "
+        f"open_quota_{label}_sqlite_ms={top_sqlite['open_quota_ms']:.1f} "
+        f"quota_count_{label}_ms={top_r['quota_count_ms']:.1f} "
+        f"quota_count_{label}_sqlite_ms={top_sqlite['quota_count_ms']:.1f} "
         f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
         f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
         f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
@@ -406,8 +465,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="how long to open tickets for opens/s")
     parser.add_argument("--only", choices=("all", "open"), default="all",
                         help="open: only the PostgreSQL `ticket open` figures (round trips, opens/s)")
-    parser.add_argument("--parts", default="sizes,long,open",
-                        help="figures to measure: sizes (statements, reports, quota), long (the long ticket), "
+    parser.add_argument("--parts", default="sizes,history,long,open",
+                        help="figures to measure: sizes (statements, reports, quota; every size's tickets all "
+                             f"in this month), history (the largest size over {HISTORY_MONTHS} months: this "
+                             "month's statements and report), long (the long ticket), "
                              "open (round trips and opens/s on PostgreSQL)")
     parser.add_argument("--backends", default="sqlite,pg", help="sqlite, pg or both")
     parser.add_argument("--pg", default=os.environ.get("SUPPORTBOT_TEST_PG"),

@@ -5,9 +5,10 @@ idempotency key, so a retried command or a repeated hook never charges twice."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -1047,29 +1048,74 @@ async def statement_summary(uow: Any, config: Any, org: str, month: date) -> dic
     }
 
 
+_HOURS_MINUTES = tuple(f" {m // 60:02d}:{m % 60:02d}" for m in range(24 * 60))  # " HH:MM" by minute of the day
+_EPOCH_DAY = date(1970, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _zone_offsets(tz: str, lo: int, hi: int) -> tuple[tuple[int, int], ...]:
+    """(from this second since 1970, the zone's UTC offset in seconds), newest first, over [lo,
+    hi]: the offset at `lo` and each change inside (at most a few a month), found hour by hour
+    and bisected to the second, so a row's local time is its instant plus one looked-up offset."""
+    zone = ZoneInfo(tz)
+
+    def offset(t: int) -> int:
+        return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    found = [(lo, offset(lo))]
+    t = lo
+    while t < hi:
+        step = min(t + 3600, hi)
+        if offset(step) != found[-1][1]:
+            a, b = t, step  # the offset changes in (a, b]
+            while b - a > 1:
+                mid = (a + b) // 2
+                a, b = (mid, b) if offset(mid) == found[-1][1] else (a, mid)
+            found.append((b, offset(b)))
+        t = step
+    return tuple(reversed(found))
+
+
 async def statement_lines(uow: Any, config: Any, org: str, month: date) -> AsyncIterator[list[tuple[str, ...]]]:
     """One organisation's month, a row per ledger entry (values in STATEMENT_COLUMNS order, in
     the plan calendar's time zone), in batches as they stream from the database; `waived` says
-    whether later rows gave the entry back."""
+    whether later rows gave the entry back. The rows come as whole numbers (seconds, cents),
+    so a row costs a few integer operations and one tuple here: no datetime or Decimal."""
     _plan_name, _plan, tz, window, is_credits = _statement_terms(config, org, month)
-    zone = ZoneInfo(tz)
+    offsets = _zone_offsets(tz, int(window.start.timestamp()), int(window.end.timestamp()))
+    days: dict[int, str] = {}
+
+    def local_minute(epoch: int) -> str:
+        """The instant as "YYYY-MM-DD HH:MM" in the zone (the seconds dropped)."""
+        offset = offsets[-1][1]
+        for since, then in offsets:
+            if epoch >= since:
+                offset = then
+                break
+        day, second = divmod(epoch + offset, 86400)
+        name = days.get(day)
+        if name is None:
+            name = days[day] = (_EPOCH_DAY + timedelta(days=day)).isoformat()
+        return name + _HOURS_MINUTES[second // 60]
+
+    def shown(cents: int) -> str:
+        """A value in cents as the statement shows it: whole credits (truncated), or money."""
+        if is_credits:
+            return str(-(-cents // 100) if cents < 0 else cents // 100)
+        whole, part = divmod(abs(cents), 100)
+        return f"{'-' if cents < 0 else ''}{whole}.{part:02d}"
 
     def line(r: StatementLineRecord) -> tuple[str, ...]:
-        _id, ticket_id, at, kind, minutes, agents, account, credits, amount, currency, reason, back_c, back_a = r
-        value = Decimal(credits) if account == "credits" else amount
-        waived = ""
-        if back_c is not None:
-            back_total = Decimal(back_c) + (back_a or 0)
-            waived = "" if not back_total else "yes" if back_total >= -value else "partly"
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)  # SQLite: naive UTC
+        _id, ticket, at_epoch, kind, minutes, agents, account, credits, cents, currency, reason, back, _ = r
+        value = credits * 100 if account == "credits" else cents  # in hundredths, as `back`
+        waived = "" if not back else "yes" if back >= -value else "partly"
         return (
-            f"#{ticket_id}" if ticket_id else "",
-            at.astimezone(zone).isoformat(" ", "minutes")[:16],
+            f"#{ticket}" if ticket else "",
+            local_minute(at_epoch),
             kind,
             "" if minutes is None else str(minutes),
             "" if agents is None else str(agents),
-            str(int(value)) if is_credits else f"{value:.2f}",
+            shown(value),
             "credits" if account == "credits" else currency,
             waived,
             reason,
@@ -1079,10 +1125,10 @@ async def statement_lines(uow: Any, config: Any, org: str, month: date) -> Async
         yield [line(r) for r in batch]
 
 
-async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[dict[str, str]], dict[str, str]]:
-    """One organisation's month whole: its rows (statement_lines) and its summary (statement_summary)."""
-    rows = [dict(zip(STATEMENT_COLUMNS, row, strict=True))
-            async for batch in statement_lines(uow, config, org, month) for row in batch]
+async def statement(uow: Any, config: Any, org: str, month: date) -> tuple[list[tuple[str, ...]], dict[str, str]]:
+    """One organisation's month whole: its rows (statement_lines, values in STATEMENT_COLUMNS
+    order, as `supportbot report` writes them) and its summary (statement_summary)."""
+    rows = [row async for batch in statement_lines(uow, config, org, month) for row in batch]
     return rows, await statement_summary(uow, config, org, month)
 
 
@@ -1120,8 +1166,8 @@ async def statement_page(ctx: CommandContext, org: str | None, month: date | Non
     first = month or month_of(ctx.now, ctx.config.plan_timezone(plan)).first_day
     rows, _summary = await statement(ctx.uow, ctx.config, key, first)
     out = io.StringIO(newline="")
-    w = csv.DictWriter(out, fieldnames=list(STATEMENT_COLUMNS), lineterminator="\r\n")
-    w.writeheader()
+    w = csv.writer(out, lineterminator="\r\n")
+    w.writerow(STATEMENT_COLUMNS)
     w.writerows(rows)
     return f"statement-{first:%Y-%m}-{key}.csv", out.getvalue()
 

@@ -8,8 +8,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, DateTime, case, func, select, type_coerce
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Integer,
+    Numeric,
+    String,
+    bindparam,
+    case,
+    extract,
+    func,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.ports.records import (
     BillingIncidentRecord,
@@ -163,58 +179,38 @@ class BillingRepository:
         return -int((await self.session.execute(q)).scalar_one())
 
     async def month_totals(self, org: str, start: datetime, end: datetime) -> StatementTotals:
-        """The org's balance before `start` and the month's sums by kind, in one aggregate pass
-        over the org's rows before `end` (index org, at): nothing is summed in Python."""
-        in_month = LedgerEntry.at >= start
-        before = LedgerEntry.at < start
-        kinds = {
-            "charges": in_month & (LedgerEntry.kind == "charge"),
-            "back": in_month & LedgerEntry.kind.in_(("waiver", "refund")),
-            "payments": in_month & LedgerEntry.kind.in_(("deposit", "purchase")),
-            "net": in_month,
-            "opening": before,
-        }
-        cols: list[ColumnElement[Any]] = [func.count().filter(in_month)]
-        for cond in kinds.values():
-            cols += [_credits_where(cond), _amount_where(cond)]
-        stmt = select(*cols).where(LedgerEntry.org == org, LedgerEntry.at < end)
-        row = (await self.session.execute(stmt)).one()
-        sums = {k: Decimal(int(row[1 + 2 * i])) + Decimal(row[2 + 2 * i]) for i, k in enumerate(kinds)}
-        return StatementTotals(entries=int(row[0]), opening=sums["opening"], charges=-sums["charges"],
+        """The org's balance before `start` and the month's sums by kind, in one statement (one
+        snapshot) that reads only the org's rows from `start` on (index org, at) and its cached
+        balances: the opening balance is the balance now less every row since `start`, so a
+        month's totals cost its rows (and the rows after it), not the history before it. The
+        cached balance moves with every row in the row's own transaction (`append`)."""
+        stmt = _statement("totals", self.db.is_sqlite)
+        conn = await self.session.connection()
+        row = (await conn.execute(stmt, {"org": org, "start": start, "end": end})).one()
+        sums = {k: Decimal(int(row[1 + 2 * i])) + Decimal(row[2 + 2 * i]) for i, k in enumerate(_TOTALS)}
+        now = Decimal(int(row[-2])) + Decimal(row[-1])
+        return StatementTotals(entries=int(row[0]), opening=now - sums["since"], charges=-sums["charges"],
                                back=sums["back"], payments=sums["payments"], net=sums["net"])
 
     async def month_lines(
         self, org: str, start: datetime, end: datetime
     ) -> AsyncIterator[Sequence[StatementLineRecord]]:
         """The org's rows in [start, end) in time order, each with what its reversals gave back
-        (one GROUP BY over the org's reversing rows), streamed in batches rather than loaded:
-        a server-side cursor on PostgreSQL, fetchmany on SQLite; plain rows, no ORM objects."""
-        back = (
-            select(
-                LedgerEntry.reverses.label("reverses"),
-                _credits_where().label("back_credits"),
-                _amount_where().label("back_amount"),
-            )
-            .where(LedgerEntry.org == org, LedgerEntry.reverses.is_not(None))
-            .group_by(LedgerEntry.reverses)
-            .subquery("back")
-        )
-        stmt = (
-            select(
-                # `at` as the driver gives it (SQLite: naive UTC): the caller converts it once
-                LedgerEntry.id, LedgerEntry.ticket_id, type_coerce(LedgerEntry.at, DateTime(timezone=True)).label("at"),
-                LedgerEntry.kind, LedgerEntry.minutes,
-                LedgerEntry.agents, LedgerEntry.account, LedgerEntry.credits, LedgerEntry.amount,
-                LedgerEntry.currency, LedgerEntry.reason, back.c.back_credits, back.c.back_amount,
-            )
-            .outerjoin(back, back.c.reverses == LedgerEntry.id)
-            .where(LedgerEntry.org == org, LedgerEntry.at >= start, LedgerEntry.at < end)
-            .order_by(LedgerEntry.at, LedgerEntry.id)
-        )
-        conn = await self.session.connection()
-        result = await conn.stream(stmt.execution_options(yield_per=STREAM_BATCH))
-        async for part in result.partitions():
-            yield cast(Sequence[StatementLineRecord], part)
+        (summed by the database), in batches of STREAM_BATCH rows rather than loaded: each batch
+        one query resuming after the last row's (at, id) in the index (org, at, id), so a small
+        month is one round trip and no cursor stays open; plain numbers and strings, converted
+        by the driver alone (no per-row Python type processing)."""
+        params: dict[str, Any] = {"org": org, "start": start, "end": end, "batch": STREAM_BATCH}
+        stmt = _statement("lines", self.db.is_sqlite)
+        conn = await self.session.connection()  # Core rows: no ORM result processing
+        while True:
+            rows = (await conn.execute(stmt, params)).all()
+            if rows:
+                yield cast(Sequence[StatementLineRecord], rows)
+            if len(rows) < params["batch"]:
+                return
+            params["after_at"], params["after_id"] = rows[-1][-1], rows[-1][0]
+            stmt = _statement("lines_after", self.db.is_sqlite)
 
     async def reversal_of(self, entry_id: int) -> LedgerEntry | None:
         q = select(LedgerEntry).where(LedgerEntry.reverses == entry_id)
@@ -289,3 +285,88 @@ class BillingRepository:
             .order_by(CreditAssessment.ticket_id)
         )
         return (await self.session.scalars(q)).all()
+
+
+# --- statements: built once per backend, run with bound values (no per-call build or cache key) ---
+
+_TOTALS = ("charges", "back", "payments", "net", "since")
+_STATEMENTS: dict[tuple[str, bool], Any] = {}
+
+
+def _cents(money: Any, sqlite: bool) -> ColumnElement[int]:
+    """A Money column or sum as whole cents, computed by the database: SQLite stores cents
+    already; PostgreSQL's NUMERIC(14,2) times 100 is an exact integer."""
+    if sqlite:
+        return type_coerce(money, BigInteger())
+    return sql_cast(type_coerce(money, Numeric()) * 100, BigInteger())
+
+
+def _epoch(at: Any, sqlite: bool) -> ColumnElement[int]:
+    """An instant as whole seconds since 1970 UTC (the fraction dropped), by the database."""
+    if sqlite:
+        # stored as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"; SQLite reads the fraction to the
+        # millisecond, rounding :59.9996 up to the next second, so it is cut off first
+        return sql_cast(func.strftime("%s", func.substr(at, 1, 19)), BigInteger())
+    return sql_cast(extract("epoch", func.date_trunc("second", at)), BigInteger())
+
+
+def _statement(name: str, sqlite: bool) -> Any:
+    key = (name, sqlite)
+    if key not in _STATEMENTS:
+        _STATEMENTS[key] = _build(name, sqlite)
+    return _STATEMENTS[key]
+
+
+def _build(name: str, sqlite: bool) -> Any:
+    org = bindparam("org", type_=LedgerEntry.org.type)
+    start = bindparam("start", type_=LedgerEntry.at.type)
+    end = bindparam("end", type_=LedgerEntry.at.type)
+    if name == "totals":
+        in_month = LedgerEntry.at < end
+        conds: list[ColumnElement[bool] | None] = [
+            in_month & (LedgerEntry.kind == "charge"),  # charges
+            in_month & LedgerEntry.kind.in_(("waiver", "refund")),  # back
+            in_month & LedgerEntry.kind.in_(("deposit", "purchase")),  # payments
+            in_month,  # net
+            None,  # since: every row from `start` on
+        ]
+        cols: list[ColumnElement[Any]] = [func.count().filter(in_month)]
+        for cond in conds:
+            cols += [_credits_where(cond), _amount_where(cond)]
+        mine = BillingAccount.org == bindparam("org", type_=BillingAccount.org.type)
+        cols += [  # the cached balances, as scalar subqueries of the same statement
+            select(func.coalesce(func.sum(case((BillingAccount.account == "credits", BillingAccount.credits),
+                                               else_=0)), 0)).where(mine).scalar_subquery(),
+            select(type_coerce(func.coalesce(func.sum(case((BillingAccount.account != "credits",
+                                                            BillingAccount.amount), else_=0)), 0), Money())
+                   ).where(mine).scalar_subquery(),
+        ]
+        return select(*cols).where(LedgerEntry.org == org, LedgerEntry.at >= start)
+    reversal = aliased(LedgerEntry, name="reversal")
+    # what the rows reversing this one gave back: one probe of index (reverses) per row, so the
+    # cost is the month's rows, whatever the org's history of reversals
+    gave_back = (reversal.reverses == LedgerEntry.id) & (reversal.org == LedgerEntry.org)
+    # in hundredths, one sum for both halves: a credits row's credits x 100, another's cents
+    back = case((reversal.account == "credits", reversal.credits * 100), else_=_cents(reversal.amount, sqlite))
+    stored: Any = String() if sqlite else DateTime(timezone=True)  # `at` as the driver gives it
+    raw_at = type_coerce(LedgerEntry.at, stored)
+    stmt = (
+        select(
+            LedgerEntry.id, LedgerEntry.ticket_id, _epoch(LedgerEntry.at, sqlite).label("at_epoch"),
+            LedgerEntry.kind, LedgerEntry.minutes, LedgerEntry.agents, LedgerEntry.account,
+            LedgerEntry.credits, _cents(LedgerEntry.amount, sqlite).label("amount_cents"),
+            LedgerEntry.currency, LedgerEntry.reason,
+            select(func.sum(back)).where(gave_back).scalar_subquery().label("back_cents"),
+            raw_at.label("at_key"),  # `at` as stored: where the next batch resumes
+        )
+        .where(LedgerEntry.org == org, LedgerEntry.at < end)
+        .order_by(LedgerEntry.at, LedgerEntry.id)
+        .limit(bindparam("batch", type_=Integer()))
+    )
+    if name == "lines":
+        return stmt.where(LedgerEntry.at >= start)
+    # the next batch: after the last row's (at, id), which is past `start` already (and SQLite,
+    # given both lower bounds, would walk the index from `start` again for every batch)
+    after_at = bindparam("after_at", type_=stored)
+    after_id = bindparam("after_id", type_=Integer())
+    return stmt.where(tuple_(LedgerEntry.at, LedgerEntry.id) > tuple_(after_at, after_id))

@@ -192,25 +192,28 @@ class LedgerEntryRecord(Protocol):
 
 
 class StatementLineRecord(Protocol):
-    """A ledger row as a monthly statement shows it, with what its reversals gave back
-    (back_credits / back_amount: None when nothing reverses it). `at` is naive UTC on SQLite.
-    It also unpacks as a tuple of these fields in this order (a database row)."""
+    """A ledger row as a monthly statement shows it, in plain numbers the database computed
+    alike on every backend: `at_epoch`, its instant in whole seconds since 1970 (UTC);
+    `amount_cents`, its amount in cents; `back_cents`, what the rows reversing it gave back in
+    hundredths (a credit counts 100, money its cents; None when nothing reverses it); and
+    `at_key`, its instant as the database stores it (where the next batch resumes). It also
+    unpacks as a tuple of these fields in this order (a database row)."""
 
     def __iter__(self) -> Iterator[Any]: ...
 
     id: int
     ticket_id: int | None
-    at: datetime
+    at_epoch: int
     kind: str
     minutes: int | None
     agents: int | None
     account: str
     credits: int
-    amount: Decimal
+    amount_cents: int
     currency: str
     reason: str
-    back_credits: int | None
-    back_amount: Decimal | None
+    back_cents: int | None
+    at_key: Any
 
 
 @dataclass(frozen=True)

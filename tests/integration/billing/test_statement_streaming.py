@@ -204,3 +204,26 @@ def test_report_shows_progress_on_a_terminal_only(tmp_path: Path) -> None:
     # tqdm's bar: the org, rows done of all (two purchases: one console session per report run)
     assert re.search(r"statement initech: +\d+%\|.*\| \d/2 ", text), text
     assert on_tty.stdout == piped.stdout  # the same files either way
+
+
+async def test_a_row_a_microsecond_before_the_minute_shows_the_minute_it_happened_in(
+    make_app: Any, any_db_url: str, tmp_path: Path
+) -> None:
+    """The database gives each row's instant in whole seconds: the fraction is dropped, never
+    rounded (SQLite reads :59.9999995 as the next second), so 23:59:59.999999 on the month's
+    last day is still that day's 23:59 in the statement, as the ledger says."""
+    session: Session = await make_app(any_db_url, EXTRA)
+    tz = ZoneInfo(session.app.config.plan_timezone(session.app.config.plans["credits"]))
+    last = datetime(2026, 11, 30, 23, 59, 59, 999_999, tzinfo=tz).astimezone(UTC)
+    async with session.app.uow_factory() as uow:
+        for i, at in enumerate((last, last - timedelta(hours=5, microseconds=1), last + timedelta(microseconds=1))):
+            row = await uow.billing.append(uow.billing.new_entry(
+                org="initech", account="credits", kind="purchase", credits=10 + i, at=at, actor="agnes",
+                reason=f"edge {i}"), at)
+            assert row is not None
+        await uow.commit()
+    paths = await write_statements(session.app.config, session.app.clock, date(2026, 11, 1), "initech", tmp_path)
+    rows, summary = await _reference(session, "initech", date(2026, 11, 1))
+    assert [r["date"] for r in _read(paths[0])] == ["2026-11-30 18:59", "2026-11-30 23:59"]
+    assert _read(paths[0]) == rows
+    assert _read(paths[-1]) == [summary]
