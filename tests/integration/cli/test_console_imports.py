@@ -25,7 +25,8 @@ PROBE = (
 # `db upgrade` or a feed needs.
 NOT_WANTED = ("alembic", "mako", "irc", "jaraco", "slack_bolt", "slack_sdk", "telegram", "aiohttp",
               "adapters.irc", "adapters.slack", "adapters.telegram", "adapters.email", "adapters.web",
-              "prometheus_client", "icalendar", "holidays.countries.afghanistan")
+              "prometheus_client", "icalendar", "holidays.countries.afghanistan",
+              "sqlalchemy.dialects.postgresql")  # on SQLite (a model's postgresql_where= imported it)
 
 
 def console_modules(cfg: Path, lines: str) -> tuple[list[str], set[str]]:
