@@ -219,7 +219,7 @@ async def db_upgrade(path: str) -> int:
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[Callable[[], None]]:
     """Python's cyclic garbage collector off while a command starts (importing pydantic,
-    SQLAlchemy and friends allocates much and frees little: its passes were ~10% of a console's
+    SQLAlchemy and friends allocates much and frees little: its passes were ~2% of a console's
     start), back on when the command calls the function yielded (or at the end)."""
     was_enabled = gc.isenabled()
     gc.disable()
