@@ -10,11 +10,18 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from bot.desk.clock import Clock, clock_from_env
 from bot.desk.errors import ConfigError
 from bot.runtime import report
-from bot.runtime.config import Config, load_config
+
+if TYPE_CHECKING:
+    from bot.runtime.config import Config
+
+# This module imports little (report's parser options too): the libraries a command needs
+# (pydantic, SQLAlchemy, ...) are imported by the command, after _main has paused the garbage
+# collector (see _collector_paused).
 
 DEFAULT_CONFIG = "bot.toml"
 
@@ -72,6 +79,8 @@ def _version() -> str:
 
 
 def _load(path: str) -> Config:
+    from bot.runtime.config import load_config
+
     return load_config(path)
 
 
@@ -101,6 +110,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    with _collector_paused() as resume:
+        return _command(argv, resume)
+
+
+def _command(argv: list[str] | None, resume: Callable[[], None]) -> int:
+    """One command; `resume` turns the garbage collector back on: a console once its desk is
+    open, `run` and `db upgrade` (long, or holding many objects) before they start. check-config
+    and report are short processes that never turn it back on."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.cmd is None:  # a bare `supportbot`: what it can do, not an error
@@ -115,13 +132,14 @@ def _main(argv: list[str] | None) -> int:
         if args.cmd == "check-config":
             return check_config(args.config)
         if args.cmd == "db":
+            resume()
             _setup_logging(quiet=False)  # one line per migration applied
             return asyncio.run(db_upgrade(args.config))
         if args.cmd == "console":
             _setup_logging(quiet=True)
-            with _collector_paused() as resume:
-                return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock, started=resume))
+            return asyncio.run(console(_load(args.config), args.speaker, args.channel, clock, started=resume))
         if args.cmd == "run":
+            resume()
             _setup_logging(quiet=False)
             from bot.runtime.bootstrap import load_checked
 
@@ -200,9 +218,9 @@ async def db_upgrade(path: str) -> int:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[Callable[[], None]]:
-    """Python's cyclic garbage collector off while a command starts (importing SQLAlchemy and
-    friends allocates much and frees little: its passes were ~4% of a console's start), back on
-    when the command calls the function yielded (or at the end)."""
+    """Python's cyclic garbage collector off while a command starts (importing pydantic,
+    SQLAlchemy and friends allocates much and frees little: its passes were ~2% of a console's
+    start), back on when the command calls the function yielded (or at the end)."""
     was_enabled = gc.isenabled()
     gc.disable()
 

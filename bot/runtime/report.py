@@ -11,10 +11,11 @@ import sys
 from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.desk.clock import Clock
-from bot.runtime.config import Config, load_config
+if TYPE_CHECKING:  # imported when a report runs: `supportbot --help` and the other commands go without
+    from bot.desk.clock import Clock
+    from bot.runtime.config import Config
 
 
 def _month(text: str) -> date:
@@ -43,7 +44,7 @@ async def write_statements(
     from commands.billing import STATEMENT_COLUMNS, SUMMARY_COLUMNS, billed_orgs, statement_lines, statement_summary
     from storage.uow import UnitOfWork
 
-    app = await open_app(cfg, clock)
+    app = await open_app(cfg, clock, with_metrics=False)  # no /metrics to serve: no prometheus_client
     written: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -85,6 +86,8 @@ def _progress_bar(to: TextIO | None, total: int, what: str) -> AbstractContextMa
 
 
 def run(args: argparse.Namespace, clock: Clock) -> int:
+    from bot.runtime.config import load_config
+
     cfg = load_config(args.config)
     if args.org is not None and args.org not in cfg.orgs:
         print(f"supportbot report: '{args.org}' is not an organisation in {args.config}", file=sys.stderr)

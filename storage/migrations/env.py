@@ -6,10 +6,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from storage.models import Base
+from storage.models import migration_metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = migration_metadata()  # the models and the partial indexes
 
 
 def run_migrations_online() -> None:

@@ -25,7 +25,8 @@ PROBE = (
 # `db upgrade` or a feed needs.
 NOT_WANTED = ("alembic", "mako", "irc", "jaraco", "slack_bolt", "slack_sdk", "telegram", "aiohttp",
               "adapters.irc", "adapters.slack", "adapters.telegram", "adapters.email", "adapters.web",
-              "prometheus_client", "icalendar", "holidays.countries.afghanistan")
+              "prometheus_client", "icalendar", "holidays.countries.afghanistan",
+              "sqlalchemy.dialects.postgresql")  # on SQLite (a model's postgresql_where= imported it)
 
 
 def console_modules(cfg: Path, lines: str) -> tuple[list[str], set[str]]:
@@ -60,3 +61,22 @@ def test_a_console_with_nothing_to_migrate_loads_no_alembic_and_no_disabled_netw
     assert "holidays.countries" not in again  # the package that imports all ~200 countries
     countries = {m.rsplit(".", 1)[1] for m in again if m.startswith("holidays.countries.")}
     assert countries == {"united_kingdom", "germany", "united_states"}  # GB, DE and US calendars
+
+
+def test_a_report_loads_no_metrics_library_and_no_network_library(tmp_path: Path) -> None:
+    """`supportbot report` is a short process too (issue 21: its start is part of the figure):
+    it serves no /metrics, so no prometheus_client; and it writes the statements."""
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(shipped_text("sqlite:///desk.db"))
+    console_modules(cfg, "whoami\n")  # the database exists and is current
+    env = {**os.environ, "SUPPORTBOT_NOW": NOW}
+    out = subprocess.run([sys.executable, "-c", PROBE, "report", "--config", str(cfg), "--month", "2026-11",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    *written, last = out.stdout.splitlines()
+    probe = json.loads(last)
+    assert probe["rc"] == 0, out.stderr
+    assert written and all(Path(p).is_file() for p in written)
+    assert Path(written[-1]).name == "summary-2026-11.csv"
+    modules = set(probe["modules"])
+    assert [name for name in NOT_WANTED if loaded(modules, name)] == []

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, pool, select, text
 
 from storage import schema
-from storage.models import Base, BillingAccount
+from storage.models import Base, BillingAccount, migration_metadata
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def _drift(url: str) -> list[object]:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
-            return list(compare_metadata(context, Base.metadata))
+            return list(compare_metadata(context, migration_metadata()))
     finally:
         engine.dispose()
 
