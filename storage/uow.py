@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -102,6 +103,14 @@ class UnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    async def one_snapshot(self) -> None:
+        """Every read of this unit of work sees the database as of its first read, so reads
+        made one after another (a statement's summary, then its rows in batches) agree even
+        while others write. PostgreSQL: REPEATABLE READ, set before the first query. SQLite: a
+        read transaction in WAL mode is one snapshot already. Call it before reading."""
+        if not self.db.is_sqlite:
+            await self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
     def savepoint(self) -> AbstractAsyncContextManager[Any]:
         """A nested transaction: a step that fails inside it is undone alone."""

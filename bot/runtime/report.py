@@ -49,7 +49,10 @@ async def write_statements(
     try:
         out.mkdir(parents=True, exist_ok=True)
         summaries: list[dict[str, Any]] = []
-        async with UnitOfWork(app.db) as uow:
+        # one read-only snapshot: the rows agree with their summary while agents keep billing
+        # (and on SQLite the report never holds the write lock)
+        async with UnitOfWork(app.db, read_only=True) as uow:
+            await uow.one_snapshot()
             for key in billed_orgs(cfg, org):
                 summary = await statement_summary(uow, cfg, key, month)
                 path = out / f"statement-{month:%Y-%m}-{key}.csv"

@@ -4,6 +4,7 @@ to make (issue 21), run against a random ledger with reversals and month boundar
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import fcntl
 import os
@@ -227,3 +228,49 @@ async def test_a_row_a_microsecond_before_the_minute_shows_the_minute_it_happene
     assert [r["date"] for r in _read(paths[0])] == ["2026-11-30 18:59", "2026-11-30 23:59"]
     assert _read(paths[0]) == rows
     assert _read(paths[-1]) == [summary]
+
+
+async def test_a_report_reads_its_month_from_one_snapshot_while_agents_keep_billing(
+    make_app: Any, any_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A purchase logged while a report is writing (after its summary and first rows) is in
+    neither that report's rows nor its summary, so the file and its summary line agree; the
+    next report has it. The report also never holds the write lock: the purchase goes through
+    at once instead of waiting for the report to finish."""
+    import commands.billing
+
+    session: Session = await make_app(any_db_url, EXTRA)
+    start = datetime(2026, 11, 10, 12, tzinfo=UTC)
+
+    async def purchase(i: int) -> None:
+        async with session.app.uow_factory() as uow:
+            at = start + timedelta(hours=i)
+            await uow.billing.append(uow.billing.new_entry(
+                org="initech", account="credits", kind="purchase", credits=10 + i, at=at, actor="agnes",
+                reason=f"purchase {i}"), at)
+            await uow.commit()
+
+    for i in range(3):
+        await purchase(i)
+    monkeypatch.setattr(storage.billing, "STREAM_BATCH", 1)  # a query per row: the late one could show
+    streamed = commands.billing.statement_lines
+
+    async def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        first = True
+        async for batch in streamed(*args, **kwargs):
+            yield batch
+            if first:
+                first = False
+                await asyncio.wait_for(purchase(3), 10)  # a report holding the write lock: TimeoutError
+
+    monkeypatch.setattr(commands.billing, "statement_lines", meanwhile)
+    month = date(2026, 11, 1)
+    paths = await write_statements(session.app.config, session.app.clock, month, "initech", tmp_path / "during")
+    rows, summary = _read(paths[0]), _read(paths[-1])[0]
+    assert [r["reason"] for r in rows] == ["purchase 0", "purchase 1", "purchase 2"]
+    assert summary["entries"] == "3" and summary["payments"] == "33"
+
+    monkeypatch.setattr(commands.billing, "statement_lines", streamed)
+    paths = await write_statements(session.app.config, session.app.clock, month, "initech", tmp_path / "after")
+    assert [r["reason"] for r in _read(paths[0])][-1] == "purchase 3"
+    assert _read(paths[-1])[0]["entries"] == "4"
