@@ -153,6 +153,13 @@ class TicketRepository:
         rows: list[Any] = list((await self.session.execute(stmt)).all())
         return rows[:size][::-1], len(rows) > size
 
+    async def history_count(self, ticket_id: int, *, internal: bool) -> int:
+        """How many entries `history_page` pages through (from the (ticket, ...) index)."""
+        stmt = select(func.count()).select_from(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
+        if not internal:
+            stmt = stmt.where(TicketEvent.public.is_(True))
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def links(self, ticket_id: int) -> Sequence[Any]:
         return await self.clock_history(ticket_id, ["link"])
 
