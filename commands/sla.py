@@ -170,23 +170,28 @@ def store_clocks(ticket: TicketRecord, clocks: dict[str, ClockState]) -> None:
     """The due times, verdicts and nearest deadline the ticket row keeps (boards and reports
     are queries over them)."""
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
-    ticket.response_due_at = due.get(RESPONSE)
-    ticket.resolution_due_at = due.get(RESOLUTION)
-    ticket.relief_due_at = due.get(RELIEF)
-    ticket.response_met = clocks[RESPONSE].met if RESPONSE in clocks else None
-    ticket.resolution_met = clocks[RESOLUTION].met if RESOLUTION in clocks else None
-    ticket.relief_met = clocks[RELIEF].met if RELIEF in clocks else None
-    ticket.response_not_needed = RESPONSE in clocks and clocks[RESPONSE].not_needed
-    ticket.resolution_not_needed = RESOLUTION in clocks and clocks[RESOLUTION].not_needed
-    ticket.relief_not_needed = RELIEF in clocks and clocks[RELIEF].not_needed
-    ticket.sla_paused = ticket.state == TicketState.WAITING.value
     running = [
         c for c in clocks.values() if c.budget is not None and c.stopped_at is None and c.due_at and not c.paused
     ]
     nearest = min(running, key=lambda c: c.due_at or datetime.max.replace(tzinfo=UTC), default=None)
-    ticket.next_due_at = nearest.due_at if nearest else None
-    ticket.next_due_position = nearest.due_position if nearest else None
-    ticket.next_due_calendar = nearest.calendar.name if nearest else None
+    values = {
+        "response_due_at": due.get(RESPONSE),
+        "resolution_due_at": due.get(RESOLUTION),
+        "relief_due_at": due.get(RELIEF),
+        "response_met": clocks[RESPONSE].met if RESPONSE in clocks else None,
+        "resolution_met": clocks[RESOLUTION].met if RESOLUTION in clocks else None,
+        "relief_met": clocks[RELIEF].met if RELIEF in clocks else None,
+        "response_not_needed": RESPONSE in clocks and clocks[RESPONSE].not_needed,
+        "resolution_not_needed": RESOLUTION in clocks and clocks[RESOLUTION].not_needed,
+        "relief_not_needed": RELIEF in clocks and clocks[RELIEF].not_needed,
+        "sla_paused": ticket.state == TicketState.WAITING.value,
+        "next_due_at": nearest.due_at if nearest else None,
+        "next_due_position": nearest.due_position if nearest else None,
+        "next_due_calendar": nearest.calendar.name if nearest else None,
+    }
+    for name, value in values.items():  # (an ORM attribute set costs more than a read)
+        if getattr(ticket, name) != value:
+            setattr(ticket, name, value)
 
 
 async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
