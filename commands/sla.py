@@ -81,26 +81,68 @@ async def _history(ctx: CommandContext, ticket: TicketRecord) -> list[ClockEvent
     return clock_events(await ctx.uow.tickets.clock_history(ticket.id, STORED_KINDS))
 
 
+# The last clock state read and the clocks worked out from it: one command asks several times
+# (the due times stored, the timers moved, the reply's lines). Keyed by the state's identity: a
+# ticket's state is replaced, never changed in place (`_fold_in`), and the entry holds it, so the
+# identity cannot be reused while it is here.
+_last_facts: tuple[object, ClockFacts | None] = (None, None)
+_last_clocks: tuple[object, object, datetime | None, dict[str, ClockState]] = (None, None, None, {})
+
+
+def _parsed(state: dict[str, Any]) -> ClockFacts | None:
+    global _last_facts
+    seen, facts = _last_facts
+    if seen is not state:
+        facts = ClockFacts.from_json(state)
+        _last_facts = (state, facts)
+    return facts
+
+
+def _set_state(ticket: TicketRecord, facts: ClockFacts) -> None:
+    """Store the facts on the ticket row (remembered as parsed: the next read needs no parse)."""
+    global _last_facts
+    ticket.clock_state = state = facts.to_json()
+    _last_facts = (state, facts)
+
+
+def _clocks_from(targets: PlanTargets, facts: ClockFacts, now: datetime, state: object) -> dict[str, ClockState]:
+    """clocks_from, once per (stored state, targets, now); `state` None: not remembered."""
+    global _last_clocks
+    seen, seen_targets, seen_now, clocks = _last_clocks
+    if state is None or seen is not state or seen_targets is not targets or seen_now != now:
+        clocks = clocks_from(targets, facts, now)
+        if state is not None:
+            _last_clocks = (state, targets, now, clocks)
+    return dict(clocks)
+
+
 def _stored(targets: PlanTargets, ticket: TicketRecord) -> ClockFacts | None:
     """The facts on the ticket row when they were folded under the plan's current targets."""
-    facts = ClockFacts.from_json(ticket.clock_state) if ticket.clock_state else None
+    facts = _parsed(ticket.clock_state) if ticket.clock_state else None
     return facts if facts is not None and facts.key == targets_key(targets) else None
 
 
 async def facts_of(ctx: CommandContext, ticket: TicketRecord) -> ClockFacts:
     """The ticket's clock facts up to now: stored, or folded from its events (not stored: a read
     never writes)."""
+    return (await _facts_and_state(ctx, ticket))[0]
+
+
+async def _facts_and_state(ctx: CommandContext, ticket: TicketRecord) -> tuple[ClockFacts, object]:
+    """facts_of, and the stored state they are (None when folded from the events)."""
     targets = targets_of(ctx, ticket)
     facts = _stored(targets, ticket)
     if facts is None or facts.last_at > max(ctx.now, facts.opened_at):
         facts = facts_until(targets, await _history(ctx, ticket), ctx.now)
         if facts is None:
             raise ValueError(f"ticket #{ticket.id} has no 'opened' event")
-    return facts
+        return facts, None
+    return facts, ticket.clock_state
 
 
 async def clocks_of(ctx: CommandContext, ticket: TicketRecord) -> dict[str, ClockState]:
-    return clocks_from(targets_of(ctx, ticket), await facts_of(ctx, ticket), ctx.now)
+    facts, state = await _facts_and_state(ctx, ticket)
+    return _clocks_from(targets_of(ctx, ticket), facts, ctx.now, state)
 
 
 async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRecord) -> bool:
@@ -120,7 +162,7 @@ async def _fold_in(ctx: CommandContext, ticket: TicketRecord, event: TicketEvent
         facts = fold_events(targets, await _history(ctx, ticket))
     if facts is None or facts == stored:
         return False
-    ticket.clock_state = facts.to_json()
+    _set_state(ticket, facts)
     return True
 
 
@@ -128,23 +170,28 @@ def store_clocks(ticket: TicketRecord, clocks: dict[str, ClockState]) -> None:
     """The due times, verdicts and nearest deadline the ticket row keeps (boards and reports
     are queries over them)."""
     due = {name: c.due_at if c.budget is not None else None for name, c in clocks.items()}
-    ticket.response_due_at = due.get(RESPONSE)
-    ticket.resolution_due_at = due.get(RESOLUTION)
-    ticket.relief_due_at = due.get(RELIEF)
-    ticket.response_met = clocks[RESPONSE].met if RESPONSE in clocks else None
-    ticket.resolution_met = clocks[RESOLUTION].met if RESOLUTION in clocks else None
-    ticket.relief_met = clocks[RELIEF].met if RELIEF in clocks else None
-    ticket.response_not_needed = RESPONSE in clocks and clocks[RESPONSE].not_needed
-    ticket.resolution_not_needed = RESOLUTION in clocks and clocks[RESOLUTION].not_needed
-    ticket.relief_not_needed = RELIEF in clocks and clocks[RELIEF].not_needed
-    ticket.sla_paused = ticket.state == TicketState.WAITING.value
     running = [
         c for c in clocks.values() if c.budget is not None and c.stopped_at is None and c.due_at and not c.paused
     ]
     nearest = min(running, key=lambda c: c.due_at or datetime.max.replace(tzinfo=UTC), default=None)
-    ticket.next_due_at = nearest.due_at if nearest else None
-    ticket.next_due_position = nearest.due_position if nearest else None
-    ticket.next_due_calendar = nearest.calendar.name if nearest else None
+    values = {
+        "response_due_at": due.get(RESPONSE),
+        "resolution_due_at": due.get(RESOLUTION),
+        "relief_due_at": due.get(RELIEF),
+        "response_met": clocks[RESPONSE].met if RESPONSE in clocks else None,
+        "resolution_met": clocks[RESOLUTION].met if RESOLUTION in clocks else None,
+        "relief_met": clocks[RELIEF].met if RELIEF in clocks else None,
+        "response_not_needed": RESPONSE in clocks and clocks[RESPONSE].not_needed,
+        "resolution_not_needed": RESOLUTION in clocks and clocks[RESOLUTION].not_needed,
+        "relief_not_needed": RELIEF in clocks and clocks[RELIEF].not_needed,
+        "sla_paused": ticket.state == TicketState.WAITING.value,
+        "next_due_at": nearest.due_at if nearest else None,
+        "next_due_position": nearest.due_position if nearest else None,
+        "next_due_calendar": nearest.calendar.name if nearest else None,
+    }
+    for name, value in values.items():  # (an ORM attribute set costs more than a read)
+        if getattr(ticket, name) != value:
+            setattr(ticket, name, value)
 
 
 async def refresh(ctx: CommandContext, ticket: TicketRecord, *, timers: bool = True) -> dict[str, ClockState]:
@@ -189,8 +236,8 @@ async def before_insert(ctx: CommandContext, ticket: TicketRecord, opened: Ticke
         targets = targets_of(ctx, ticket)
         facts = fold_events(targets, clock_events([opened]))
         if facts is not None:
-            ticket.clock_state = facts.to_json()
-            store_clocks(ticket, clocks_from(targets, facts, ctx.now))
+            _set_state(ticket, facts)
+            store_clocks(ticket, _clocks_from(targets, facts, ctx.now, ticket.clock_state))
 
 
 AREA.hooks.after_event.append(after_event)

@@ -673,7 +673,7 @@ async def ticket_link(ctx: CommandContext, id: int, other: int) -> Reply:
 # --- web portal pages (adapters/web) ------------------------------------------------------------
 
 FINISHED = [TicketState.RESOLVED.value, TicketState.CLOSED.value]
-WEB_HISTORY = 200  # history entries a ticket's page shows before "show all"
+WEB_HISTORY = 200  # history entries per page of a ticket's web page (page 1: the newest)
 def line_status(line: str) -> str:
     """What a `ticket show` clock line says, for the page's badge."""
     if "BREACHED" in line:
@@ -705,16 +705,17 @@ async def tickets_page(ctx: CommandContext, org: str | None = None) -> dict[str,
     return {"scope": scope_name, "open": open_rows, "finished": finished}
 
 
-async def ticket_page(ctx: CommandContext, id: int, everything: bool = False) -> dict[str, Any]:
-    """One ticket: what `ticket show` says and its history (internal notes only for agents);
-    the newest WEB_HISTORY entries unless `everything`."""
+async def ticket_page(ctx: CommandContext, id: int, history: int = 1) -> dict[str, Any]:
+    """One ticket: what `ticket show` says and a page of its history (internal notes only for
+    agents), paged as `ticket show N 2` pages in chat: `history` 1 the newest WEB_HISTORY
+    entries, 2 the ones before them... Only that page is read, and the number of entries."""
     ticket = await load_ticket(ctx, id, for_update=False)
     staff = ctx.caller.is_staff
     tz = tz_of(ctx, ticket)
-    shown = [e for e in await ctx.uow.tickets.events(ticket.id) if e.public or staff]
-    total = len(shown)
-    if not everything and total > WEB_HISTORY:
-        shown = shown[-WEB_HISTORY:]
+    shown, more = await ctx.uow.tickets.history_page(ticket.id, internal=staff, page=history, size=WEB_HISTORY)
+    total = await ctx.uow.tickets.history_count(ticket.id, internal=staff)
+    if not shown and history > 1:
+        raise NotFound(f"#{ticket.id} has no history page {history}; its page shows the newest entries.")
     entries = []
     for e in shown:
         detail = e.text
@@ -731,7 +732,10 @@ async def ticket_page(ctx: CommandContext, id: int, everything: bool = False) ->
         + (" on a test system" if ticket.test_system else ""),
         "clocks": await ticket_clocks(ctx, ticket),
         "entries": entries,
-        "earlier": total - len(entries),
+        "total": total,
+        "page": history,
+        "older": history + 1 if more else None,  # the page of the entries before these
+        "earlier": max(0, total - (history - 1) * WEB_HISTORY - len(entries)),
         "active": TicketState(ticket.state).is_active,
         "closed": ticket.state == TicketState.CLOSED.value,
         "staff": staff,

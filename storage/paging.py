@@ -35,14 +35,15 @@ class PagingRepository:
             self.session.add(page)
             await self.session.flush()
             return page
+        # The new row comes back from its INSERT (RETURNING every column, as a Page of this
+        # session): nothing read back that was just written.
         stmt = (
             self.db.insert(Page)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["ticket_id"])
-            .returning(Page.id)
+            .returning(Page)
         )
-        new_id = (await self.session.execute(stmt)).scalar_one_or_none()
-        paged = None if new_id is None else await self.get(new_id)
+        paged = (await self.session.scalars(stmt)).one_or_none()
         if paged is not None:
             self._paged[ticket_id] = paged
         return paged

@@ -335,8 +335,7 @@ class WebPortal:
         return self.render(request, "tickets.html", **data)
 
     async def ticket(self, request: web.Request) -> web.StreamResponse:
-        everything = request.query.get("all") == "1"
-        data = await self.view(request, "ticket", id=int(request.match_info["id"]), everything=everything)
+        data = await self.view(request, "ticket", id=int(request.match_info["id"]), history=self._history_page(request))
         return self.render(request, "ticket.html", actions=sorted(AGENT_ACTIONS), **data)
 
     async def new_ticket(self, request: web.Request) -> web.StreamResponse:
@@ -417,6 +416,13 @@ class WebPortal:
         replies = await self.run_command(request, " ".join(w for w in words if w))
         opened = next((r.ticket_id for r in replies if r.kind == "ticket-opened" and r.ticket_id), None)
         return self._redirect(f"/tickets/{opened}" if opened else "/board", replies)
+
+    def _history_page(self, request: web.Request) -> int:
+        """`?page=N` of a ticket's history (1, the newest entries, when not given)."""
+        text = request.query.get("page") or "1"
+        if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) < 1:
+            raise UserError(f"'{text[:20]}' is not a page of the history: use 1, 2, 3 ...")
+        return int(text)
 
     def _month(self, request: web.Request) -> date | None:
         text = request.query.get("month") or ""

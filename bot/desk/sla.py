@@ -32,6 +32,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cached_property
 from itertools import pairwise
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -84,6 +85,30 @@ class PlanTargets:
 
     def budget(self, clock: str, priority: Priority) -> int | None:
         """Business seconds allowed, None for best effort."""
+        try:
+            return self._budgets[clock, priority]
+        except KeyError:
+            return self._budget(clock, priority)
+
+    @cached_property
+    def _budgets(self) -> dict[tuple[str, Priority], int | None]:
+        """Every budget, worked out once: the clocks ask for them many times per command
+        (the targets and their calendars do not change; a new config builds new targets)."""
+        return {(clock, p): self._budget(clock, p) for clock in _CLOCKS for p in Priority}
+
+    @cached_property
+    def key(self) -> str:
+        """`targets_key`, worked out once (it is compared on every read of a ticket's clocks)."""
+        parts: list[object] = []
+        for p in Priority:
+            cal = self.calendar_for(p)
+            parts.append((
+                int(p), cal.name, cal.timezone_name, sorted(cal.weekly.items()), sorted(cal.closed_dates),
+                sorted(cal.open_dates), cal.holiday_region, [self.budget(c, p) for c in _CLOCKS],
+            ))
+        return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+    def _budget(self, clock: str, priority: Priority) -> int | None:
         cal = self.calendar_for(priority)
         if clock == RELIEF:
             response = self.response.get(priority)
@@ -270,14 +295,7 @@ def clock_event_of(
 def targets_key(targets: PlanTargets) -> str:
     """A short fingerprint of what the running time depends on: the calendars (hours, zone,
     holidays, extra dates) and every budget. Facts folded under another key are stale."""
-    parts: list[object] = []
-    for p in Priority:
-        cal = targets.calendar_for(p)
-        parts.append((
-            int(p), cal.name, cal.timezone_name, sorted(cal.weekly.items()), sorted(cal.closed_dates),
-            sorted(cal.open_dates), cal.holiday_region, [targets.budget(c, p) for c in _CLOCKS],
-        ))
-    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+    return targets.key
 
 
 def _running(facts: ClockFacts, name: str) -> bool:

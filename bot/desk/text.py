@@ -54,7 +54,11 @@ def first_control(text: str) -> str | None:
     """The first control character other than line breaks and tabs, as U+XXXX (None: none).
     IRC formatting counts too: the IRC adapter removes it before the router sees a line, so
     on any other network a \\x02 between "5" and "0" refuses the command instead of joining them."""
-    for ch in _NEWLINES_TABS.sub(" ", text):
+    text = _NEWLINES_TABS.sub(" ", text)
+    if text.isascii():  # (ASCII's only controls are these: no per-character lookup)
+        found = _ASCII_CONTROL.search(text)
+        return None if found is None else f"U+{ord(found.group()):04X}"
+    for ch in text:
         if _is_control(ch):
             return f"U+{ord(ch):04X}"
     return None
@@ -62,6 +66,8 @@ def first_control(text: str) -> str | None:
 
 def invisible_in(word: str) -> str | None:
     """The first invisible format character of `word`, as U+XXXX (None: none)."""
+    if word.isascii():  # (no format character is ASCII)
+        return None
     for ch in word:
         if is_invisible(ch):
             return f"U+{ord(ch):04X}"

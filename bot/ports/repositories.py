@@ -82,6 +82,10 @@ class TicketStore(Protocol):
         notes only when `internal`; and whether older entries remain."""
         ...
 
+    async def history_count(self, ticket_id: int, *, internal: bool) -> int:
+        """How many entries the history has (internal notes counted only when `internal`)."""
+        ...
+
     async def links(self, ticket_id: int) -> Sequence[TicketEventRecord]:
         """The ticket's link events (split from/into, linked), oldest first."""
         ...

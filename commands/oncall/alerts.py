@@ -29,7 +29,7 @@ from bot.desk.paging import parse_delay
 from bot.desk.timefmt import format_instant
 from bot.identity import Caller
 from bot.router import STAFF, Arg, CommandContext
-from bot.ticketing import record
+from bot.ticketing import append, new_event, record, store_new
 from commands.oncall import (
     AREA,
     ROTATION_POLICY,
@@ -229,14 +229,15 @@ async def open_for_org(ctx: CommandContext, integration: str, cfg: Any, event: A
     priority = Priority(alert.priority)
     policy = f"{ROTATION_POLICY}{cfg.rotation}" if cfg.rotation is not None else None
     summary = page_summary(alert, event.source)
-    ticket = await open_ticket(ctx, integration, cfg.org, alert, priority)
-    if ticket is None:
+    opening = await open_ticket(ctx, integration, cfg.org, alert, priority)
+    if opening is None:
         return None
+    ticket, opened = opening
     plan = ctx.config.plan_of_org(cfg.org)
     if priority.label not in plan.page_on:
         ctx.triage(f"{summary}: ticket #{ticket.id} opened; the {plan.name or cfg.org} plan pages only for "
                    f"{', '.join(plan.page_on) or 'nothing'}", ticket_id=ticket.id, kind="notice")
-        await record_opened(ctx, ticket, alert, priority)
+        await append(ctx, ticket, opened)
         return None
     calendars = ctx.services.calendars
     calendar = calendars.get(plan.calendars.get(priority.label, plan.calendar))
@@ -247,7 +248,7 @@ async def open_for_org(ctx: CommandContext, integration: str, cfg: Any, event: A
     page = await start_page(ctx, ticket, summary, policy=policy, not_before=not_before,
                             created_by=source_name(integration), walk_now=None)
     alert.page_id = page.id if page is not None else None
-    await record_opened(ctx, ticket, alert, priority)
+    await append(ctx, ticket, opened)
     if page is not None:
         await begin_escalation(ctx, page)  # after "opened": the page shows the ticket's due times
     when = ""
@@ -260,7 +261,10 @@ async def open_for_org(ctx: CommandContext, integration: str, cfg: Any, event: A
 
 
 async def open_ticket(ctx: CommandContext, integration: str, org: str, alert: Any,
-                      priority: Priority) -> Any:
+                      priority: Priority) -> tuple[Any, Any] | None:
+    """The alert's ticket, stored in one INSERT with the due times its "opened" event gives
+    (bot.ticketing.store_new), and that event, to be recorded with `append` once the page is
+    open (None: the org may not open one now, triage is told why)."""
     plan_name = ctx.config.orgs[org].plan
     options: dict[str, Any] = {"over_quota": False, "test_system": False, "priority": priority, "opened_at": ctx.now}
     try:
@@ -275,15 +279,12 @@ async def open_ticket(ctx: CommandContext, integration: str, org: str, alert: An
         origin_channel=None, test_system=False, accept_assessment=False, over_quota=bool(options["over_quota"]),
         opened_at=ctx.now, updated_at=ctx.now, sla_paused=False,
     )
-    await ctx.uow.tickets.add(ticket)
-    alert.ticket_id = ticket.id
-    return ticket
-
-
-async def record_opened(ctx: CommandContext, ticket: Any, alert: Any, priority: Priority) -> None:
     text = alert.summary + (f" (source: {alert.source})" if alert.source else "")
-    await record(ctx, ticket, "opened", text=text, priority=priority,
-                 reason=f"alert {alert.id} from {alert.integration}", data={"alert": alert.id})
+    opened = new_event(ctx, ticket, "opened", text=text, priority=priority,
+                       reason=f"alert {alert.id} from {alert.integration}", data={"alert": alert.id})
+    await store_new(ctx, ticket, opened)
+    alert.ticket_id = ticket.id
+    return ticket, opened
 
 
 def reopen(ctx: CommandContext, alert: Any, page: Any) -> None:

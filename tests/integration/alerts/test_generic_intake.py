@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+from sqlalchemy import event
 
 from bot.desk.clock import FixedClock
 from storage.models import Alert, AlertKey, OutboxMessage, Page, TicketEvent
@@ -249,6 +250,33 @@ async def test_alert_for_an_org_opens_a_ticket_pages_in_plan_hours_and_notes_the
         assert notes == [("Alert 1 [P1] mail relay down cleared at 2026-11-24 10:30 GMT (resolved by alerts/acme).",
                           False)]
     assert await desk.count(TicketEvent) >= 4
+
+
+async def test_an_alert_ticket_is_written_once_with_its_due_times(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    """The ticket an org's alert opens is inserted with the due times its opening gives (no
+    UPDATE of the row just inserted), and everyone sees them at once."""
+    desk = await open_alert_desk(make_app, any_db_url, clock)
+    engine = desk.app.db.engine.sync_engine
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()[:3]))
+
+    async with IntakeServer(desk.app) as srv, aiohttp.ClientSession() as http:
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            status, _ = await post(http, srv.alerts_url(ORG_KEY), trigger("mx", "mail relay down", "critical", "mx1"))
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert status == 202
+    assert "INSERT INTO tickets" in sent and "UPDATE tickets SET" not in sent, sent
+    shown = await desk.text("agnes", "ticket show 1")
+    assert "#1 [P1 open] ACME Ltd: mail relay down" in shown
+    assert "First response due 2026-11-24 14:00 GMT (in 4 business hours)" in shown, shown
+    board = await desk.text("agnes", "sla board")
+    assert "#1" in board and "14:00" in board, board
 
 
 async def test_two_instances_on_postgresql_receiving_the_same_alert_at_once_page_once(

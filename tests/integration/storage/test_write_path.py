@@ -60,6 +60,36 @@ async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[...,
     assert any(f"New ticket #{tid}" in m.text for m in desk.sent)  # the triage post went out
 
 
+async def test_a_p1_open_pages_without_reading_back_the_page_it_wrote(
+    make_app: Callable[..., Any], pg_url: str
+) -> None:
+    """The page row comes back from its own INSERT (RETURNING): the P1's statements are the
+    plain open's plus the page and its first escalation timer, no SELECT."""
+    desk: Session = await make_app(pg_url)
+    _opened_id(await desk.text("agnes", "ticket open --for acme P3 warm-up"))
+    engine = desk.app.db.engine.sync_engine
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(" ".join(statement.split()[:3]))
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        reply = await desk.text("agnes", "ticket open --for acme P1 mail server down", message_id=uuid.uuid4().hex)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    tid = _opened_id(reply)
+    assert "On-call paged (page 1): escalating, not yet acknowledged" in reply
+    assert not [s for s in sent if s.startswith("SELECT")], sent
+    assert sent.count("INSERT INTO pages") == 1 and sent.count("INSERT INTO timers") == 2, sent
+    # The page is whole as written (its ticket, step, due time): `page` finds it for the ticket.
+    assert "already has page 1" in await desk.text("agnes", f"page #{tid}")
+    desk.app.worker.listeners.append(desk._capture)
+    await desk.app.worker.run_once()  # its first escalation step: the page as written walks
+    pages = [m for m in desk.sent if m.kind == "page"]
+    assert pages and all(f"#{tid}" in m.text and "ack 1" in m.text for m in pages), pages
+
+
 def _terminate(base: str, application_name: str) -> int:
     """End every server process of that application name, as a restart or failover would."""
     with psycopg.connect(base, autocommit=True) as conn:

@@ -255,3 +255,44 @@ async def test_the_plan_page_confirms_a_pending_credits_assessment(desk: Desk) -
     assert flash_of(page).startswith("#1 confirmed as")
     assert "balance 40 credits" in flash_of(page)
     assert "Confirm #1" not in page and "charge #1 -10 credits" in page
+
+
+async def test_a_long_ticket_page_shows_its_newest_entries_and_pages_to_older_ones(desk: Desk) -> None:
+    """A ticket's page lists its newest 200 entries with how many there are in all, and links
+    to the ones before them, page by page as `ticket show N 2` pages in chat. The customer's
+    count leaves out the internal notes."""
+    from datetime import timedelta
+
+    await desk.text("alice", "ticket open P3 chatty ticket")
+    now = desk.app.clock.now()
+    async with desk.app.uow_factory() as uow:
+        for n in range(1, 250):  # 249 replies after the opening: 250 public entries
+            await uow.tickets.add_event(uow.tickets.new_event(
+                ticket_id=1, at=now + timedelta(seconds=n), actor="alice", actor_role="customer", kind="reply",
+                text=f"message {n:03d}", public=True, data={}))
+        await uow.tickets.add_event(uow.tickets.new_event(
+            ticket_id=1, at=now + timedelta(seconds=300), actor="agnes", actor_role="agent", kind="note",
+            text="internal remark", public=False, data={}))
+        await uow.commit()
+    agnes, alice = await desk.browser("agnes"), await desk.browser("alice")
+
+    first = await (await alice.get("/tickets/1")).text()
+    assert "200 of 250 entries (the newest)." in first
+    assert "message 249" in first and "message 050" in first and "message 049" not in first
+    assert 'href="/tickets/1?page=2">Older entries (50 before these)' in first
+    assert "internal remark" not in first
+    older = await (await alice.get("/tickets/1?page=2")).text()
+    assert "50 of 250 entries, page 2." in older and 'id="older"' not in older
+    assert "message 049" in older and "chatty ticket" in older and "message 050" not in older
+    assert 'id="newer" href="/tickets/1"' in older
+
+    staff = await (await agnes.get("/tickets/1")).text()
+    assert "200 of 251 entries (the newest)." in staff and "internal remark" in staff
+    assert "Older entries (51 before these)" in staff
+
+    r = await alice.get("/tickets/1?page=3")
+    assert r.status == 404 and "has no history page 3" in message_of(await r.text())
+    r = await alice.get("/tickets/1?page=zero")
+    assert r.status == 400 and message_of(await r.text()).startswith("'zero' is not a page of the history")
+    short = await desk.text("alice", "ticket open P3 short one")
+    assert 'id="history-pages"' not in await (await alice.get(f"/tickets/{short.split('#')[1].split()[0]}")).text()
