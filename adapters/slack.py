@@ -47,6 +47,7 @@ from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 from bot.ports.answers import ANSWER, answer_of
+from bot.ports.bookkeeping import recall, remember
 
 log = logging.getLogger("supportbot.adapters.slack")
 
@@ -727,14 +728,15 @@ class SlackAdapter:
         if self._host is None or not ts:
             return
         key = f"{channel}|{ts}"
-        await self._host.state.put_many(  # both directions in one transaction
-            [(TICKET_THREAD_NS, str(ticket_id), key), (THREAD_TICKET_NS, key, str(ticket_id))]
+        # Both directions in one statement, in the transaction that records the delivery.
+        await remember(
+            self._host.state, [(TICKET_THREAD_NS, str(ticket_id), key), (THREAD_TICKET_NS, key, str(ticket_id))]
         )
 
     async def _ticket_thread(self, ticket_id: int) -> tuple[str, str] | None:
         if self._host is None:
             return None
-        value = await self._host.state.get(TICKET_THREAD_NS, str(ticket_id))
+        value = await recall(self._host.state, TICKET_THREAD_NS, str(ticket_id))
         if not value or "|" not in value:
             return None
         channel, _, ts = value.partition("|")

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import delete, event, func, inspect, select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -271,6 +271,18 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
             obj.id = new_id
 
 
+def state_upsert(db: Database, items: Sequence[tuple[str, str, str]]) -> Any:
+    """One multi-row upsert of adapter state (namespace, key, value); the last of two wins."""
+    now = datetime.now(UTC)
+    rows = {(namespace, key): value for namespace, key, value in items}
+    stmt = db.insert(AdapterStateRow).values(
+        [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["namespace", "key"], set_={"value": stmt.excluded.value, "updated_at": now}
+    )
+
+
 class StateStore:
     """The durable key/value store adapters use (bot.ports.AdapterState)."""
 
@@ -295,16 +307,8 @@ class StateStore:
     async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
         if not items:
             return
-        now = datetime.now(UTC)
-        rows = {(namespace, key): value for namespace, key, value in items}  # the last one wins
-        stmt = self.db.insert(AdapterStateRow).values(
-            [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["namespace", "key"], set_={"value": stmt.excluded.value, "updated_at": now}
-        )
         async with self.db.turn(), self.db.sessions() as session, session.begin():
-            await session.execute(stmt)
+            await session.execute(state_upsert(self.db, items))
 
     async def first_time(self, namespace: str, key: str) -> bool:
         stmt = (
@@ -322,6 +326,42 @@ class StateStore:
             await session.connection(execution_options={READ_ONLY: True})
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}
+
+
+class SessionState:
+    """Adapter state (bot.ports.AdapterState) inside a unit of work's own transaction: the
+    bookkeeping of a delivery written with its outcome, an adapter's notes about a command
+    written with the command's inbox row."""
+
+    def __init__(self, session: AsyncSession, db: Database) -> None:
+        self.session = session
+        self.db = db
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        stmt = select(AdapterStateRow.value).where(AdapterStateRow.namespace == namespace, AdapterStateRow.key == key)
+        value = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def put(self, namespace: str, key: str, value: str) -> None:
+        await self.put_many([(namespace, key, value)])
+
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        if items:
+            await self.session.execute(state_upsert(self.db, items))
+
+    async def delete(self, namespace: str, key: str) -> None:
+        await self.session.execute(
+            delete(AdapterStateRow).where(AdapterStateRow.namespace == namespace, AdapterStateRow.key == key)
+        )
+
+    async def first_time(self, namespace: str, key: str) -> bool:
+        stmt = (
+            self.db.insert(AdapterStateRow)
+            .values(namespace=namespace, key=key, value="", updated_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["namespace", "key"])
+            .returning(AdapterStateRow.key)
+        )
+        return (await self.session.execute(stmt)).first() is not None
 
 
 def shown_url(url: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, String, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import JSON, String, Table, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.desk.domain import Button, Destination, Outbound
@@ -171,6 +171,8 @@ class TimerRepository:
         self.db = db
         # (kind, ref) -> {key: due_at} of the timers this unit of work scheduled and kept.
         self._written: dict[tuple[str, str], dict[str, datetime]] = {}
+        self.earliest: datetime | None = None
+        """The earliest due time this unit of work scheduled (the worker need not hear of later ones)."""
 
     async def schedule(
         self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
@@ -189,6 +191,7 @@ class TimerRepository:
         for i, (key, due_at, payload) in enumerate(timers):
             params |= {f"key_{i}": key, f"due_at_{i}": due_at, f"payload_{i}": payload or {}}
         await self.session.execute(_timer_upsert(len(timers)), params)
+        self._scheduled(due for _key, due, _payload in timers)
         written = self._written.setdefault((kind, ref), {})
         written.update({key: due_at for key, due_at, _ in timers})
 
@@ -213,6 +216,12 @@ class TimerRepository:
             where=Timer.done_at.is_(None),
         )
         await self.session.execute(stmt)
+        self._scheduled(unique.values())
+
+    def _scheduled(self, due: Iterable[datetime]) -> None:
+        first = min(due, default=None)
+        if first is not None and (self.earliest is None or first < self.earliest):
+            self.earliest = first
 
     async def cancel(self, kind: str, ref: str, keys: Iterable[str] | None = None) -> None:
         """One DELETE; timers of it already loaded in this session are dropped from it too."""
@@ -325,6 +334,49 @@ class OutboxRepository:
         if rows:
             await self.session.execute(insert(OutboxMessage), rows)
 
+    async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
+                         networks: Collection[str]) -> list[Outbound]:  # fmt: skip
+        """Queue messages with one INSERT; those for `networks` (delivered by this instance right
+        after the transaction commits) leased until `until`, so that no one else takes them
+        meanwhile (no claim of their own). Returns the leased ones, with their ids. Should
+        this instance not deliver them after all, they are delivered after the lease."""
+        rows = []
+        for message in messages:
+            values = self._values(message, now)
+            values["next_attempt_at"] = until if message.destination.network in networks else None
+            rows.append(values)
+        if not rows:
+            return []
+        # Core, not the ORM's bulk path: nothing here is used as an object.
+        stmt = insert(_OUTBOX).values(rows).returning(*_OUTBOUND_COLUMNS)
+        result = await self.session.execute(stmt)
+        # Built from what came back (RETURNING need not keep the rows' order).
+        return [outbound_of(row) for row in result if row.network in networks]
+
+    async def release(self, ids: Iterable[int]) -> int:
+        """Let go of this instance's lease on undelivered rows (it stops before delivering
+        them): the next delivery pass anywhere takes them at once."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
+            .values(next_attempt_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def release_leases(self, now: datetime) -> int:
+        """Let go of every lease on rows that never failed (not a retry's back-off): at the
+        start of the one process that uses a SQLite file, any lease is a dead process's."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None),
+                   OutboxMessage.next_attempt_at > now, OutboxMessage.error == "")  # fmt: skip
+            .values(next_attempt_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50,
                             ids: Iterable[int] | None = None) -> Sequence[OutboxMessage]:  # fmt: skip
         """Due rows for these networks (only `ids` when given), oldest first."""
@@ -368,7 +420,15 @@ class OutboxRepository:
         return int((await self.session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0)))).scalar_one())
 
 
-def outbound_of(row: OutboxMessageRecord) -> Outbound:
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_OUTBOUND_COLUMNS = tuple(
+    _OUTBOX.c[name]
+    for name in ("id", "network", "target", "label", "kind", "text", "ticket_id", "buttons", "extra")
+)
+
+
+def outbound_of(row: OutboxMessageRecord | Any) -> Outbound:
+    """The message an outbox row (an ORM row, or a Core row of its columns) stands for."""
     return Outbound(
         destination=Destination(row.network, row.target),
         text=row.text,
