@@ -56,6 +56,8 @@ class Worker:
         self.adapters = adapters
         self.listeners: list[Callable[[list[Outbound]], Awaitable[None]]] = []
         self.wake = asyncio.Event()
+        # (when the earliest unfired timer is due,) as the last timer pass found it
+        self._next_due: tuple[datetime | None] | None = None
         # Deliveries to mark done, waiting for the transaction that records them (group commit).
         self._delivered_queue: list[tuple[list[int], list[StateWrite], asyncio.Future[None]]] = []
         self._delivered_turn = asyncio.Lock()
@@ -93,11 +95,15 @@ class Worker:
 
     async def _sleep_for(self) -> float:
         poll = self.config.bot.worker_poll_seconds
-        try:
-            async with self.uow_factory(read_only=True) as uow:  # (SQLite: not behind a writer's lock)
-                nxt = await uow.timers.next_due_at()
-        except Exception:
-            return poll
+        known, self._next_due = self._next_due, None
+        if known is not None:  # read by the pass that just found nothing due (no transaction of its own)
+            nxt = known[0]
+        else:
+            try:
+                async with self.uow_factory(read_only=True) as uow:  # (SQLite: not behind a writer's lock)
+                    nxt = await uow.timers.next_due_at()
+            except Exception:
+                return poll
         if nxt is None:
             return poll
         wait: float = (nxt - self.clock.now()).total_seconds()
@@ -137,7 +143,8 @@ class Worker:
         performed = 0
         async with self.uow_factory() as uow:
             timers = await uow.timers.claim_due(now, limit=20)
-            if not timers:
+            if not timers:  # the usual pass: the next due time too, for the sleep after it
+                self._next_due = (await uow.timers.next_due_at(),)
                 return 0
             ctx = CommandContext(
                 SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry,

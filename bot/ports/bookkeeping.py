@@ -49,4 +49,5 @@ def collected() -> Iterator[dict[tuple[str, str], str]]:
 
 
 def as_writes(waiting: dict[tuple[str, str], str]) -> list[StateWrite]:
+    """What `collected` gathered, as (namespace, key, value) writes."""
     return [(namespace, key, value) for (namespace, key), value in waiting.items()]

@@ -595,18 +595,24 @@ class InboxStore(Protocol):
 
 
 class TransactionState(Protocol):
-    """Adapter state read and written inside a unit of work's transaction (the durable store
-    adapters use, bot.ports.AdapterState, plus delete)."""
+    """Adapter state read and written inside a unit of work's transaction (what adapters get
+    as bot.ports.AdapterState, there)."""
 
-    async def get(self, namespace: str, key: str) -> str | None: ...
+    async def get(self, namespace: str, key: str) -> str | None:
+        """The value stored under (`namespace`, `key`), or None."""
+        ...
 
-    async def put(self, namespace: str, key: str, value: str) -> None: ...
+    async def put(self, namespace: str, key: str, value: str) -> None:
+        """Store `value` under (`namespace`, `key`), replacing any earlier value."""
+        ...
 
-    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None: ...
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Store each (`namespace`, `key`, `value`) as `put` would."""
+        ...
 
-    async def delete(self, namespace: str, key: str) -> None: ...
-
-    async def first_time(self, namespace: str, key: str) -> bool: ...
+    async def first_time(self, namespace: str, key: str) -> bool:
+        """Record `key`; True if it had not been recorded before."""
+        ...
 
 
 class UnitOfWork(Protocol):
