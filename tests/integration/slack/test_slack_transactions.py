@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import event
 
 from adapters.slack import THREAD_TICKET_NS, TICKET_THREAD_NS, SlackAdapter, SlackSettings
-from storage.models import OutboxMessage
 from tests.conftest import Session
 from tests.integration.slack.slack_fakes import SIGNING_SECRET, FakeSlack, SlackSender
 
@@ -85,4 +85,29 @@ async def test_a_slash_ticket_open_costs_three_transactions(
     thread = await app.state.get(TICKET_THREAD_NS, str(tid))
     assert thread is not None and thread.startswith("C0ACME|")
     assert await app.state.get(THREAD_TICKET_NS, thread) == str(tid)
-    assert OutboxMessage.__tablename__ == "outbox"
+
+
+async def test_a_slash_command_that_cannot_be_stored_is_not_acknowledged(
+    make_app: Callable[..., Any], any_db_url: str, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The inbox cannot take the command (here: its table is gone): Slack hears 503 with
+    Retry-After (so the person sees it failed), nothing runs, and no traceback is logged."""
+    desk: Session = await make_app(any_db_url)
+    app = desk.app
+    adapter = SlackAdapter(SlackSettings(
+        enabled=True, mode="http", bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET,
+        listen="127.0.0.1:0", api_url=fake_slack.api_url(),
+    ))  # fmt: skip
+    await app.start_adapter(adapter)
+    async with app.db.engine.begin() as conn:
+        await conn.exec_driver_sql("DROP TABLE inbox")
+
+    status, _ = await SlackSender(adapter, fake_slack).slash("/ticket", "open P2 never stored", trigger="lost-1")
+    await adapter.settled()
+
+    assert status == 503
+    assert not any(record.exc_info for record in caplog.records)
+    assert "could not be taken" in caplog.text
+    assert "Opened ticket" not in str(fake_slack.calls)
+    async with app.uow_factory(read_only=True) as uow:
+        assert await uow.outbox.last_id() == 0
