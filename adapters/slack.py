@@ -11,6 +11,7 @@ import hmac
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -47,6 +48,7 @@ from bot.desk.domain import InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
 from bot.ports import AdapterHost, DeliveryError, HttpRoutes
 from bot.ports.answers import ANSWER, answer_of
+from bot.ports.bookkeeping import recall, remember
 
 log = logging.getLogger("supportbot.adapters.slack")
 
@@ -205,6 +207,7 @@ class SlackAdapter:
         self._runner: web.AppRunner | None = None
         self._mounted = False
         self._commands_registered = False
+        self._menu: set[str] = set()  # the slash commands registered (their names, without "/")
         self._socket: AsyncSocketModeHandler | None = None
         self._socket_task: asyncio.Future[None] | None = None
         self._bot_user_id = ""
@@ -259,6 +262,7 @@ class SlackAdapter:
             if not self._commands_registered:  # bolt would run a listener registered twice twice
                 for entry in host.command_menu():
                     self._app.command(f"/{entry.name}")(self._on_command)
+                    self._menu.add(entry.name)
                 self._commands_registered = True
             if self._settings.mode == "http" and not self._mounted:
                 await self._serve_http()  # OSError (port taken) goes to the caller
@@ -356,11 +360,19 @@ class SlackAdapter:
             self._unverified -= 1
         try:
             text = body.decode("utf-8")
-            if not parse_body(text, request.headers.get("Content-Type")):
+            slash = self._known_slash_command(text, request.headers)
+            if slash is None and not parse_body(text, request.headers.get("Content-Type")):
                 raise ValueError("empty or unparsable body")
         except (UnicodeDecodeError, ValueError, TypeError, KeyError):
             log.info("slack: a signed request with a malformed body (%d bytes) was refused", len(body))
             return web.Response(status=400, text="malformed request")
+        if slash is not None:  # the usual request, taken without bolt's dispatch (its cost, per command)
+            try:
+                await self._slash_command(slash)  # stored before the acknowledgement
+            except Exception as exc:  # noqa: BLE001 - not stored: not acknowledged, Slack says it failed
+                log.warning("slack: a slash command could not be taken (%s); answered 503", type(exc).__name__)
+                return web.Response(status=503, text="try again", headers={"Retry-After": "1"})
+            return web.Response(status=200)
         bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=dict(request.headers))
         try:
             bolt_response = await self._app.async_dispatch(bolt_request)
@@ -368,6 +380,21 @@ class SlackAdapter:
             log.warning("slack: a signed request could not be handled (%s); answered 400", type(exc).__name__)
             return web.Response(status=400, text="malformed request")
         return await to_aiohttp_response(bolt_response)
+
+    def _known_slash_command(self, text: str, headers: Any) -> dict[str, str] | None:
+        """A verified body that is a slash command of the menu, as a dict of its form fields
+        (what bolt's command listener would get); None for anything else, which goes to bolt.
+        Bolt's own steps for such a request: no SSL check, not a retry it would drop, the
+        listener for the command (it stores the command, then acknowledges: HTTP 200)."""
+        if not str(headers.get("Content-Type") or "").startswith("application/x-www-form-urlencoded"):
+            return None
+        if headers.get("X-Slack-Retry-Num"):
+            return None  # (bolt's middleware decides about retries)
+        form = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
+        command = form.get("command") or ""
+        if "payload" in form or "ssl_check" in form or command.lstrip("/") not in self._menu:
+            return None
+        return form
 
     def _signed(self, body: bytes, headers: Any) -> bool:
         """Slack's v0 signature over the raw bytes of the body (whatever they are), with a
@@ -727,14 +754,15 @@ class SlackAdapter:
         if self._host is None or not ts:
             return
         key = f"{channel}|{ts}"
-        await self._host.state.put_many(  # both directions in one transaction
-            [(TICKET_THREAD_NS, str(ticket_id), key), (THREAD_TICKET_NS, key, str(ticket_id))]
+        # Both directions in one statement, in the transaction that records the delivery.
+        await remember(
+            self._host.state, [(TICKET_THREAD_NS, str(ticket_id), key), (THREAD_TICKET_NS, key, str(ticket_id))]
         )
 
     async def _ticket_thread(self, ticket_id: int) -> tuple[str, str] | None:
         if self._host is None:
             return None
-        value = await self._host.state.get(TICKET_THREAD_NS, str(ticket_id))
+        value = await recall(self._host.state, TICKET_THREAD_NS, str(ticket_id))
         if not value or "|" not in value:
             return None
         channel, _, ts = value.partition("|")

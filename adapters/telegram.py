@@ -59,8 +59,9 @@ from adapters.telegram_wire import (
 from bot.desk.clock import Clock, SystemClock
 from bot.desk.domain import Button, InboundMessage, Outbound, Reply
 from bot.desk.errors import ConfigError
-from bot.ports import AdapterHost, DeliveryError, HttpRoutes
+from bot.ports import AdapterHost, AdapterState, DeliveryError, HttpRoutes
 from bot.ports.answers import ANSWER, answer_of
+from bot.ports.bookkeeping import recall, remember
 
 log = logging.getLogger(__name__)
 
@@ -494,13 +495,15 @@ class TelegramAdapter:
         elif update.message is not None:
             await self._on_message(update.update_id, update.message)
 
-    async def _take(self, inbound: InboundMessage, reply_to: dict[str, Any]) -> bool:
-        """True: in the durable inbox (run and answered from there). False: the host has no
-        inbox; handle in memory if this update id was not handled before."""
+    async def _take(self, inbound: InboundMessage, reply_to: dict[str, Any],
+                    notes: Callable[[AdapterState], Awaitable[None]] | None = None) -> bool:  # fmt: skip
+        """True: in the durable inbox (run and answered from there), `notes` written with it.
+        False: the host has no inbox (`notes` not run); handle in memory if this update id
+        was not handled before."""
         host = self._require_host()
         accept = getattr(host, "accept", None)
         if accept is not None:
-            if await accept(inbound, reply_to):
+            if await accept(inbound, reply_to, notes) if notes is not None else await accept(inbound, reply_to):
                 return True
             raise _NotTaken()  # the bot is stopping: not confirmed, Telegram keeps it
         return False
@@ -512,28 +515,27 @@ class TelegramAdapter:
         if person is None or person.is_bot:
             return  # channel posts, other bots
         in_private = chat.type == ChatType.PRIVATE
-        if in_private:
-            await self._remember_private_chat(person.id, chat.id)
         text = message.text or message.caption or ""
         line: str | None
         addressed = in_private
         command = parse_command(text)
-        if command is not None:
-            if not command.is_for(self._bot_username):
-                return  # /cmd@OtherBot
-            if command.name == "start":
-                await self._greet(person, chat, message, in_private)
-                return
-            if not in_private and not command.bot and command.name not in self._command_names:
-                return  # some other bot's /command in a shared group
-            line, addressed = command.line, True
-        else:
+        if command is None:
             mentioned = strip_mention(text, self._bot_username)
-            if mentioned is not None:
-                line, addressed = mentioned, True
-            else:
-                line = text.strip()
+            line, addressed = (mentioned, True) if mentioned is not None else (text.strip(), addressed)
+        elif not command.is_for(self._bot_username):
+            line = None  # /cmd@OtherBot
+        elif command.name == "start":
+            if in_private:
+                await self._remember_private_chat(host.state, person.id, chat.id)
+            await self._greet(person, chat, message, in_private)
+            return
+        elif not in_private and not command.bot and command.name not in self._command_names:
+            line = None  # some other bot's /command in a shared group
+        else:
+            line, addressed = command.line, True
         if not line:
+            if in_private:
+                await self._remember_private_chat(host.state, person.id, chat.id)
             return
         inbound = InboundMessage(
             network=NETWORK,
@@ -547,11 +549,29 @@ class TelegramAdapter:
         )
         reply_to = None if in_private else message.message_id
         where = {"target": str(chat.id), "person": person.to_dict(), "chat": chat.to_dict(), "reply_to": reply_to}
-        if not await self._take(inbound, where):
+        hint = False
+
+        async def notes(state: AdapterState) -> None:
+            """Who spoke where: written with the command itself (no transaction of their own)."""
+            nonlocal hint
+            if in_private:
+                await self._remember_private_chat(state, person.id, chat.id)
+            else:
+                hint = await self._first_word_since_missed(state, person.id)
+
+        if not await self._take(inbound, where, notes):
+            if in_private:
+                await self._remember_private_chat(host.state, person.id, chat.id)
             replies = await host.handle(inbound)
             await self._show_replies(replies, person, chat, reply_to)
-        if not in_private:
-            await self._tell_if_unreachable(person, chat)
+            if not in_private:
+                hint = await self._first_word_since_missed(host.state, person.id)
+        if hint:  # a page could not reach them: told once, in the group, how to fix it
+            await self._send(
+                chat.id,
+                f"{person.first_name}: a page for you could not be delivered on Telegram. "
+                f"{self._start_privately_hint()}",
+            )
 
     async def _greet(self, person: User, chat: Chat, message: Message, in_private: bool) -> None:
         if in_private:
@@ -679,28 +699,24 @@ class TelegramAdapter:
             return
         sent = await self._send(chat.id, reply.text, reply.buttons, reply_to=reply_to)
         if sent is not None and reply.kind == "ticket-opened" and reply.ticket_id is not None:
-            await host.state.put(
-                TICKET_MESSAGES, str(reply.ticket_id), f"{sent.chat.id}:{sent.message_id}"
-            )
+            # With the delivery's outcome (one transaction) when delivered from the outbox.
+            await remember(host.state, [(TICKET_MESSAGES, str(reply.ticket_id), f"{sent.chat.id}:{sent.message_id}")])
 
-    async def _remember_private_chat(self, person_id: int, chat_id: int) -> None:
-        state = self._require_host().state
+    @staticmethod
+    async def _remember_private_chat(state: AdapterState, person_id: int, chat_id: int) -> None:
         if await state.get(PRIVATE_CHATS, str(person_id)) != str(chat_id):
             await state.put(PRIVATE_CHATS, str(person_id), str(chat_id))
         if await state.get(UNDELIVERABLE, str(person_id)) in ("missed", "told"):
             await state.put(UNDELIVERABLE, str(person_id), "started")
 
-    async def _tell_if_unreachable(self, person: User, chat: Chat) -> None:
-        """Someone a page could not reach spoke up: tell them, once, how to fix it."""
-        state = self._require_host().state
-        if await state.get(UNDELIVERABLE, str(person.id)) != "missed":
-            return
-        await state.put(UNDELIVERABLE, str(person.id), "told")
-        await self._send(
-            chat.id,
-            f"{person.first_name}: a page for you could not be delivered on Telegram. "
-            f"{self._start_privately_hint()}",
-        )
+    @staticmethod
+    async def _first_word_since_missed(state: AdapterState, person_id: int) -> bool:
+        """Someone a page could not reach spoke up: True the first time (they are told how to
+        fix it, once)."""
+        if await state.get(UNDELIVERABLE, str(person_id)) != "missed":
+            return False
+        await state.put(UNDELIVERABLE, str(person_id), "told")
+        return True
 
     def _start_privately_hint(self) -> str:
         where = f" (t.me/{self._bot_username})" if self._bot_username else ""
@@ -800,7 +816,7 @@ class TelegramAdapter:
                 return
         reply_to = None
         if message.kind == "ticket-update" and message.ticket_id is not None:
-            where = await state.get(TICKET_MESSAGES, str(message.ticket_id))
+            where = await recall(state, TICKET_MESSAGES, str(message.ticket_id))
             if where is not None:
                 ticket_chat, _, ticket_message = where.rpartition(":")
                 if ticket_chat == str(chat_id) and ticket_message.isdigit():

@@ -524,9 +524,11 @@ def _short(word: str) -> str:
 # --- the router ---------------------------------------------------------------------------------
 
 OutboundListener = Callable[[list[Outbound]], Awaitable[None]]
-# Called inside a command's transaction, just before it commits, with the unit of work and the
-# replies: the durable inbox marks its row done and stores the answers there (bot.inbox).
-Settle = Callable[[Any, list[Reply]], Awaitable[None]]
+# Called inside a command's transaction, just before it commits, with the unit of work, the
+# replies and the messages the command queued: the durable inbox marks its row done and stores
+# the answers and those messages in the outbox (bot.inbox), leased to the instance that
+# delivers them right after the commit.
+Settle = Callable[[Any, list[Reply], list[Outbound]], Awaitable[None]]
 
 REGISTRATION_REPLY = (
     "Hello! I don't know you yet, so I can't open tickets for you. "
@@ -687,9 +689,10 @@ class Router:
                 kwargs = parse_args(ctx, spec, rest)
                 result = await spec.handler(ctx, **kwargs)
                 replies = _as_replies(result, spec)
-                await uow.outbox.add_all(ctx.outbound, now)
-                if settle is not None:
-                    await settle(uow, [_inert(r) for r in replies])
+                if settle is not None:  # it queues ctx.outbound with the answers
+                    await settle(uow, [_inert(r) for r in replies], ctx.outbound)
+                else:
+                    await uow.outbox.add_all(ctx.outbound, now)
                 await uow.commit()
             except SupportbotError as exc:
                 return _refusal(spec, caller, exc, quiet=quiet)

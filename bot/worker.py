@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from bot.desk.settings import Settings
 from bot.hooks import Hooks, TimerHandler
 from bot.identity import Caller
 from bot.ports import Adapter, DeliveryError, DeskServices, PermanentDeliveryError
+from bot.ports.bookkeeping import StateWrite, as_writes, collected
 from bot.ports.repositories import UnitOfWorkFactory
 from bot.router import CommandContext, CommandRegistry
 
@@ -55,6 +56,11 @@ class Worker:
         self.adapters = adapters
         self.listeners: list[Callable[[list[Outbound]], Awaitable[None]]] = []
         self.wake = asyncio.Event()
+        # (when the earliest unfired timer is due,) as the last timer pass found it
+        self._next_due: tuple[datetime | None] | None = None
+        # Deliveries to mark done, waiting for the transaction that records them (group commit).
+        self._delivered_queue: list[tuple[list[int], list[StateWrite], asyncio.Future[None]]] = []
+        self._delivered_turn = asyncio.Lock()
         self._stopping = False
         self.lag_seconds = 0.0
         self.on_delivered: Callable[[Outbound], None] | None = None
@@ -89,11 +95,15 @@ class Worker:
 
     async def _sleep_for(self) -> float:
         poll = self.config.bot.worker_poll_seconds
-        try:
-            async with self.uow_factory(read_only=True) as uow:  # (SQLite: not behind a writer's lock)
-                nxt = await uow.timers.next_due_at()
-        except Exception:
-            return poll
+        known, self._next_due = self._next_due, None
+        if known is not None:  # read by the pass that just found nothing due (no transaction of its own)
+            nxt = known[0]
+        else:
+            try:
+                async with self.uow_factory(read_only=True) as uow:  # (SQLite: not behind a writer's lock)
+                    nxt = await uow.timers.next_due_at()
+            except Exception:
+                return poll
         if nxt is None:
             return poll
         wait: float = (nxt - self.clock.now()).total_seconds()
@@ -133,7 +143,8 @@ class Worker:
         performed = 0
         async with self.uow_factory() as uow:
             timers = await uow.timers.claim_due(now, limit=20)
-            if not timers:
+            if not timers:  # the usual pass: the next due time too, for the sleep after it
+                self._next_due = (await uow.timers.next_due_at(),)
                 return 0
             ctx = CommandContext(
                 SYSTEM, _system_message(), uow, self.config, self.clock, now, self.services, self.registry,
@@ -172,11 +183,15 @@ class Worker:
                 await listener(ctx.outbound)
         return performed
 
+    def networks_here(self) -> list[str]:
+        """The networks whose messages this instance can deliver right now."""
+        return [name for name, a in self.adapters.items() if a.connected]
+
     async def deliver_pending(self, ids: list[int] | None = None) -> int:
         """Claim due outbox rows (a lease: other instances skip them meanwhile), let go of the
         database while the adapters talk to their networks (they use it themselves through
         host.state, which an open SQLite write transaction would block), then record outcomes."""
-        networks = [name for name, a in self.adapters.items() if a.connected]
+        networks = self.networks_here()
         if not networks:
             return 0
         now = self.clock.now()
@@ -188,34 +203,46 @@ class Worker:
             for row in rows:
                 row.next_attempt_at = now + DELIVERY_LEASE
             await uow.commit()
+        return await self.deliver(claimed, now)
+
+    async def deliver(self, leased: Sequence[Outbound], now: datetime) -> int:
+        """Deliver outbox messages leased to this instance (claimed by a pass, or queued so by
+        the command that wrote them), then record the outcomes in one transaction, with the
+        bookkeeping the adapters noted meanwhile (bot.ports.bookkeeping). The number delivered."""
         outcomes: dict[int, str | None] = {}
         refused: set[int] = set()  # refused for good (PermanentDeliveryError): no retry
-        for message in claimed:
-            assert message.id is not None
-            adapter = self.adapters.get(message.destination.network)
-            if adapter is None:  # stopped meanwhile (shutdown, leadership lost): delivered after the lease
-                continue
-            try:
-                await adapter.deliver(message)
-                outcomes[message.id] = None
-                if self.on_delivered is not None:
-                    self.on_delivered(message)
-            except PermanentDeliveryError as exc:
-                outcomes[message.id] = str(exc)
-                refused.add(message.id)
-                log.warning("delivery to %s refused for good: %s", message.label or message.destination, exc)
-            except DeliveryError as exc:
-                outcomes[message.id] = str(exc)
-                log.warning("delivery to %s failed: %s", message.label or message.destination, exc)
-            except Exception as exc:
-                ref = secrets.token_hex(4)
-                outcomes[message.id] = f"{type(exc).__name__} (ref {ref})"
-                log.exception("delivery to %s crashed (ref %s)", message.destination, ref)
+        with collected() as noted:
+            for message in leased:
+                assert message.id is not None
+                adapter = self.adapters.get(message.destination.network)
+                if adapter is None:  # stopped meanwhile (shutdown, leadership lost): delivered after the lease
+                    continue
+                try:
+                    await adapter.deliver(message)
+                    outcomes[message.id] = None
+                    if self.on_delivered is not None:
+                        self.on_delivered(message)
+                except PermanentDeliveryError as exc:
+                    outcomes[message.id] = str(exc)
+                    refused.add(message.id)
+                    log.warning("delivery to %s refused for good: %s", message.label or message.destination, exc)
+                except DeliveryError as exc:
+                    outcomes[message.id] = str(exc)
+                    log.warning("delivery to %s failed: %s", message.label or message.destination, exc)
+                except Exception as exc:
+                    ref = secrets.token_hex(4)
+                    outcomes[message.id] = f"{type(exc).__name__} (ref {ref})"
+                    log.exception("delivery to %s crashed (ref %s)", message.destination, ref)
         done = [message_id for message_id, error in outcomes.items() if error is None]
         failed = [message_id for message_id, error in outcomes.items() if error is not None]
+        if not failed:  # (the usual case) recorded together with other deliveries finishing now
+            if done or noted:
+                await self._record_delivered(done, as_writes(noted), now)
+            return len(done)
         async with self.uow_factory() as uow:
             await uow.outbox.mark_delivered(done, now)  # one UPDATE for the batch
-            for row in await uow.outbox.by_ids(failed) if failed else []:
+            await uow.state.put_many(as_writes(noted))  # and one upsert for the bookkeeping
+            for row in await uow.outbox.by_ids(failed):
                 error = outcomes[row.id] or ""
                 if row.id in refused:
                     row.attempts += 1
@@ -228,6 +255,35 @@ class Worker:
                     await uow.outbox.add(self._page_undeliverable(row), now)
             await uow.commit()
         return len(done)
+
+    async def _record_delivered(self, ids: list[int], writes: list[StateWrite], now: datetime) -> None:
+        """Mark delivered, with the adapters' bookkeeping. Group commit: what other deliveries
+        bring while one transaction runs goes together in the next one (a burst of commands
+        answered at once costs a few transactions, not one each, and holds one connection)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._delivered_queue.append((ids, writes, done))
+        while not done.done():
+            async with self._delivered_turn:
+                if done.done():
+                    break
+                batch, self._delivered_queue = self._delivered_queue, []
+                try:
+                    async with self.uow_factory() as uow:
+                        await uow.outbox.mark_delivered([i for ids_, _, _ in batch for i in ids_], now)
+                        await uow.state.put_many([w for _, writes_, _ in batch for w in writes_])
+                        await uow.commit()
+                except asyncio.CancelledError:  # (a stop) the others waiting take it up
+                    self._delivered_queue[:0] = [item for item in batch if not item[2].done()]
+                    raise
+                except Exception as exc:
+                    for _, _, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_exception(exc)
+                else:
+                    for _, _, waiting in batch:
+                        if not waiting.done():
+                            waiting.set_result(None)
+        await done
 
     def _refused(self, row: Any) -> Outbound:
         """The triage channel hears once when a network refused a message for good (SMTP 5xx)."""

@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import String, bindparam, event, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from bot.desk.sla import PlanTargets
 from storage import schema
-from storage.models import AdapterStateRow, Alert, OutboxMessage, Page, PageNotification
+from storage.models import AdapterStateRow, Alert, OutboxMessage, Page, PageNotification, UTCDateTime
 
 # The execution option a read-only unit of work sets on its connection: on SQLite its transaction
 # never takes the write lock, and a write in it is an error.
@@ -271,6 +271,36 @@ def _number_new_rows(session: Session, _context: Any, _instances: Any) -> None:
             obj.id = new_id
 
 
+# Adapter state writes, as text: the dialects' on_conflict constructs have no cache key in
+# SQLAlchemy 2.0, so a statement built with them is compiled again on every call; these are
+# compiled once (and psycopg prepares them once they repeat). The same SQL on both databases.
+_STATE_UPSERT = text(
+    "INSERT INTO adapter_state (namespace, key, value, updated_at) VALUES (:namespace, :key, :value, :updated_at) "
+    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
+).bindparams(bindparam("namespace", type_=String()), bindparam("key", type_=String()),
+             bindparam("value", type_=String()), bindparam("updated_at", type_=UTCDateTime()))  # fmt: skip
+_STATE_FIRST = text(
+    "INSERT INTO adapter_state (namespace, key, value, updated_at) VALUES (:namespace, :key, '', :updated_at) "
+    "ON CONFLICT (namespace, key) DO NOTHING RETURNING key"
+).bindparams(bindparam("namespace", type_=String()), bindparam("key", type_=String()),
+             bindparam("updated_at", type_=UTCDateTime()))  # fmt: skip
+
+
+async def state_upsert(session: AsyncSession, items: Sequence[tuple[str, str, str]]) -> None:
+    """Store each (namespace, key, value), replacing what was there (the last of two wins):
+    one statement, run for every row at once (psycopg: one pipeline)."""
+    now = datetime.now(UTC)
+    rows = {(namespace, key): value for namespace, key, value in items}
+    params = [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
+    if params:
+        await session.execute(_STATE_UPSERT, params if len(params) > 1 else params[0])
+
+
+async def state_first_time(session: AsyncSession, namespace: str, key: str) -> bool:
+    params = {"namespace": namespace, "key": key, "updated_at": datetime.now(UTC)}
+    return (await session.execute(_STATE_FIRST, params)).first() is not None
+
+
 class StateStore:
     """The durable key/value store adapters use (bot.ports.AdapterState)."""
 
@@ -284,44 +314,47 @@ class StateStore:
             return None if row is None else row.value
 
     async def put(self, namespace: str, key: str, value: str) -> None:
-        now = datetime.now(UTC)
-        stmt = self.db.insert(AdapterStateRow).values(namespace=namespace, key=key, value=value, updated_at=now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["namespace", "key"], set_={"value": value, "updated_at": now}
-        )
-        async with self.db.turn(), self.db.sessions() as session, session.begin():
-            await session.execute(stmt)
+        await self.put_many([(namespace, key, value)])
 
     async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
         if not items:
             return
-        now = datetime.now(UTC)
-        rows = {(namespace, key): value for namespace, key, value in items}  # the last one wins
-        stmt = self.db.insert(AdapterStateRow).values(
-            [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["namespace", "key"], set_={"value": stmt.excluded.value, "updated_at": now}
-        )
         async with self.db.turn(), self.db.sessions() as session, session.begin():
-            await session.execute(stmt)
+            await state_upsert(session, items)
 
     async def first_time(self, namespace: str, key: str) -> bool:
-        stmt = (
-            self.db.insert(AdapterStateRow)
-            .values(namespace=namespace, key=key, value="", updated_at=datetime.now(UTC))
-            .on_conflict_do_nothing(index_elements=["namespace", "key"])
-            .returning(AdapterStateRow.key)
-        )
         async with self.db.turn(), self.db.sessions() as session, session.begin():
-            result = await session.execute(stmt)
-            return result.first() is not None
+            return await state_first_time(session, namespace, key)
 
     async def items(self, namespace: str) -> dict[str, str]:
         async with self.db.sessions() as session:
             await session.connection(execution_options={READ_ONLY: True})
             rows = await session.scalars(select(AdapterStateRow).where(AdapterStateRow.namespace == namespace))
             return {r.key: r.value for r in rows}
+
+
+class SessionState:
+    """Adapter state (bot.ports.AdapterState) inside a unit of work's own transaction: the
+    bookkeeping of a delivery written with its outcome, an adapter's notes about a command
+    written with the command's inbox row."""
+
+    def __init__(self, session: AsyncSession, db: Database) -> None:
+        self.session = session
+        self.db = db
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        stmt = select(AdapterStateRow.value).where(AdapterStateRow.namespace == namespace, AdapterStateRow.key == key)
+        value = (await self.session.execute(stmt)).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    async def put(self, namespace: str, key: str, value: str) -> None:
+        await self.put_many([(namespace, key, value)])
+
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        await state_upsert(self.session, items)
+
+    async def first_time(self, namespace: str, key: str) -> bool:
+        return await state_first_time(self.session, namespace, key)
 
 
 def shown_url(url: str) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, String, Table, bindparam, delete, func, insert, inspect, select, text, update
+from sqlalchemy import JSON, Integer, String, Table, bindparam, delete, func, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
@@ -218,6 +218,8 @@ class TimerRepository:
         self.db = db
         # (kind, ref) -> {key: due_at} of the timers this unit of work scheduled and kept.
         self._written: dict[tuple[str, str], dict[str, datetime]] = {}
+        self.earliest: datetime | None = None
+        """The earliest due time this unit of work scheduled (the worker need not hear of later ones)."""
 
     async def schedule(
         self, kind: str, ref: str, key: str, due_at: datetime, payload: dict[str, Any] | None = None
@@ -236,6 +238,7 @@ class TimerRepository:
         for i, (key, due_at, payload) in enumerate(timers):
             params |= {f"key_{i}": key, f"due_at_{i}": due_at, f"payload_{i}": payload or {}}
         await self.session.execute(_timer_upsert(len(timers)), params)
+        self._scheduled(due for _key, due, _payload in timers)
         written = self._written.setdefault((kind, ref), {})
         written.update({key: due_at for key, due_at, _ in timers})
 
@@ -260,6 +263,12 @@ class TimerRepository:
             where=Timer.done_at.is_(None),
         )
         await self.session.execute(stmt)
+        self._scheduled(unique.values())
+
+    def _scheduled(self, due: Iterable[datetime]) -> None:
+        first = min(due, default=None)
+        if first is not None and (self.earliest is None or first < self.earliest):
+            self.earliest = first
 
     async def cancel(self, kind: str, ref: str, keys: Iterable[str] | None = None) -> None:
         """One DELETE; timers of it already loaded in this session are dropped from it too."""
@@ -372,6 +381,52 @@ class OutboxRepository:
         if rows:
             await self.session.execute(insert(OutboxMessage), rows)
 
+    async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
+                         networks: Collection[str]) -> list[Outbound]:  # fmt: skip
+        """Queue messages with one INSERT; those for `networks` (delivered by this instance right
+        after the transaction commits) leased until `until`, so that no one else takes them
+        meanwhile (no claim of their own). Returns the leased ones, with their ids. Should
+        this instance not deliver them after all, they are delivered after the lease."""
+        if not messages:
+            return []
+        params: dict[str, Any] = {"now": now}
+        for i, message in enumerate(messages):
+            params |= {
+                f"network_{i}": message.destination.network, f"target_{i}": message.destination.target,
+                f"label_{i}": message.label or str(message.destination), f"kind_{i}": message.kind,
+                f"text_{i}": message.text, f"ticket_id_{i}": message.ticket_id,
+                f"buttons_{i}": [{"label": b.label, "command": b.command} for b in message.buttons],
+                f"extra_{i}": dict(message.extra),
+                f"next_{i}": until if message.destination.network in networks else None,
+            }  # fmt: skip
+        result = await self.session.execute(_outbox_insert(len(messages)), params)
+        # Built from what came back (RETURNING need not keep the rows' order).
+        return [outbound_of(row) for row in result if row.network in networks]
+
+    async def release(self, ids: Iterable[int]) -> int:
+        """Let go of this instance's lease on undelivered rows (it stops before delivering
+        them): the next delivery pass anywhere takes them at once."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None))
+            .values(next_attempt_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def release_leases(self, now: datetime) -> int:
+        """Let go of every lease on rows that never failed (not a retry's back-off): at the
+        start of the one process that uses a SQLite file, any lease is a dead process's."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.delivered_at.is_(None), OutboxMessage.failed_at.is_(None),
+                   OutboxMessage.next_attempt_at > now, OutboxMessage.error == "")  # fmt: skip
+            .values(next_attempt_at=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def claim_pending(self, networks: Iterable[str], now: datetime, limit: int = 50,
                             ids: Iterable[int] | None = None) -> Sequence[OutboxMessage]:  # fmt: skip
         """Due rows for these networks (only `ids` when given), oldest first."""
@@ -402,8 +457,8 @@ class OutboxRepository:
 
     async def mark_delivered(self, ids: Iterable[int], now: datetime) -> None:
         ids = list(ids)
-        if ids:
-            await self.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(delivered_at=now))
+        if ids:  # (on the table: the ORM's bulk UPDATE path costs more CPU than the statement)
+            await self.session.execute(_MARK_DELIVERED, {"ids": ids, "now": now})
 
     async def since(self, after_id: int, networks: Iterable[str] | None = None) -> Sequence[OutboxMessage]:
         stmt = select(OutboxMessage).where(OutboxMessage.id > after_id)
@@ -415,7 +470,50 @@ class OutboxRepository:
         return int((await self.session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0)))).scalar_one())
 
 
-def outbound_of(row: OutboxMessageRecord) -> Outbound:
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_OUTBOX_INSERTS: dict[int, Any] = {}
+
+
+def _outbox_insert(rows: int) -> Any:
+    """INSERT ... RETURNING of `rows` outbox messages in one statement, as text built once per
+    row count (the same SQL on SQLite and PostgreSQL): SQLAlchemy's own multi-row forms cost
+    more CPU per call (a new statement per call, or its batching of executemany) than the
+    statement's round trip."""
+    stmt = _OUTBOX_INSERTS.get(rows)
+    if stmt is None:
+        fields = ("network", "target", "label", "kind", "text", "ticket_id", "buttons", "extra", "next")
+        values = ", ".join(
+            f"(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "
+            f":extra_{i}, 0, '', :next_{i})"
+            for i in range(rows)
+        )
+        types: dict[str, Any] = {"network": String(), "target": String(), "label": String(), "kind": String(),
+                                 "text": String(), "ticket_id": Integer(), "buttons": JSON(), "extra": JSON(),
+                                 "next": UTCDateTime()}  # fmt: skip
+        binds = [bindparam("now", type_=UTCDateTime())]
+        binds += [bindparam(f"{field}_{i}", type_=types[field]) for i in range(rows) for field in fields]
+        stmt = _OUTBOX_INSERTS[rows] = (
+            text(
+                "INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, "
+                f"attempts, error, next_attempt_at) VALUES {values} "
+                "RETURNING id, network, target, label, kind, text, ticket_id, buttons, extra"
+            )
+            .bindparams(*binds)
+            .columns(id=Integer(), network=String(), target=String(), label=String(), kind=String(), text=String(),
+                     ticket_id=Integer(), buttons=JSON(), extra=JSON())  # fmt: skip
+        )
+    return stmt
+
+
+_MARK_DELIVERED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(delivered_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+def outbound_of(row: OutboxMessageRecord | Any) -> Outbound:
+    """The message an outbox row (an ORM row, or a Core row of its columns) stands for."""
     return Outbound(
         destination=Destination(row.network, row.target),
         text=row.text,

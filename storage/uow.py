@@ -15,7 +15,7 @@ from storage.alerts import AlertRepository
 from storage.assist import AssistRepository
 from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
-from storage.database import READ_ONLY, Database
+from storage.database import READ_ONLY, Database, SessionState
 from storage.inbox import InboxRepository
 from storage.paging import PagingRepository
 from storage.repositories import (
@@ -49,6 +49,7 @@ class UnitOfWork:
     attachments: AttachmentRepository
     web: WebRepository
     inbox: InboxRepository
+    state: SessionState
 
     def __init__(self, db: Database, *, read_only: bool = False, urgent: bool = False) -> None:
         self.db = db
@@ -95,11 +96,16 @@ class UnitOfWork:
         self.attachments = AttachmentRepository(self.session, self.db, opened)
         self.web = WebRepository(self.session, self.db)
         self.inbox = InboxRepository(self.session, self.db)
+        self.state = SessionState(self.session, self.db)
         return self
 
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
 
     async def rollback(self) -> None:
         await self.session.rollback()

@@ -4,7 +4,7 @@ nothing outside storage/ writes SQL or holds a session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -119,6 +119,9 @@ class TicketStore(Protocol):
 class TimerStore(Protocol):
     """Durable timers: rows the worker claims when due, across restarts and instances."""
 
+    earliest: datetime | None
+    """The earliest due time scheduled in this unit of work (None: none scheduled)."""
+
     async def cancel(self, kind: str, ref: str, keys: Iterable[str] | None = None) -> None:
         """Drop the unfired timers of (kind, ref), or only those with the given keys."""
         ...
@@ -170,6 +173,20 @@ class OutboxStore(Protocol):
 
     async def add(self, message: Outbound, now: datetime) -> int:
         """Queue one message; returns its row id."""
+        ...
+
+    async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
+                         networks: Collection[str]) -> list[Outbound]:  # fmt: skip
+        """Queue messages at once, those for `networks` leased to this instance until `until`
+        (it delivers them right after the commit); the leased ones, with their ids."""
+        ...
+
+    async def release(self, ids: Iterable[int]) -> int:
+        """Let go of the lease on these rows if undelivered: the next pass anywhere takes them."""
+        ...
+
+    async def release_leases(self, now: datetime) -> int:
+        """Let go of every lease (not a retry's back-off): at a SQLite start, a dead process's."""
         ...
 
     def as_outbound(self, row: OutboxMessageRecord) -> Outbound:
@@ -581,6 +598,27 @@ class InboxStore(Protocol):
         ...
 
 
+class TransactionState(Protocol):
+    """Adapter state read and written inside a unit of work's transaction (what adapters get
+    as bot.ports.AdapterState, there)."""
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        """The value stored under (`namespace`, `key`), or None."""
+        ...
+
+    async def put(self, namespace: str, key: str, value: str) -> None:
+        """Store `value` under (`namespace`, `key`), replacing any earlier value."""
+        ...
+
+    async def put_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Store each (`namespace`, `key`, `value`) as `put` would."""
+        ...
+
+    async def first_time(self, namespace: str, key: str) -> bool:
+        """Record `key`; True if it had not been recorded before."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction: every repository on one session. Leaving the block without commit()
     rolls everything back, so a failed command changes nothing."""
@@ -621,8 +659,18 @@ class UnitOfWork(Protocol):
     @property
     def inbox(self) -> InboxStore: ...
 
+    @property
+    def state(self) -> TransactionState:
+        """Adapter state (bot.ports.AdapterState) in this transaction."""
+        ...
+
     async def commit(self) -> None:
         """Make the transaction's changes durable."""
+        ...
+
+    @property
+    def committed(self) -> bool:
+        """Whether commit() went through."""
         ...
 
     async def rollback(self) -> None:

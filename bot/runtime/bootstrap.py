@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import importlib
 import importlib.util
 import logging
@@ -23,8 +24,8 @@ from bot.desk.errors import ConfigError
 from bot.identity import Caller
 from bot.menu import command_menu
 from bot.ports import Adapter, AdapterState, DeskFigures, MenuCommand, WebSessions
+from bot.ports.repositories import TransactionState, UnitOfWorkFactory
 from bot.ports.repositories import UnitOfWork as UnitOfWorkPort
-from bot.ports.repositories import UnitOfWorkFactory
 from bot.router import REQUEST_ID, CommandContext, Router, new_request_id
 from bot.runtime.config import (
     Config,
@@ -35,7 +36,7 @@ from bot.runtime.config import (
     plan_targets,
     problem_lines,
 )
-from bot.worker import SYSTEM, Worker
+from bot.worker import DELIVERY_LEASE, SYSTEM, Worker
 from commands import assist, billing, general, mail, oncall, sla, tickets, web
 
 if TYPE_CHECKING:
@@ -66,8 +67,12 @@ MAX_CONCURRENT_COMMANDS = 8
 MAX_ALERT_BATCH = 100  # alert intake requests stored in one transaction during a burst
 AlertRequest = tuple[str, Sequence[AlertEvent], "asyncio.Future[Sequence[Any]]"]
 MAX_ACCEPT_BATCH = 200  # inbound commands stored in one INSERT during a burst
-# (key, network, message row, reply_to, stored: True when new)
-AcceptRequest = tuple[str, str, dict[str, Any], dict[str, Any], "asyncio.Future[bool]"]
+# The adapter's own notes about a command, written in the transaction that stores it.
+Notes = Callable[[TransactionState], Awaitable[None]]
+# (key, network, message row, reply_to, stored: True when new, notes)
+AcceptRequest = tuple[str, str, dict[str, Any], dict[str, Any], "asyncio.Future[bool]", Notes | None]
+# Set while an inbox command runs: it delivers what it queued itself, the worker need not look.
+_RUNNING_INBOX: contextvars.ContextVar[bool] = contextvars.ContextVar("supportbot_running_inbox", default=False)
 
 # network -> (module, settings model, adapter class)
 NETWORK_ADAPTERS = {
@@ -386,6 +391,7 @@ class App:
         self._inbox_tasks: dict[str, asyncio.Task[None]] = {}
         self._inbox_loop: asyncio.Task[None] | None = None
         self._inbox_wake = asyncio.Event()
+        self._leased: set[int] = set()  # outbox rows an inbox command queued for this instance, not yet sent
         # Commands waiting to be stored: stored together, one INSERT per batch (group commit).
         self._accept_queue: list[AcceptRequest] = []
         self._accept_turn = asyncio.Lock()
@@ -393,7 +399,8 @@ class App:
         self._no_acks_waiting.set()
 
     async def _after_command(self, outbound: list[Outbound]) -> None:
-        self.worker.poke()
+        if not _RUNNING_INBOX.get():  # an inbox command delivers its own messages (see _execute)
+            self.worker.poke()
 
     async def handle(self, message: InboundMessage) -> list[Reply]:
         """One inbound line, under a request id every log line about it carries (and the
@@ -414,11 +421,13 @@ class App:
 
     # -- the durable inbox ----------------------------------------------------------------------
 
-    async def accept(self, message: InboundMessage, reply_to: dict[str, Any]) -> bool:
+    async def accept(self, message: InboundMessage, reply_to: dict[str, Any], notes: Notes | None = None) -> bool:
         """Store a command before the adapter acknowledges it (AdapterHost.accept). True: it is
         in the inbox (now, or from an earlier delivery) and will be run and answered through
         the outbox; False: not taken (stopping, or it has no id to key it on) — the adapter
         must not acknowledge it as taken. A database error propagates: no acknowledgement.
+        `notes`: the adapter's bookkeeping about the message (who spoke where), run with the
+        adapter state of the same transaction (when it raises, the command is not stored).
 
         The only work before the acknowledgement is that INSERT: commands arriving together
         are stored together (one short transaction per batch, on SQLite ahead of the commands
@@ -429,7 +438,7 @@ class App:
         if not self.accepting or key is None:
             return False
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._accept_queue.append((key, message.network, message_to_row(message), reply_to, stored))
+        self._accept_queue.append((key, message.network, message_to_row(message), reply_to, stored, notes))
         self._no_acks_waiting.clear()
         while not stored.done():
             async with self._accept_turn:
@@ -455,6 +464,9 @@ class App:
             async with self._urgent_uow() as uow:
                 fresh = await uow.inbox.add_many([item[:4] for item in batch], now, now + INBOX_LEASE,
                                                  self.instance_id)  # fmt: skip
+                for item in batch:
+                    if item[5] is not None:
+                        await item[5](uow.state)
                 await uow.commit()
         except Exception as exc:
             if len(batch) == 1:
@@ -463,35 +475,46 @@ class App:
             for item in batch:
                 await self._store_batch([item])
             return
-        for key, _network, _row, _reply_to, stored in batch:
+        for key, _network, _row, _reply_to, stored, _notes in batch:
             if not stored.done():
                 stored.set_result(key in fresh)
 
     def _run_inbox(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
-        if key in self._inbox_tasks:
-            return
+        if key in self._inbox_tasks or not self.accepting:
+            return  # (stopping: stored, and released for the next start or another instance)
         task = asyncio.get_running_loop().create_task(self._execute(key, message, reply_to), name=f"inbox {key}")
         self._inbox_tasks[key] = task
         task.add_done_callback(lambda _t: self._inbox_tasks.pop(key, None))
 
     async def _execute(self, key: str, message: InboundMessage, reply_to: dict[str, Any]) -> None:
-        """Run one inbox command: its transaction marks the row done and stores the answers;
-        a command that commits nothing (a refusal, a read without a transaction) is settled
-        in a transaction of its own. Whatever is left undone is run again later."""
+        """Run one inbox command: its transaction marks the row done and stores the answers and
+        whatever else it queued, those for this instance's networks leased to it; this task
+        then delivers them and records that (with the adapters' bookkeeping) in one more
+        transaction. A command that commits nothing (a refusal, a read without a transaction)
+        is settled in a transaction of its own. Whatever is left undone is run again later;
+        what is left undelivered goes out after the lease (at once after a stop: released)."""
         from bot.inbox import answers
 
-        settled = False
-        answer_ids: list[int] = []
+        settled_in: UnitOfWorkPort | None = None
+        leased: list[Outbound] = []
+        wake_worker = False
 
-        async def settle(uow: Any, replies: list[Reply]) -> None:
-            nonlocal settled
-            if await uow.inbox.finish(key, self.clock.now()):
-                for out in answers(message.network, reply_to, replies):
-                    answer_ids.append(await uow.outbox.add(out, self.clock.now()))
-            settled = True
+        async def settle(uow: UnitOfWorkPort, replies: list[Reply], posts: list[Outbound]) -> None:
+            nonlocal settled_in, leased, wake_worker
+            now = self.clock.now()
+            queued = list(posts)
+            if await uow.inbox.finish(key, now):
+                queued += answers(message.network, reply_to, replies)
+            leased = await uow.outbox.add_leased(queued, now, now + DELIVERY_LEASE, self.worker.networks_here())
+            self._leased.update(m.id for m in leased if m.id is not None)  # (released at a stop if not sent)
+            # The worker hears of what this task does not deliver, and of a timer due before its next look.
+            soon = now + timedelta(seconds=self.config.bot.worker_poll_seconds)
+            wake_worker = len(leased) < len(queued) or (uow.timers.earliest is not None and uow.timers.earliest < soon)
+            settled_in = uow
 
         try:
             token = REQUEST_ID.set(new_request_id())
+            running = _RUNNING_INBOX.set(True)
             self._in_flight += 1
             self._idle.clear()
             try:
@@ -500,21 +523,33 @@ class App:
                     # stored (they wait for the database and for this process's time).
                     await self._no_acks_waiting.wait()
                     replies = await self.router.handle(message, settle=settle)
-                    if not settled:
+                    if settled_in is None:
                         async with self.uow_factory() as uow:
-                            await settle(uow, replies)
+                            await settle(uow, replies, [])
                             await uow.commit()
             finally:
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.set()
+                _RUNNING_INBOX.reset(running)
                 REQUEST_ID.reset(token)
-            if answer_ids:  # answered at once; the worker retries what does not go out now
-                await self.worker.deliver_pending(ids=answer_ids)
+            if settled_in is None or not settled_in.committed:
+                self._leased.difference_update(m.id for m in leased)
+                return  # the command's transaction failed: the row stays undone and runs again
+            if wake_worker:
+                self.worker.poke()
         except asyncio.CancelledError:
             raise
         except Exception:  # the database went away: the row stays undone and is run again later
             log.exception("inbox: %s could not be settled; it will run again", key)
+            return
+        if leased:  # answered at once; the worker retries what does not go out now
+            try:
+                await self.worker.deliver(leased, self.clock.now())
+            except Exception as exc:  # sent, but not recorded: sent again after the lease
+                log.warning("inbox: the answer to %s could not be recorded as delivered (%s)", key, exc)
+            else:
+                self._leased.difference_update(m.id for m in leased)
 
     async def run_inbox(self, interval: float = INBOX_RENEW) -> None:
         """Keep this instance's holds alive and run undone commands nobody holds (left by a
@@ -565,6 +600,7 @@ class App:
             try:
                 async with self.uow_factory() as uow:
                     left = await uow.inbox.release_all()
+                    await uow.outbox.release_leases(self.clock.now())  # a dead process's answers go out now
                     await uow.commit()
                 if left:
                     log.info("inbox: %d command(s) left by the previous run; running them now", left)
@@ -589,9 +625,13 @@ class App:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         try:
-            async with self.uow_factory() as uow:
+            # After the batch being stored now, if any: what it stores is released too.
+            async with self._accept_turn, self.uow_factory() as uow:
                 left = int(await uow.inbox.release(self.instance_id))
+                # Answers queued here and not sent: the worker's last pass, or the next start, sends them.
+                await uow.outbox.release(self._leased)
                 await uow.commit()
+            self._leased.clear()
         except Exception as exc:
             log.warning("inbox: could not release this instance's commands (%s); they run after the lease", exc)
             return -1

@@ -29,7 +29,9 @@ async def test_every_acknowledged_command_survives_kill_9_exactly_once(any_db_ur
 async def test_sigterm_in_a_burst_stops_within_10_s_and_the_next_start_runs_what_was_left(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    burst = await run_burst(tmp_path, sqlite_url, slack_n=300, telegram_n=300, kill_after=250,
+    # Big enough that the 4 s the stop gives running commands cannot finish what was acknowledged
+    # (a faster bot ran a 600-command burst's first 379 acknowledged ones within them).
+    burst = await run_burst(tmp_path, sqlite_url, slack_n=300, telegram_n=900, kill_after=600,
                             stop_with=signal.SIGTERM)  # fmt: skip
     summary = (f"acked={len(burst.acked)} executed={sum(burst.executed.values())} left={burst.undone_after_term} "
                f"lost={sorted(burst.lost)[:10]} doubled={sorted(burst.doubled)[:10]} "
