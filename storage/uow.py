@@ -3,6 +3,7 @@ nothing: leaving the block without commit() rolls everything back."""
 
 from __future__ import annotations
 
+import contextlib
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
@@ -78,7 +79,11 @@ class UnitOfWork:
                     await self.session.close()
                     if attempt == 2 or not exc.connection_invalidated:
                         raise
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, Exception):  # failed while beginning: the connection goes back to the pool
+                with contextlib.suppress(Exception):
+                    await self.session.close()
+            # (Cancelled: not awaited again; a stop must not wait on a driver call that hangs.)
             if self._turn is not None:
                 turn, self._turn = self._turn, None
                 await turn.__aexit__(None, None, None)
