@@ -626,7 +626,7 @@ class App:
                 task.cancel()
             # Bounded too: a command stuck in a driver call that never returns must not hold
             # the stop (what it left undone is in the inbox for the next start).
-            _ended, stuck = await asyncio.wait(pending, timeout=RELEASE_SECONDS)
+            _ended, stuck = await asyncio.wait(pending, timeout=RELEASE_SECONDS) if pending else (set(), set())
             if stuck:
                 log.warning("inbox: %d command(s) did not end when cancelled; stopping without them", len(stuck))
         try:
