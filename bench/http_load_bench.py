@@ -233,6 +233,18 @@ def transactions(url: str, name: str) -> int:
     return int(row[0]) if row else 0
 
 
+async def _stop(bots: list[BotProcess], timeout: float) -> None:
+    """SIGTERM to the instances still running, then wait up to `timeout` s for each."""
+    for bot in bots:
+        if bot.alive():
+            bot.signal(signal.SIGTERM)
+    for bot in bots:
+        try:
+            await bot.wait_exit(timeout)
+        except TimeoutError:
+            pass
+
+
 async def main_async(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -280,13 +292,7 @@ async def main_async(args: argparse.Namespace) -> int:
             results.append(steady)
         total = sum(r.commands for r in results)
         cpu = sum(cpu_seconds(b.pid) for b in bots) - cpu_before
-        for bot in bots:  # stopped first: a session's last transactions reach the statistics at its end
-            bot.signal(signal.SIGTERM)
-        for bot in bots:
-            try:
-                await bot.wait_exit(15)
-            except TimeoutError:
-                pass
+        await _stop(bots, 15)  # stopped first: a session's last transactions reach the statistics at its end
         await asyncio.sleep(0.5)
         xacts = transactions(base, name) - xacts_before
         with psycopg.connect(url) as conn:
@@ -306,14 +312,8 @@ async def main_async(args: argparse.Namespace) -> int:
         print(line)
         return 0 if lost == 0 and doubled == 0 else 1
     finally:
+        await _stop(bots, 10)
         for bot in bots:
-            if bot.alive():
-                bot.signal(signal.SIGTERM)
-        for bot in bots:
-            try:
-                await bot.wait_exit(10)
-            except TimeoutError:
-                pass
             bot.close()
         await runner.cleanup()
         with psycopg.connect(base, autocommit=True) as conn:

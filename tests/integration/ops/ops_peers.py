@@ -204,11 +204,11 @@ class BotProcess:
         self.proc.wait(10)
 
     async def wait_exit(self, timeout: float) -> int:
-        """The exit code; an AssertionError with the end of the log if it is still running."""
+        """The exit code; TimeoutError (with the end of the log) if it is still running."""
         try:
             return await asyncio.wait_for(asyncio.to_thread(self.proc.wait), timeout)
         except TimeoutError:
-            raise AssertionError(f"{self.name} still running after {timeout} s:\n{self.log()[-6000:]}") from None
+            raise TimeoutError(f"{self.name} still running after {timeout} s:\n{self.log()[-6000:]}") from None
 
     async def wait_log(self, fragment: str, timeout: float = 10, after: int = 0) -> str:
         async def seen() -> str | None:

@@ -42,17 +42,23 @@ class Transactions:
         event.remove(self.engine, "before_cursor_execute", self._statement)
 
 
+async def _slack_started(app: Any, fake_slack: FakeSlack) -> SlackAdapter:
+    """The Slack adapter in HTTP mode against the fake Slack, started on `app`."""
+    adapter = SlackAdapter(SlackSettings(
+        enabled=True, mode="http", bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET,
+        listen="127.0.0.1:0", api_url=fake_slack.api_url(),
+    ))  # fmt: skip
+    await app.start_adapter(adapter)
+    return adapter
+
+
 async def test_a_slash_ticket_open_costs_three_transactions(
     make_app: Callable[..., Any], any_db_url: str, fake_slack: FakeSlack
 ) -> None:
     desk: Session = await make_app(any_db_url, replace={'triage_channel = "console:#triage"':
                                                         'triage_channel = "slack:C0TRIAGE"'})  # fmt: skip
     app = desk.app
-    adapter = SlackAdapter(SlackSettings(
-        enabled=True, mode="http", bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET,
-        listen="127.0.0.1:0", api_url=fake_slack.api_url(),
-    ))  # fmt: skip
-    await app.start_adapter(adapter)
+    adapter = await _slack_started(app, fake_slack)
     slack = SlackSender(adapter, fake_slack)
 
     async def one_command(trigger: str) -> None:
@@ -94,11 +100,7 @@ async def test_a_slash_command_that_cannot_be_stored_is_not_acknowledged(
     Retry-After (so the person sees it failed), nothing runs, and no traceback is logged."""
     desk: Session = await make_app(any_db_url)
     app = desk.app
-    adapter = SlackAdapter(SlackSettings(
-        enabled=True, mode="http", bot_token="xoxb-test-token", signing_secret=SIGNING_SECRET,
-        listen="127.0.0.1:0", api_url=fake_slack.api_url(),
-    ))  # fmt: skip
-    await app.start_adapter(adapter)
+    adapter = await _slack_started(app, fake_slack)
     async with app.db.engine.begin() as conn:
         await conn.exec_driver_sql("DROP TABLE inbox")
 

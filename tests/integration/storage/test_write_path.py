@@ -18,14 +18,8 @@ from sqlalchemy import event
 from tests.conftest import Session
 
 
-def _opened_id(reply: str) -> int:
-    assert reply.startswith("Opened ticket #"), reply
-    return int(reply.split("#")[1].split()[0])
-
-
-async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[..., Any], pg_url: str) -> None:
-    desk: Session = await make_app(pg_url)
-    _opened_id(await desk.text("agnes", "ticket open --for acme P3 warm-up"))
+async def _sent_by(desk: Session, line: str) -> tuple[str, list[str]]:
+    """agnes's answer to `line`, and the first three words of each statement it sent."""
     engine = desk.app.db.engine.sync_engine
     sent: list[str] = []
 
@@ -34,9 +28,21 @@ async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[...,
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
-        reply = await desk.text("agnes", "ticket open --for acme P3 printer on fire", message_id=uuid.uuid4().hex)
+        reply = await desk.text("agnes", line, message_id=uuid.uuid4().hex)
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+    return reply, sent
+
+
+def _opened_id(reply: str) -> int:
+    assert reply.startswith("Opened ticket #"), reply
+    return int(reply.split("#")[1].split()[0])
+
+
+async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[..., Any], pg_url: str) -> None:
+    desk: Session = await make_app(pg_url)
+    _opened_id(await desk.text("agnes", "ticket open --for acme P3 warm-up"))
+    reply, sent = await _sent_by(desk, "ticket open --for acme P3 printer on fire")
     tid = _opened_id(reply)
     assert "First response due 2026-11-26 10:00 GMT" in reply
     # BEGIN (which psycopg would send unseen anyway), then one INSERT per table and nothing
@@ -67,17 +73,7 @@ async def test_a_p1_open_pages_without_reading_back_the_page_it_wrote(
     plain open's plus the page and its first escalation timer, no SELECT."""
     desk: Session = await make_app(pg_url)
     _opened_id(await desk.text("agnes", "ticket open --for acme P3 warm-up"))
-    engine = desk.app.db.engine.sync_engine
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()[:3]))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
-        reply = await desk.text("agnes", "ticket open --for acme P1 mail server down", message_id=uuid.uuid4().hex)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    reply, sent = await _sent_by(desk, "ticket open --for acme P1 mail server down")
     tid = _opened_id(reply)
     assert "On-call paged (page 1): escalating, not yet acknowledged" in reply
     assert not [s for s in sent if s.startswith("SELECT")], sent
