@@ -10,6 +10,10 @@ checkout writes `__pycache__` on its first run): `PYTHONDONTWRITEBYTECODE` is dr
 cache goes to a temporary folder. `--no-bytecode-cache` measures a start that compiles every
 module of ours from source instead (about 0.15 s more on the 2-core test machine).
 The machine's load is printed before and after: figures taken on a busy machine are not comparable.
+Machines differ too, so the bench also times a Python that only imports the libraries every
+console start needs (asyncio, SQLAlchemy's async ORM with aiosqlite, pydantic, holidays,
+tomllib) and does nothing else: `library_floor_ms`, the part of the answer no code of ours can
+remove on this machine (and `ours_ms`, the answer minus that floor).
 
     .venv/bin/python bench/console_bench.py [--runs 15] [--command whoami] [--source /work/main]
 
@@ -68,6 +72,22 @@ def one_run(
     return (answered - started) * 1000, (exited - started) * 1000, cpu * 1000
 
 
+LIBRARIES = ("asyncio", "sqlalchemy.ext.asyncio", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite.aiosqlite",
+             "aiosqlite", "pydantic", "pydantic.fields", "holidays", "tomllib")
+
+
+def library_floor_run(pycache: Path | None) -> float:
+    """ms for a Python that imports LIBRARIES and leaves at once (os._exit, as the console does:
+    no interpreter teardown), with the same bytecode cache settings."""
+    env = dict(os.environ)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import os, " + ", ".join(LIBRARIES) + "; os._exit(0)"], env=env, check=True)
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=15)
@@ -83,12 +103,14 @@ def main() -> int:
         config.write_text(re.sub(r'^database = ".*"$', 'database = "sqlite:///desk.db"', text, count=1, flags=re.M))
         pycache = None if args.no_bytecode_cache else Path(tmp) / "pycache"
         one_run(config, args.command, args.source, pycache)  # creates the database (and the bytecode cache)
-        answers, exits, cpus = [], [], []
-        for _ in range(args.runs):
+        library_floor_run(pycache)
+        answers, exits, cpus, floors = [], [], [], []
+        for _ in range(args.runs):  # interleaved: both see the same moments of a noisy machine
             a, e, c = one_run(config, args.command, args.source, pycache)
             answers.append(a)
             exits.append(e)
             cpus.append(c)
+            floors.append(library_floor_run(pycache))
     load_after = _loadavg()
     cache = "off (compiled from source at every start)" if pycache is None else "on"
     print(f"`{args.command}` through `supportbot console`, {args.runs} runs on {os.cpu_count()} CPUs, "
@@ -99,8 +121,12 @@ def main() -> int:
     print(f"process exit: median {statistics.median(exits):.0f} ms, min {min(exits):.0f} ms")
     print(f"CPU time (user+sys) of the process: median {statistics.median(cpus):.0f} ms, min {min(cpus):.0f} ms "
           "(less sensitive to a busy machine)")
+    floor = statistics.median(floors)
+    print(f"the libraries alone ({', '.join(LIBRARIES)}): import in median {floor:.0f} ms, min {min(floors):.0f} ms "
+          f"on this machine; the answer less that: {statistics.median(answers) - floor:.0f} ms")
     print(f"console_first_answer_ms={statistics.median(answers):.0f} console_first_answer_min_ms={min(answers):.0f} "
           f"console_exit_ms={statistics.median(exits):.0f} console_cpu_ms={statistics.median(cpus):.0f} "
+          f"library_floor_ms={floor:.0f} ours_ms={statistics.median(answers) - floor:.0f} "
           f"load={os.getloadavg()[0]:.1f} runs={args.runs} bytecode_cache={'no' if pycache is None else 'yes'}")
     return 0
 

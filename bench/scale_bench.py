@@ -360,22 +360,56 @@ async def _open_round_trips(url: str, seconds: float) -> tuple[int, int, int, fl
         await app.close()
 
 
+async def _transaction_floor(url: str, statements: int, seconds: float) -> float:
+    """Transactions per second of SQLAlchemy's async session alone (a plain engine and session
+    on the same database, none of our code) when each transaction is `statements` one-row
+    INSERTs of a scratch table, one after another: what this machine allows a `ticket open` of
+    that many statements before any work of ours (machines differ, so opens/s reads against it)."""
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+    probe = await open_app(_config(url), FixedClock(NOW), upgrade=False)  # our URL, as the desk builds it
+    engine = create_async_engine(probe.db.engine.url)
+    await probe.close()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE floor_probe (id SERIAL PRIMARY KEY, v TEXT NOT NULL)"))
+        sessions = async_sessionmaker(engine)
+        insert = text("INSERT INTO floor_probe (v) VALUES (:v)")
+        done, t0 = 0, 0.0
+        for phase in ("warm-up", "timed"):
+            done, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < (1.0 if phase == "warm-up" else seconds):
+                async with sessions() as session, session.begin():
+                    for i in range(statements):
+                        await session.execute(insert, {"v": f"{done}.{i}"})
+                done += 1
+        return done / (time.perf_counter() - t0)
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS floor_probe"))
+        await engine.dispose()
+
+
 async def _opens_only(args: argparse.Namespace) -> int:
     if not args.pg:
         print("--only open needs PostgreSQL (--pg or SUPPORTBOT_TEST_PG)", file=sys.stderr)
         return 2
     async with fresh_database(args.pg) as url:
         trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
-    _print_opens(trips, wire, quota, per_s)
+        floor = await _transaction_floor(url, trips, args.seconds)
+    _print_opens(trips, wire, quota, per_s, floor)
     print(f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
-          f"open_per_s={per_s:.1f}")
+          f"open_per_s={per_s:.1f} floor_open_per_s={floor:.1f}")
     return 0
 
 
-def _print_opens(trips: int, wire: int, quota: int, per_s: float) -> None:
+def _print_opens(trips: int, wire: int, quota: int, per_s: float, floor: float) -> None:
     print(f"pg ticket open ({OPEN_ORG}, no quota): {trips} statements, {wire} round trips on the wire "
           f"(BEGIN/COMMIT included); on a quota plan: {quota} statements; {per_s:.1f} opens/s in one process",
           flush=True)
+    print(f"the floor on this machine: SQLAlchemy's async session alone does {floor:.1f} transactions/s of "
+          f"{trips} one-row INSERTs each", flush=True)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -418,11 +452,12 @@ async def main_async(args: argparse.Namespace) -> int:
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
-    trips, wire, quota, per_s = 0, 0, 0, 0.0
+    trips, wire, quota, per_s, floor = 0, 0, 0, 0.0, 0.0
     if args.pg and "open" in parts and "pg" in wanted:
         async with fresh_database(args.pg) as url:
             trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
-        _print_opens(trips, wire, quota, per_s)
+            floor = await _transaction_floor(url, trips, args.seconds)
+        _print_opens(trips, wire, quota, per_s, floor)
     top = max(sizes)
     key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
@@ -447,7 +482,7 @@ async def main_async(args: argparse.Namespace) -> int:
         f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
         f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
         f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
-        f"open_per_s={per_s:.1f}"
+        f"open_per_s={per_s:.1f} floor_open_per_s={floor:.1f}"
     )
     return 0
 
