@@ -18,8 +18,11 @@ Latency is end to end: from sending the command until its "Opened ticket" answer
 fake Slack. Checks that no command is lost or doubled (one ticket each). Also measured over
 all the commands: the instances' CPU (user + system, from /proc) per command, and the
 database's transactions (pg_stat_database, which counts every instance's, including their
-background work meanwhile: worker polls, inbox looks, the leader lease) per command. The last
-line is key=value pairs. Loopback only; every process is stopped at the end."""
+background work meanwhile: worker polls, inbox looks, the leader lease) per command. That
+background work is as often as in a deployment of the shipped bot.toml (`worker_poll_seconds`
+5, `leader_takeover_seconds` 15; `--poll`/`--takeover` to change them), not as in the tests'
+fixture, which polls ten times as often to finish quickly. The last line is key=value pairs.
+Loopback only; every process is stopped at the end."""
 
 from __future__ import annotations
 
@@ -260,7 +263,10 @@ async def main_async(args: argparse.Namespace) -> int:
         env = bot_env(SUPPORTBOT_LOG_LEVEL="WARNING")
         for i in range(args.instances):
             port = free_port()
-            cfg = desk_config(tmp / f"bot{i}.toml", database=url, http_port=port, slack_api=fake.api_url())
+            cfg = desk_config(tmp / f"bot{i}.toml", database=url, http_port=port, slack_api=fake.api_url(),
+                              takeover=args.takeover)  # fmt: skip
+            # The tests' fixture polls every 0.5 s to finish quickly; a deployment polls as bot.toml says.
+            cfg.write_text(cfg.read_text().replace("worker_poll_seconds = 0.5", f"worker_poll_seconds = {args.poll}"))
             if i == 0:
                 db_upgrade(cfg, env)
             bots.append(BotProcess(f"bot{i}", cfg, port, env, tmp))
@@ -308,7 +314,7 @@ async def main_async(args: argparse.Namespace) -> int:
             line += (f" steady_rate={args.rate:g} steady_p50_ms={steady.p(0.5) * 1000:.1f} "
                      f"steady_p99_ms={steady.p(0.99) * 1000:.1f}")  # fmt: skip
         line += (f" cpu_ms_per_command={cpu * 1000 / total:.1f} transactions_per_command={xacts / total:.2f}"
-                 f" lost={lost} doubled={doubled}")  # fmt: skip
+                 f" lost={lost} doubled={doubled} poll_s={args.poll:g} takeover_s={args.takeover:g}")  # fmt: skip
         print(line)
         return 0 if lost == 0 and doubled == 0 else 1
     finally:
@@ -327,6 +333,10 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="burst requests in flight at once")
     parser.add_argument("--rate", type=float, default=0.0, help="then: commands a second, steady (0: no steady part)")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the steady part lasts")
+    parser.add_argument("--poll", type=float, default=5.0,
+                        help="[bot] worker_poll_seconds of each instance (default: the shipped bot.toml's)")
+    parser.add_argument("--takeover", type=float, default=15.0,
+                        help="[bot] leader_takeover_seconds (default: the shipped default)")
     return asyncio.run(main_async(parser.parse_args()))
 
 
