@@ -57,7 +57,7 @@ from bot.desk.billing import month_of  # noqa: E402
 from bot.desk.clock import FixedClock  # noqa: E402
 from bot.desk.domain import InboundMessage  # noqa: E402
 from bot.runtime.bootstrap import App, open_app  # noqa: E402
-from bot.runtime.config import parse_config  # noqa: E402
+from bot.runtime.config import database_url, parse_config  # noqa: E402
 from commands.billing import billed_orgs, statement, statement_summary  # noqa: E402
 from storage.models import BillingAccount, LedgerEntry, Ticket, TicketEvent  # noqa: E402
 from storage.uow import UnitOfWork  # noqa: E402
@@ -368,18 +368,15 @@ async def _transaction_floor(url: str, statements: int, seconds: float) -> float
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    probe = await open_app(_config(url), FixedClock(NOW), upgrade=False)  # our URL, as the desk builds it
-    engine = create_async_engine(probe.db.engine.url)
-    await probe.close()
+    engine = create_async_engine(database_url(_config(url)))  # the driver URL the desk uses, nothing else of it
     try:
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE floor_probe (id SERIAL PRIMARY KEY, v TEXT NOT NULL)"))
         sessions = async_sessionmaker(engine)
         insert = text("INSERT INTO floor_probe (v) VALUES (:v)")
-        done, t0 = 0, 0.0
-        for phase in ("warm-up", "timed"):
+        for length in (1.0, seconds):  # a warm-up second (statements prepared), then the timed run
             done, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < (1.0 if phase == "warm-up" else seconds):
+            while time.perf_counter() - t0 < length:
                 async with sessions() as session, session.begin():
                     for i in range(statements):
                         await session.execute(insert, {"v": f"{done}.{i}"})
