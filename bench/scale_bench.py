@@ -365,7 +365,7 @@ async def _transaction_floor(url: str, statements: int, seconds: float) -> float
     on the same database, none of our code) when each transaction is `statements` one-row
     INSERTs of a scratch table, one after another: what this machine allows a `ticket open` of
     that many statements before any work of ours (machines differ, so opens/s reads against it)."""
-    from sqlalchemy import text
+    from sqlalchemy import text  # (here: the module's `text` names are bot.toml's text)
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
     engine = create_async_engine(database_url(_config(url)))  # the driver URL the desk uses, nothing else of it
@@ -373,13 +373,13 @@ async def _transaction_floor(url: str, statements: int, seconds: float) -> float
         async with engine.begin() as conn:
             await conn.execute(text("CREATE TABLE floor_probe (id SERIAL PRIMARY KEY, v TEXT NOT NULL)"))
         sessions = async_sessionmaker(engine)
-        insert = text("INSERT INTO floor_probe (v) VALUES (:v)")
+        one_row = text("INSERT INTO floor_probe (v) VALUES (:v)")
         for length in (1.0, seconds):  # a warm-up second (statements prepared), then the timed run
             done, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < length:
                 async with sessions() as session, session.begin():
                     for i in range(statements):
-                        await session.execute(insert, {"v": f"{done}.{i}"})
+                        await session.execute(one_row, {"v": f"{done}.{i}"})
                 done += 1
         return done / (time.perf_counter() - t0)
     finally:
