@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, String, Table, bindparam, func, select, text, update
+from sqlalchemy import JSON, String, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import Database
+from storage.database import Database, multirow_text
 from storage.models import InboxMessage, UTCDateTime
 
 
@@ -117,25 +117,12 @@ _FINISH = (
     .where(_INBOX.c.key == bindparam("inbox_key"), _INBOX.c.done_at.is_(None))
     .values(done_at=bindparam("done_now", type_=UTCDateTime()))
 )
-_ADD_MANY: dict[int, Any] = {}
-
-
 def _add_many(rows: int) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING of `rows` commands in one statement, as text
-    built once per row count (the same SQL on SQLite and PostgreSQL): the dialects' on_conflict
-    constructs have no cache key in SQLAlchemy 2.0, so one built with them is compiled again on
-    every call."""
-    stmt = _ADD_MANY.get(rows)
-    if stmt is None:
-        values = ", ".join(f"(:key_{i}, :network_{i}, :message_{i}, :reply_to_{i}, :now, :until, :owner, 0)"
-                           for i in range(rows))  # fmt: skip
-        binds: list[Any] = [bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()),
-                            bindparam("owner", type_=String())]  # fmt: skip
-        for i in range(rows):
-            binds += [bindparam(f"key_{i}", type_=String()), bindparam(f"network_{i}", type_=String()),
-                      bindparam(f"message_{i}", type_=JSON()), bindparam(f"reply_to_{i}", type_=JSON())]  # fmt: skip
-        stmt = _ADD_MANY[rows] = text(
-            "INSERT INTO inbox (key, network, message, reply_to, received_at, claimed_until, claimed_by, attempts) "
-            f"VALUES {values} ON CONFLICT (key) DO NOTHING RETURNING key"
-        ).bindparams(*binds).columns(key=String())
-    return stmt
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING of `rows` commands in one statement."""
+    return multirow_text(
+        "INSERT INTO inbox (key, network, message, reply_to, received_at, claimed_until, claimed_by, attempts)",
+        "(:key_{i}, :network_{i}, :message_{i}, :reply_to_{i}, :now, :until, :owner, 0)", rows,
+        shared={"now": UTCDateTime(), "until": UTCDateTime(), "owner": String()},
+        per_row={"key": String(), "network": String(), "message": JSON(), "reply_to": JSON()},
+        tail=" ON CONFLICT (key) DO NOTHING RETURNING key", returning={"key": String()},
+    )

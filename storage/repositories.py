@@ -13,7 +13,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from bot.desk.domain import Button, Destination, Outbound
 from bot.ports.records import OutboxMessageRecord, TicketEventRecord, TicketRecord
-from storage.database import Database
+from storage.database import Database, multirow_text
 from storage.models import OutboxMessage, Ticket, TicketEvent, Timer, UTCDateTime
 
 _TICKETS = cast(Table, Ticket.__table__)
@@ -315,28 +315,15 @@ class TimerRepository:
         return value
 
 
-_TIMER_UPSERTS: dict[int, Any] = {}
-
-
 def _timer_upsert(rows: int) -> Any:
-    """INSERT ... ON CONFLICT DO UPDATE of `rows` timers of one (kind, ref) in one statement
-    (the same SQL on SQLite and PostgreSQL). Written as text, built once per row count: the
-    dialects' on_conflict constructs have no cache key in SQLAlchemy 2.0, so one built with them
-    is compiled again on every call (~1 ms); this one is compiled once, and psycopg prepares it
-    once it repeats."""
-    stmt = _TIMER_UPSERTS.get(rows)
-    if stmt is None:
-        values = ", ".join(f"(:kind, :ref, :key_{i}, :due_at_{i}, :payload_{i}, 0)" for i in range(rows))
-        binds: list[Any] = [bindparam("kind", type_=String()), bindparam("ref", type_=String())]
-        for i in range(rows):
-            binds += [bindparam(f"key_{i}", type_=String()), bindparam(f"due_at_{i}", type_=UTCDateTime()),
-                      bindparam(f"payload_{i}", type_=JSON())]
-        stmt = _TIMER_UPSERTS[rows] = text(
-            f"INSERT INTO timers (kind, ref, key, due_at, payload, attempts) VALUES {values} "
-            "ON CONFLICT (kind, ref, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload "
-            "WHERE timers.done_at IS NULL"
-        ).bindparams(*binds)
-    return stmt
+    """INSERT ... ON CONFLICT DO UPDATE of `rows` timers of one (kind, ref) in one statement."""
+    return multirow_text(
+        "INSERT INTO timers (kind, ref, key, due_at, payload, attempts)", "(:kind, :ref, :key_{i}, :due_at_{i}, "
+        ":payload_{i}, 0)", rows, shared={"kind": String(), "ref": String()},
+        per_row={"key": String(), "due_at": UTCDateTime(), "payload": JSON()},
+        tail=" ON CONFLICT (kind, ref, key) DO UPDATE SET due_at = excluded.due_at, payload = excluded.payload "
+        "WHERE timers.done_at IS NULL",
+    )
 
 
 _CLAIM = text(
@@ -471,38 +458,20 @@ class OutboxRepository:
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-_OUTBOX_INSERTS: dict[int, Any] = {}
-
-
 def _outbox_insert(rows: int) -> Any:
-    """INSERT ... RETURNING of `rows` outbox messages in one statement, as text built once per
-    row count (the same SQL on SQLite and PostgreSQL): SQLAlchemy's own multi-row forms cost
-    more CPU per call (a new statement per call, or its batching of executemany) than the
-    statement's round trip."""
-    stmt = _OUTBOX_INSERTS.get(rows)
-    if stmt is None:
-        fields = ("network", "target", "label", "kind", "text", "ticket_id", "buttons", "extra", "next")
-        values = ", ".join(
-            f"(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "
-            f":extra_{i}, 0, '', :next_{i})"
-            for i in range(rows)
-        )
-        types: dict[str, Any] = {"network": String(), "target": String(), "label": String(), "kind": String(),
-                                 "text": String(), "ticket_id": Integer(), "buttons": JSON(), "extra": JSON(),
-                                 "next": UTCDateTime()}  # fmt: skip
-        binds = [bindparam("now", type_=UTCDateTime())]
-        binds += [bindparam(f"{field}_{i}", type_=types[field]) for i in range(rows) for field in fields]
-        stmt = _OUTBOX_INSERTS[rows] = (
-            text(
-                "INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, "
-                f"attempts, error, next_attempt_at) VALUES {values} "
-                "RETURNING id, network, target, label, kind, text, ticket_id, buttons, extra"
-            )
-            .bindparams(*binds)
-            .columns(id=Integer(), network=String(), target=String(), label=String(), kind=String(), text=String(),
-                     ticket_id=Integer(), buttons=JSON(), extra=JSON())  # fmt: skip
-        )
-    return stmt
+    """INSERT ... RETURNING of `rows` outbox messages in one statement."""
+    return multirow_text(
+        "INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, attempts, "
+        "error, next_attempt_at)",
+        "(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "
+        ":extra_{i}, 0, '', :next_{i})",
+        rows, shared={"now": UTCDateTime()},
+        per_row={"network": String(), "target": String(), "label": String(), "kind": String(), "text": String(),
+                 "ticket_id": Integer(), "buttons": JSON(), "extra": JSON(), "next": UTCDateTime()},
+        tail=" RETURNING id, network, target, label, kind, text, ticket_id, buttons, extra",
+        returning={"id": Integer(), "network": String(), "target": String(), "label": String(), "kind": String(),
+                   "text": String(), "ticket_id": Integer(), "buttons": JSON(), "extra": JSON()},
+    )
 
 
 _MARK_DELIVERED = (
