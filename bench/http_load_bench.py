@@ -264,9 +264,7 @@ async def main_async(args: argparse.Namespace) -> int:
         for i in range(args.instances):
             port = free_port()
             cfg = desk_config(tmp / f"bot{i}.toml", database=url, http_port=port, slack_api=fake.api_url(),
-                              takeover=args.takeover)  # fmt: skip
-            # The tests' fixture polls every 0.5 s to finish quickly; a deployment polls as bot.toml says.
-            cfg.write_text(cfg.read_text().replace("worker_poll_seconds = 0.5", f"worker_poll_seconds = {args.poll}"))
+                              takeover=args.takeover, poll=args.poll)  # fmt: skip
             if i == 0:
                 db_upgrade(cfg, env)
             bots.append(BotProcess(f"bot{i}", cfg, port, env, tmp))

@@ -65,17 +65,19 @@ def desk_config(
     slack_api: str,
     irc_port: int | None = None,
     takeover: float = 3.0,
+    poll: float = 0.5,
     triage: str = "slack:C0TRIAGE",
     extra: str = "",
 ) -> Path:
     """The shipped bot.toml with [bot] http, Slack in HTTP mode on the same address (a fake
-    Web API), and optionally IRC on a local Ergo; secrets come from the environment."""
+    Web API), and optionally IRC on a local Ergo; secrets come from the environment. The
+    worker polls every `poll` seconds (0.5: tests finish quickly; the shipped file says 5)."""
     text = shipped_text(database)
     text = text[: text.index("# --- Adapters")]
     text = re.sub(r'^triage_channel = ".*"$', f'triage_channel = "{triage}"', text, count=1, flags=re.M)
     text = text.replace(
         "worker_poll_seconds = 5.0",
-        f'worker_poll_seconds = 0.5\nhttp = "127.0.0.1:{http_port}"\nleader_takeover_seconds = {takeover}',
+        f'worker_poll_seconds = {poll}\nhttp = "127.0.0.1:{http_port}"\nleader_takeover_seconds = {takeover}',
     )
     text += f"""
 {extra}
