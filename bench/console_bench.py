@@ -36,16 +36,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _python_env(pycache: Path | None, **extra: str) -> dict[str, str]:
+    """This environment for a Python we start: with the bytecode cache in `pycache` (None: as
+    the environment says), plus `extra`."""
+    env = {**os.environ, **extra}
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
 def one_run(
     config: Path, command: str, source: Path | None = None, pycache: Path | None = None
 ) -> tuple[float, float, float]:
     """(ms to the first stdout line, ms to exit, CPU ms of the process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     exe = Path(sys.executable).with_name("supportbot")
-    env = {**os.environ, "SUPPORTBOT_NOW": "2026-11-24T10:00:00+00:00"}
-    if pycache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    env = _python_env(pycache, SUPPORTBOT_NOW="2026-11-24T10:00:00+00:00")
     if source is not None:  # another checkout's code (e.g. main, for a before/after figure)
         argv = [sys.executable, "-m", "bot.runtime.cli"]
         env["PYTHONPATH"] = str(source)
@@ -79,12 +86,9 @@ LIBRARIES = ("asyncio", "sqlalchemy.ext.asyncio", "sqlalchemy.orm", "sqlalchemy.
 def library_floor_run(pycache: Path | None) -> float:
     """ms for a Python that imports LIBRARIES and leaves at once (os._exit, as the console does:
     no interpreter teardown), with the same bytecode cache settings."""
-    env = dict(os.environ)
-    if pycache is not None:
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(pycache)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import os, " + ", ".join(LIBRARIES) + "; os._exit(0)"], env=env, check=True)
+    subprocess.run([sys.executable, "-c", "import os, " + ", ".join(LIBRARIES) + "; os._exit(0)"],
+                   env=_python_env(pycache), check=True)  # fmt: skip
     return (time.perf_counter() - started) * 1000
 
 
