@@ -60,7 +60,8 @@ async def append(ctx: CommandContext, ticket: TicketRecord, event: TicketEventRe
     """Store the event and let the other areas (SLA, paging, billing) react in the same transaction."""
     event.ticket_id = ticket.id
     await ctx.uow.tickets.add_event(event)
-    ticket.updated_at = ctx.now
+    if ticket.updated_at != ctx.now:  # (the same value set again would still make the row dirty: a flush for nothing)
+        ticket.updated_at = ctx.now
     for hook in ctx.hooks.after_event:
         await hook(ctx, ticket, event)
     return event
