@@ -365,8 +365,8 @@ class OutboxRepository:
         A bulk INSERT of plain rows, not the unit-of-work flush, which costs more CPU than its SQL:
         nothing in the unit of work uses these rows as objects."""
         rows = [self._values(message, now) for message in messages]
-        if rows:
-            await self.session.execute(insert(OutboxMessage), rows)
+        if rows:  # (on the table: the ORM's bulk INSERT path flushes and plans first, for nothing here)
+            await self.session.execute(_INSERT_OUTBOX, rows[0] if len(rows) == 1 else rows)
 
     async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
                          networks: Collection[str]) -> list[Outbound]:  # fmt: skip
@@ -474,6 +474,7 @@ def _outbox_insert(rows: int) -> Any:
     )
 
 
+_INSERT_OUTBOX = insert(_OUTBOX)
 _MARK_DELIVERED = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
