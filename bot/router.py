@@ -678,6 +678,7 @@ class Router:
             ctx = CommandContext(
                 caller, message, uow, self.config, self.clock, now, self.services, self.registry, self.hooks, spec=spec
             )
+            claimed = ""
             try:
                 # Idempotency guards changes; a read-only answer given twice harms nobody and
                 # saves a write per read.
@@ -686,6 +687,7 @@ class Router:
                     if not await uow.handled.claim(key, now):
                         log.info("duplicate delivery of %s ignored", key)
                         return []
+                    claimed = key  # (PostgreSQL: checked with the next statement, see `claim`)
                 kwargs = parse_args(ctx, spec, rest)
                 result = await spec.handler(ctx, **kwargs)
                 replies = _as_replies(result, spec)
@@ -695,7 +697,15 @@ class Router:
                     await uow.outbox.add_all(ctx.outbound, now)
                 await uow.commit()
             except SupportbotError as exc:
+                if claimed and await uow.handled.duplicate_waiting():  # refused before its first statement
+                    log.info("duplicate delivery of %s ignored", claimed)
+                    return []
                 return _refusal(spec, caller, exc, quiet=quiet)
+            except Exception as exc:
+                if claimed and uow.handled.is_duplicate(exc):  # the claim failed the statement it rode with
+                    log.info("duplicate delivery of %s ignored", claimed)
+                    return []
+                raise
         if ctx.outbound:
             for listener in self.listeners:
                 await listener(ctx.outbound)

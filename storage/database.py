@@ -292,11 +292,113 @@ def multirow_text(
         values = ", ".join(row.format(i=i) for i in range(rows))
         binds = [bindparam(name, type_=type_) for name, type_ in shared.items()]
         binds += [bindparam(f"{name}_{i}", type_=type_) for i in range(rows) for name, type_ in per_row.items()]
-        stmt = text(f"{head} VALUES {values}{tail}").bindparams(*binds)
-        if returning is not None:
-            stmt = stmt.columns(**returning)
+        stmt = typed_text(f"{head} VALUES {values}{tail}", binds, returning)
         _MULTIROW[cache_key] = stmt
     return stmt
+
+
+# The SQL, binds and RETURNING types of the text statements built here, by the statement's id
+# (the statement is kept with them, so its id stays its own): `riding` joins two of them.
+_PARTS: dict[int, tuple[str, list[Any], Mapping[str, Any] | None, Any]] = {}
+_RIDING: dict[tuple[int, int], Any] = {}
+
+
+def typed_text(sql: str, binds: Sequence[Any], returning: Mapping[str, Any] | None = None) -> Any:
+    """A text statement with typed binds (and the types of what its RETURNING gives back) that
+    a write deferred with `write_soon` can ride along with (`riding`)."""
+    stmt: Any = text(sql).bindparams(*binds)
+    if returning is not None:
+        stmt = stmt.columns(**returning)
+    _PARTS[id(stmt)] = (sql, list(binds), returning, stmt)
+    return stmt
+
+
+# --- writes that ride along with the next statement (PostgreSQL) ------------------------------
+#
+# A write whose result nobody reads (the timers a command moves) need not be a round trip of its
+# own: it waits in the session and goes out with the session's next statement, or at the latest
+# before the commit. Statements built with `typed_text` (the outbox's INSERT, the inbox's "done"
+# mark: the last statements of a command) carry it in one statement, `WITH ride AS (<write>)
+# <statement>` (PostgreSQL runs a data-modifying WITH exactly once, whatever the statement reads
+# of it); any other statement, a flush, a savepoint or the commit sends it first, on its own, so
+# everything still reaches the server in the order the code wrote it. A rollback forgets it.
+# (Statements run on the session's Connection directly, such as the billing reads, do not see a
+# waiting write: none of them reads the tables written this way.) SQLite writes at once.
+_WAITING = "supportbot_write_waiting"
+
+
+def can_wait(session: AsyncSession) -> bool:
+    """Whether a write can wait for the session's next statement here: PostgreSQL, and a
+    session whose events send it (NumberingSession, the desk's own)."""
+    return session.bind.dialect.name == "postgresql" and isinstance(session.sync_session, NumberingSession)
+
+
+def waiting(session: AsyncSession) -> Any:
+    """The statement of the write waiting in the session (None: none)."""
+    write = session.info.get(_WAITING)
+    return None if write is None else write[0]
+
+
+async def write_soon(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> None:
+    """Execute `stmt` (built with `typed_text`, no result read) now on SQLite; on PostgreSQL with
+    the session's next statement (one write waits at a time: an earlier one goes out first)."""
+    if not can_wait(session):
+        await session.execute(stmt, params)
+        return
+    earlier = session.info.pop(_WAITING, None)
+    if earlier is not None:
+        await session.execute(*earlier)
+    session.info[_WAITING] = (stmt, params)
+
+
+async def execute_riding(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> Any:
+    """Execute `stmt` (built with `typed_text`) carrying the write waiting in the session, if
+    any, in the same statement; its result is `stmt`'s."""
+    waiting = session.info.pop(_WAITING, None)
+    if waiting is None:
+        return await session.execute(stmt, params)
+    return await session.execute(riding(waiting[0], stmt), waiting[1] | params)
+
+
+def riding(write: Any, stmt: Any) -> Any:
+    """`WITH ride AS (<write>) <stmt>`: both `typed_text` statements as one, built once per pair."""
+    key = (id(write), id(stmt))
+    both = _RIDING.get(key)
+    if both is None:
+        write_sql, write_binds, _, _ = _PARTS[id(write)]
+        sql, binds, returning, _ = _PARTS[id(stmt)]
+        clash = {b.key for b in write_binds} & {b.key for b in binds}
+        if clash:
+            raise ValueError(f"statements riding together share bind names: {sorted(clash)}")
+        both = _RIDING[key] = typed_text(f"WITH ride AS ({write_sql}) {sql}", [*write_binds, *binds], returning)
+    return both
+
+
+def send_waiting(session: Session) -> None:
+    """The waiting write, on its own, now (inside the session's greenlet: sync)."""
+    waiting = session.info.pop(_WAITING, None)
+    if waiting is not None:
+        session.execute(*waiting)
+
+
+@event.listens_for(NumberingSession, "do_orm_execute")
+def _waiting_before_statement(state: Any) -> None:
+    send_waiting(state.session)
+
+
+@event.listens_for(NumberingSession, "before_flush")
+def _waiting_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    send_waiting(session)
+
+
+@event.listens_for(NumberingSession, "before_commit")
+def _waiting_before_commit(session: Session) -> None:
+    send_waiting(session)
+
+
+@event.listens_for(NumberingSession, "after_soft_rollback")
+def _waiting_forgotten(session: Session, _previous: Any) -> None:
+    session.info.pop(_WAITING, None)
 
 
 # Adapter state writes, as text: the dialects' on_conflict constructs have no cache key in

@@ -11,7 +11,7 @@ from typing import Any, cast
 from sqlalchemy import JSON, String, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import Database, multirow_text
+from storage.database import Database, execute_riding, multirow_text, typed_text
 from storage.models import InboxMessage, UTCDateTime
 
 
@@ -47,7 +47,7 @@ class InboxRepository:
         """Mark the command done (in the command's own transaction); False if it already was."""
         # On the table, not the mapped class: the ORM's bulk UPDATE path (session synchronising)
         # costs more CPU than the statement, and nothing in the session holds the row.
-        result = await self.session.execute(_FINISH, {"inbox_key": key, "done_now": now})
+        result = await execute_riding(self.session, _FINISH, {"inbox_key": key, "done_now": now})
         return bool(getattr(result, "rowcount", 0))
 
     async def claim_undone(self, now: datetime, until: datetime, owner: str, limit: int = 20) -> Sequence[InboxMessage]:
@@ -112,10 +112,10 @@ class InboxRepository:
 
 
 _INBOX = cast(Table, InboxMessage.__table__)
-_FINISH = (
-    update(_INBOX)
-    .where(_INBOX.c.key == bindparam("inbox_key"), _INBOX.c.done_at.is_(None))
-    .values(done_at=bindparam("done_now", type_=UTCDateTime()))
+# (Text, so that a write waiting in the session rides along: storage.database.write_soon.)
+_FINISH = typed_text(
+    "UPDATE inbox SET done_at = :done_now WHERE inbox.key = :inbox_key AND inbox.done_at IS NULL",
+    [bindparam("inbox_key", type_=String()), bindparam("done_now", type_=UTCDateTime())],
 )
 def _add_many(rows: int) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING of `rows` commands in one statement."""

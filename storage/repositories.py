@@ -7,18 +7,36 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import JSON, Integer, String, Table, bindparam, delete, func, insert, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from bot.desk.domain import Button, Destination, Outbound
 from bot.ports.records import OutboxMessageRecord, TicketEventRecord, TicketRecord
-from storage.database import Database, multirow_text
+from storage.database import (
+    Database,
+    can_wait,
+    execute_riding,
+    multirow_text,
+    send_waiting,
+    typed_text,
+    waiting,
+    write_soon,
+)
 from storage.models import OutboxMessage, Ticket, TicketEvent, Timer, UTCDateTime
 
 _TICKETS = cast(Table, Ticket.__table__)
-_INSERT_TICKET = insert(_TICKETS).returning(_TICKETS.c.id)
 _TICKET_COLUMNS = tuple(c.name for c in _TICKETS.columns if c.name != "id")
+# Every column bound (None: NULL, for JSON too), as text so that a claim waiting in the session
+# rides along with it (storage.database.write_soon): a new ticket is a command's first INSERT.
+_INSERT_TICKET = typed_text(
+    f"INSERT INTO tickets ({', '.join(_TICKET_COLUMNS)}) VALUES ({', '.join(f':{n}' for n in _TICKET_COLUMNS)}) "
+    "RETURNING id",
+    [bindparam(c.name, type_=JSON(none_as_null=True) if isinstance(c.type, JSON) else c.type)
+     for c in _TICKETS.columns if c.name != "id"],
+    {"id": Integer()},
+)
 # The columns' Python-side defaults (models.Ticket), for a ticket made without them.
 _TICKET_DEFAULTS: dict[str, Any] = {
     c.name: c.default.arg for c in _TICKETS.columns if isinstance(c.default, ScalarElementColumnDefault)
@@ -60,8 +78,9 @@ class TicketRepository:
             for name, default in _TICKET_DEFAULTS.items():
                 if values.get(name) is None:
                     values[name] = default
-            # A column not given is left to the database (NULL; a JSON None would be 'null').
-            ticket.id = (await self.session.execute(_INSERT_TICKET, values)).scalar_one()
+            # A column not given is NULL (no column has a default only the database knows).
+            params = {name: values.get(name) for name in _TICKET_COLUMNS}
+            ticket.id = (await execute_riding(self.session, _INSERT_TICKET, params)).scalar_one()
             for name in _TICKET_COLUMNS:
                 if name not in values:
                     setattr(ticket, name, None)
@@ -237,7 +256,9 @@ class TimerRepository:
         params: dict[str, Any] = {"kind": kind, "ref": ref}
         for i, (key, due_at, payload) in enumerate(timers):
             params |= {f"key_{i}": key, f"due_at_{i}": due_at, f"payload_{i}": payload or {}}
-        await self.session.execute(_timer_upsert(len(timers)), params)
+        # Nothing reads what the upsert returns: on PostgreSQL it rides along with the next statement
+        # (a command's outbox INSERT) instead of costing a round trip of its own.
+        await write_soon(self.session, _timer_upsert(len(timers)), params)
         self._scheduled(due for _key, due, _payload in timers)
         written = self._written.setdefault((kind, ref), {})
         written.update({key: due_at for key, due_at, _ in timers})
@@ -329,6 +350,11 @@ def _timer_upsert(rows: int) -> Any:
 _CLAIM = text(
     "INSERT INTO handled_messages (key, at) VALUES (:key, :at) ON CONFLICT (key) DO NOTHING RETURNING key"
 ).bindparams(bindparam("key", type_=String()), bindparam("at", type_=UTCDateTime()))
+# The claim that rides along (PostgreSQL): a duplicate fails the statement carrying it.
+_CLAIM_RIDING = typed_text(
+    "INSERT INTO handled_messages (key, at) VALUES (:claim_key, :claim_at)",
+    [bindparam("claim_key", type_=String()), bindparam("claim_at", type_=UTCDateTime())],
+)
 
 
 class OutboxRepository:
@@ -361,12 +387,14 @@ class OutboxRepository:
         )
 
     async def add_all(self, messages: Iterable[Outbound], now: datetime) -> None:
-        """Several messages in one statement (a command's posts, the alert intake's batches).
-        A bulk INSERT of plain rows, not the unit-of-work flush, which costs more CPU than its SQL:
-        nothing in the unit of work uses these rows as objects."""
-        rows = [self._values(message, now) for message in messages]
-        if rows:  # (on the table: the ORM's bulk INSERT path flushes and plans first, for nothing here)
-            await self.session.execute(_INSERT_OUTBOX, rows[0] if len(rows) == 1 else rows)
+        """Several messages in one statement (a command's posts, the alert intake's batches): a
+        multi-row INSERT compiled once per row count, which carries a write waiting in the session
+        (the command's timers), not the ORM's bulk path, which flushes and plans first: nothing in
+        the unit of work uses these rows as objects."""
+        messages = list(messages)
+        if messages:
+            await execute_riding(self.session, _outbox_insert(len(messages), returning=False),
+                                 _outbox_params(messages, now, None, ()))
 
     async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
                          networks: Collection[str]) -> list[Outbound]:  # fmt: skip
@@ -376,17 +404,8 @@ class OutboxRepository:
         this instance not deliver them after all, they are delivered after the lease."""
         if not messages:
             return []
-        params: dict[str, Any] = {"now": now}
-        for i, message in enumerate(messages):
-            params |= {
-                f"network_{i}": message.destination.network, f"target_{i}": message.destination.target,
-                f"label_{i}": message.label or str(message.destination), f"kind_{i}": message.kind,
-                f"text_{i}": message.text, f"ticket_id_{i}": message.ticket_id,
-                f"buttons_{i}": [{"label": b.label, "command": b.command} for b in message.buttons],
-                f"extra_{i}": dict(message.extra),
-                f"next_{i}": until if message.destination.network in networks else None,
-            }  # fmt: skip
-        result = await self.session.execute(_outbox_insert(len(messages)), params)
+        params = _outbox_params(messages, now, until, networks)
+        result = await execute_riding(self.session, _outbox_insert(len(messages)), params)
         # Built from what came back (RETURNING need not keep the rows' order).
         return [outbound_of(row) for row in result if row.network in networks]
 
@@ -458,23 +477,41 @@ class OutboxRepository:
 
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
-def _outbox_insert(rows: int) -> Any:
-    """INSERT ... RETURNING of `rows` outbox messages in one statement."""
+_OUTBOX_HEAD = ("INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, "
+                "attempts, error, next_attempt_at)")
+_OUTBOX_ROW = ("(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "
+               ":extra_{i}, 0, '', :next_{i})")
+_OUTBOX_TYPES = {"network": String(), "target": String(), "label": String(), "kind": String(), "text": String(),
+                 "ticket_id": Integer(), "buttons": JSON(), "extra": JSON()}
+
+
+def _outbox_insert(rows: int, *, returning: bool = True) -> Any:
+    """INSERT of `rows` outbox messages in one statement; `returning`: with RETURNING of what
+    `outbound_of` needs (without: nothing comes back to process)."""
     return multirow_text(
-        "INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, attempts, "
-        "error, next_attempt_at)",
-        "(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "
-        ":extra_{i}, 0, '', :next_{i})",
-        rows, shared={"now": UTCDateTime()},
-        per_row={"network": String(), "target": String(), "label": String(), "kind": String(), "text": String(),
-                 "ticket_id": Integer(), "buttons": JSON(), "extra": JSON(), "next": UTCDateTime()},
-        tail=" RETURNING id, network, target, label, kind, text, ticket_id, buttons, extra",
-        returning={"id": Integer(), "network": String(), "target": String(), "label": String(), "kind": String(),
-                   "text": String(), "ticket_id": Integer(), "buttons": JSON(), "extra": JSON()},
+        _OUTBOX_HEAD, _OUTBOX_ROW, rows, shared={"now": UTCDateTime()},
+        per_row={**_OUTBOX_TYPES, "next": UTCDateTime()},
+        tail=" RETURNING id, network, target, label, kind, text, ticket_id, buttons, extra" if returning else "",
+        returning={"id": Integer(), **_OUTBOX_TYPES} if returning else None,
     )
 
 
-_INSERT_OUTBOX = insert(_OUTBOX)
+def _outbox_params(messages: Sequence[Outbound], now: datetime, until: datetime | None,
+                   networks: Collection[str]) -> dict[str, Any]:  # fmt: skip
+    """The binds of `_outbox_insert`: those for `networks` leased until `until`."""
+    params: dict[str, Any] = {"now": now}
+    for i, message in enumerate(messages):
+        params |= {
+            f"network_{i}": message.destination.network, f"target_{i}": message.destination.target,
+            f"label_{i}": message.label or str(message.destination), f"kind_{i}": message.kind,
+            f"text_{i}": message.text, f"ticket_id_{i}": message.ticket_id,
+            f"buttons_{i}": [{"label": b.label, "command": b.command} for b in message.buttons],
+            f"extra_{i}": dict(message.extra),
+            f"next_{i}": until if message.destination.network in networks else None,
+        }  # fmt: skip
+    return params
+
+
 _MARK_DELIVERED = (
     update(_OUTBOX)
     .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
@@ -502,7 +539,31 @@ class IdempotencyRepository:
         self.db = db
 
     async def claim(self, key: str, now: datetime) -> bool:
-        """Record an inbound message id; False if it was handled before (a duplicate)."""
+        """Record an inbound message id; False if it was handled before (a duplicate). On
+        PostgreSQL the row rides along with the transaction's next statement (a command's first
+        INSERT: no round trip of its own) and True is returned; a duplicate then fails that
+        statement, which `is_duplicate` recognises (the transaction is not committed)."""
+        if can_wait(self.session):
+            await write_soon(self.session, _CLAIM_RIDING, {"claim_key": key[:300], "claim_at": now})
+            return True
         # (Text, like _timer_upsert: compiled once, not on every command.)
         result = await self.session.execute(_CLAIM, {"key": key[:300], "at": now})
         return result.first() is not None
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        """Whether `exc` is a claim's row failing as a duplicate (see `claim`)."""
+        diag = getattr(getattr(exc, "orig", None), "diag", None)
+        return isinstance(exc, IntegrityError) and getattr(diag, "table_name", None) == "handled_messages"
+
+    async def duplicate_waiting(self) -> bool:
+        """Send a claim still waiting for a statement to ride along with (a command refused
+        before its first statement): True if it is a duplicate (the refusal was given before)."""
+        if waiting(self.session) is not _CLAIM_RIDING:
+            return False
+        try:
+            await self.session.run_sync(send_waiting)
+        except IntegrityError as exc:
+            if self.is_duplicate(exc):
+                return True
+            raise
+        return False

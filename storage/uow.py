@@ -4,9 +4,9 @@ nothing: leaving the block without commit() rolls everything back."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -16,7 +16,7 @@ from storage.alerts import AlertRepository
 from storage.assist import AssistRepository
 from storage.attachments import AttachmentRepository
 from storage.billing import BillingRepository
-from storage.database import READ_ONLY, Database, SessionState
+from storage.database import READ_ONLY, Database, SessionState, send_waiting
 from storage.inbox import InboxRepository
 from storage.paging import PagingRepository
 from storage.repositories import (
@@ -123,9 +123,13 @@ class UnitOfWork:
         if not self.db.is_sqlite:
             await self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
 
-    def savepoint(self) -> AbstractAsyncContextManager[Any]:
-        """A nested transaction: a step that fails inside it is undone alone."""
-        return self.session.begin_nested()
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: a step that fails inside it is undone alone. (A write waiting
+        to ride along goes out before it: the savepoint's rollback must not forget it.)"""
+        await self.session.run_sync(send_waiting)
+        async with self.session.begin_nested():
+            yield
 
     async def __aexit__(
         self,

@@ -221,7 +221,18 @@ class IdempotencyStore(Protocol):
     """Inbound message ids already handled: the one place duplicates are dropped."""
 
     async def claim(self, key: str, now: datetime) -> bool:
-        """Record an inbound message id; False if it was handled before (a duplicate)."""
+        """Record an inbound message id; False if it was handled before (a duplicate). A store
+        may check later instead, with the transaction's next statement: a duplicate then fails
+        that statement with an error `is_duplicate` recognises."""
+        ...
+
+    def is_duplicate(self, exc: BaseException) -> bool:
+        """Whether `exc` is a claimed id failing as a duplicate (see `claim`)."""
+        ...
+
+    async def duplicate_waiting(self) -> bool:
+        """Check a claim not yet checked (the command was refused before any statement): True
+        if it is a duplicate."""
         ...
 
 

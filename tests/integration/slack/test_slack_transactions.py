@@ -18,7 +18,8 @@ from tests.integration.slack.slack_fakes import SIGNING_SECRET, FakeSlack, Slack
 
 class Transactions:
     """The transactions an engine begins while counting, each as the first words of its
-    statements (BEGIN itself left out)."""
+    statements (BEGIN itself left out; a statement carrying a write, `WITH ride AS (<write>)
+    <statement>`, by its write's first words)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -28,7 +29,7 @@ class Transactions:
         self.seen.append([])
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        words = " ".join(statement.split()[:3])
+        words = " ".join(statement.removeprefix("WITH ride AS (").split()[:3])
         if self.seen and not words.upper().startswith(("BEGIN", "PRAGMA")):
             self.seen[-1].append(words)
 

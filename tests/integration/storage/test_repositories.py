@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from bot.desk.domain import Button, Destination, Outbound
 from storage import schema
 from storage.database import Database, StateStore
@@ -92,8 +94,17 @@ async def test_an_inbound_message_id_is_claimed_once(any_db_url: str) -> None:
         async with UnitOfWork(db) as uow:
             assert await uow.handled.claim("slack:Ev1", T0)
             await uow.commit()
+        async with UnitOfWork(db) as uow:  # SQLite says so at once; PostgreSQL with the next statement
+            claimed = await uow.handled.claim("slack:Ev1", T0)
+            assert not claimed or await uow.handled.duplicate_waiting()
         async with UnitOfWork(db) as uow:
-            assert not await uow.handled.claim("slack:Ev1", T0)
+            if await uow.handled.claim("slack:Ev1", T0):  # (PostgreSQL) the commit carries it, and fails
+                with pytest.raises(Exception) as failed:
+                    await uow.commit()
+                assert uow.handled.is_duplicate(failed.value) and not uow.committed
+        async with UnitOfWork(db) as uow:  # a new id is no duplicate, checked either way
+            assert await uow.handled.claim("slack:Ev2", T0) and not await uow.handled.duplicate_waiting()
+            await uow.commit()
     finally:
         await db.dispose()
 

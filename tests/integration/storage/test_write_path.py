@@ -1,10 +1,11 @@
-"""What a command costs the database (issue 21): `ticket open` in five statements on
+"""What a command costs the database (issue 21): `ticket open` in three statements on
 PostgreSQL, a connection the server dropped costs no command, and on SQLite a read-only
 command does not queue behind a writer."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -19,12 +20,16 @@ from tests.conftest import Session
 
 
 async def _sent_by(desk: Session, line: str) -> tuple[str, list[str]]:
-    """agnes's answer to `line`, and the first three words of each statement it sent."""
+    """agnes's answer to `line`, and the first three words of each statement it sent (of one
+    carrying a write along, `WITH ride AS (<write>) <statement>`: both, joined by " + ")."""
     engine = desk.app.db.engine.sync_engine
     sent: list[str] = []
 
     def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()[:3]))
+        if statement.startswith("WITH ride AS ("):
+            sent.append(" + ".join(re.findall(r"INSERT INTO \w+|UPDATE (?!SET)\w+", statement)))
+        else:
+            sent.append(" ".join(statement.split()[:3]))
 
     event.listen(engine, "before_cursor_execute", seen)
     try:
@@ -39,7 +44,7 @@ def _opened_id(reply: str) -> int:
     return int(reply.split("#")[1].split()[0])
 
 
-async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[..., Any], pg_url: str) -> None:
+async def test_ticket_open_is_three_statements_on_postgresql(make_app: Callable[..., Any], pg_url: str) -> None:
     desk: Session = await make_app(pg_url)
     _opened_id(await desk.text("agnes", "ticket open --for acme P3 warm-up"))
     reply, sent = await _sent_by(desk, "ticket open --for acme P3 printer on fire")
@@ -47,14 +52,14 @@ async def test_ticket_open_is_five_inserts_on_postgresql(make_app: Callable[...,
     assert "First response due 2026-11-26 10:00 GMT" in reply
     # BEGIN (which psycopg would send unseen anyway), then one INSERT per table and nothing
     # else: no pre-ping, no UPDATE of the new row, no read of what was just written, no timers
-    # cancelled on a ticket that has none; COMMIT follows (a DBAPI call, not a statement).
+    # cancelled on a ticket that has none; the message id's claim carried by the ticket's INSERT
+    # and the timers' upsert by the outbox's (nothing reads what either returns); COMMIT follows
+    # (a DBAPI call, not a statement).
     assert sent == [
         "BEGIN",
-        "INSERT INTO handled_messages",
-        "INSERT INTO tickets",
+        "INSERT INTO handled_messages + INSERT INTO tickets",
         "INSERT INTO ticket_events",
-        "INSERT INTO timers",
-        "INSERT INTO outbox",
+        "INSERT INTO timers + INSERT INTO outbox",
     ]
     async with desk.app.uow_factory() as uow:
         ticket = await uow.tickets.get(tid)
@@ -77,7 +82,8 @@ async def test_a_p1_open_pages_without_reading_back_the_page_it_wrote(
     tid = _opened_id(reply)
     assert "On-call paged (page 1): escalating, not yet acknowledged" in reply
     assert not [s for s in sent if s.startswith("SELECT")], sent
-    assert sent.count("INSERT INTO pages") == 1 and sent.count("INSERT INTO timers") == 2, sent
+    assert sent.count("INSERT INTO pages") == 1, sent
+    assert sum(s.count("INSERT INTO timers") for s in sent) == 2, sent
     # The page is whole as written (its ticket, step, due time): `page` finds it for the ticket.
     assert "already has page 1" in await desk.text("agnes", f"page #{tid}")
     desk.app.worker.listeners.append(desk._capture)
@@ -153,3 +159,92 @@ async def test_a_read_only_unit_of_work_cannot_write_on_sqlite(desk: Session) ->
         await uow.commit()
     async with desk.app.uow_factory(read_only=True) as uow:
         assert [t.key for t in await uow.timers.pending("sla", "1")] == ["response:75"]
+
+
+async def _keys(desk: Session, ref: str) -> list[str]:
+    async with desk.app.uow_factory(read_only=True) as uow:
+        return sorted(t.key for t in await uow.timers.pending("sla", ref))
+
+
+async def test_a_waiting_write_is_seen_and_kept_as_if_sent_at_once(any_db_url: str,
+                                                                   make_app: Callable[..., Any]) -> None:
+    """Timers wait to ride along with the next statement (PostgreSQL; SQLite writes at once), and
+    nothing about that shows: a read in the same transaction sees them, the commit keeps them
+    with nothing after them, a rollback or a failed savepoint forgets only what it should."""
+    desk: Session = await make_app(any_db_url)
+    now = desk.app.clock.now()
+    async with desk.app.uow_factory() as uow:
+        await uow.timers.schedule("sla", "7", "response:75", now)
+        assert [t.key for t in await uow.timers.pending("sla", "7")] == ["response:75"]  # seen by the next read
+        await uow.timers.schedule("sla", "7", "response:breach", now)
+        await uow.commit()  # the last write, with nothing after it: goes out with the commit
+    assert await _keys(desk, "7") == ["response:75", "response:breach"]
+
+    async with desk.app.uow_factory() as uow:
+        await uow.timers.schedule("sla", "8", "response:75", now)
+        await uow.rollback()
+    assert await _keys(desk, "8") == []
+
+    async with desk.app.uow_factory() as uow:
+        await uow.timers.schedule("sla", "9", "before", now)  # waiting when the savepoint begins: kept
+        with pytest.raises(RuntimeError):
+            async with uow.savepoint():
+                await uow.timers.schedule("sla", "9", "inside-failed", now)
+                raise RuntimeError("the step failed")
+        async with uow.savepoint():
+            await uow.timers.schedule("sla", "9", "inside-kept", now)  # released with its savepoint
+        await uow.commit()
+    assert await _keys(desk, "9") == ["before", "inside-kept"]
+
+
+async def test_a_slash_command_carries_its_timers_with_its_done_mark(make_app: Callable[..., Any],
+                                                                    pg_url: str) -> None:
+    """From the durable inbox, the timers of a new ticket ride along with the inbox row's "done"
+    mark: the ticket's timers are there, and the command ran once."""
+    desk: Session = await make_app(pg_url)
+    engine = desk.app.db.engine.sync_engine
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    async with desk.app.uow_factory() as uow:
+        now = desk.app.clock.now()
+        await uow.inbox.add("k-1", "console", {}, {}, now, now, "")
+        await uow.commit()
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with desk.app.uow_factory() as uow:
+            await uow.timers.schedule("sla", "11", "response:75", desk.app.clock.now())
+            assert await uow.inbox.finish("k-1", desk.app.clock.now()) is True
+            await uow.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    riding = [s for s in sent if "INSERT INTO timers" in s]
+    assert len(riding) == 1 and riding[0].startswith("WITH ride AS") and "UPDATE inbox" in riding[0], sent
+    assert not [s for s in sent if s.startswith("UPDATE inbox")], sent  # one statement for both
+    assert await _keys(desk, "11") == ["response:75"]
+    async with desk.app.uow_factory() as uow:
+        assert await uow.inbox.finish("k-1", desk.app.clock.now()) is False  # done once
+
+
+async def test_a_second_delivery_changes_nothing_and_says_nothing(any_db_url: str,
+                                                                  make_app: Callable[..., Any]) -> None:
+    """The message id's claim rides along with a command's first statement on PostgreSQL: a
+    second delivery of the same message is still silent and changes nothing, whether the
+    command's first statement is an INSERT (open), a read (note), or none at all (refused)."""
+    desk: Session = await make_app(any_db_url)
+    opened = await desk.text("alice", "ticket open P2 dup", message_id="evt-open")
+    assert opened.startswith("Opened ticket #1")
+    assert await desk.text("alice", "ticket open P2 dup", message_id="evt-open") == ""
+    noted = await desk.text("agnes", "ticket note 1 called them", message_id="evt-note")
+    assert "#1" in noted
+    assert await desk.text("agnes", "ticket note 1 called them", message_id="evt-note") == ""
+    # Handled once already, and now refused before any statement (the same id with a line the
+    # desk refuses outright): still silent.
+    assert await desk.text("agnes", "ticket note 1 called them", message_id="evt-note") == ""
+    assert "add --for ORG" in await desk.text("agnes", "ticket open P2 no org named")
+    assert await desk.text("agnes", "ticket open P2 no org named", message_id="evt-note") == ""
+    async with desk.app.uow_factory(read_only=True) as uow:
+        assert await uow.tickets.count() == 1
+        assert [e.kind for e in await uow.tickets.events(1)] == ["opened", "note"]
