@@ -357,21 +357,25 @@ async def execute_riding(session: AsyncSession, stmt: Any, params: dict[str, Any
     waiting = session.info.pop(_WAITING, None)
     if waiting is None:
         return await session.execute(stmt, params)
-    return await session.execute(riding(waiting[0], stmt), waiting[1] | params)
+    both = riding(waiting[0], stmt)
+    if both is None:  # they cannot share one statement: the write goes first, on its own
+        await session.execute(*waiting)
+        return await session.execute(stmt, params)
+    return await session.execute(both, waiting[1] | params)
 
 
 def riding(write: Any, stmt: Any) -> Any:
-    """`WITH ride AS (<write>) <stmt>`: both `typed_text` statements as one, built once per pair."""
+    """`WITH ride AS (<write>) <stmt>`: both `typed_text` statements as one, built once per pair
+    (None when their binds share a name)."""
     key = (id(write), id(stmt))
-    both = _RIDING.get(key)
-    if both is None:
+    if key not in _RIDING:
         write_sql, write_binds, _, _ = _PARTS[id(write)]
         sql, binds, returning, _ = _PARTS[id(stmt)]
         clash = {b.key for b in write_binds} & {b.key for b in binds}
-        if clash:
-            raise ValueError(f"statements riding together share bind names: {sorted(clash)}")
-        both = _RIDING[key] = typed_text(f"WITH ride AS ({write_sql}) {sql}", [*write_binds, *binds], returning)
-    return both
+        _RIDING[key] = None if clash else typed_text(
+            f"WITH ride AS ({write_sql}) {sql}", [*write_binds, *binds], returning
+        )
+    return _RIDING[key]
 
 
 def send_waiting(session: Session) -> None:
@@ -404,11 +408,16 @@ def _waiting_forgotten(session: Session, _previous: Any) -> None:
 # Adapter state writes, as text: the dialects' on_conflict constructs have no cache key in
 # SQLAlchemy 2.0, so a statement built with them is compiled again on every call; these are
 # compiled once (and psycopg prepares them once they repeat). The same SQL on both databases.
-_STATE_UPSERT = text(
-    "INSERT INTO adapter_state (namespace, key, value, updated_at) VALUES (:namespace, :key, :value, :updated_at) "
-    "ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
-).bindparams(bindparam("namespace", type_=String()), bindparam("key", type_=String()),
-             bindparam("value", type_=String()), bindparam("updated_at", type_=UTCDateTime()))  # fmt: skip
+def _state_upsert(rows: int) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE of `rows` (namespace, key, value) in one statement."""
+    return multirow_text(
+        "INSERT INTO adapter_state (namespace, key, value, updated_at)",
+        "(:namespace_{i}, :key_{i}, :value_{i}, :updated_at)", rows, shared={"updated_at": UTCDateTime()},
+        per_row={"namespace": String(), "key": String(), "value": String()},
+        tail=" ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )
+
+
 _STATE_FIRST = text(
     "INSERT INTO adapter_state (namespace, key, value, updated_at) VALUES (:namespace, :key, '', :updated_at) "
     "ON CONFLICT (namespace, key) DO NOTHING RETURNING key"
@@ -418,12 +427,14 @@ _STATE_FIRST = text(
 
 async def state_upsert(session: AsyncSession, items: Sequence[tuple[str, str, str]]) -> None:
     """Store each (namespace, key, value), replacing what was there (the last of two wins):
-    one statement, run for every row at once (psycopg: one pipeline)."""
-    now = datetime.now(UTC)
+    one statement for all of them, which carries a write waiting in the session (the delivered
+    mark of the answers this bookkeeping is about)."""
     rows = {(namespace, key): value for namespace, key, value in items}
-    params = [{"namespace": ns, "key": key, "value": value, "updated_at": now} for (ns, key), value in rows.items()]
-    if params:
-        await session.execute(_STATE_UPSERT, params if len(params) > 1 else params[0])
+    params: dict[str, Any] = {"updated_at": datetime.now(UTC)}
+    for i, ((namespace, key), value) in enumerate(rows.items()):
+        params |= {f"namespace_{i}": namespace, f"key_{i}": key, f"value_{i}": value}
+    if rows:
+        await execute_riding(session, _state_upsert(len(rows)), params)
 
 
 async def state_first_time(session: AsyncSession, namespace: str, key: str) -> bool:

@@ -19,7 +19,7 @@ from tests.integration.slack.slack_fakes import SIGNING_SECRET, FakeSlack, Slack
 class Transactions:
     """The transactions an engine begins while counting, each as the first words of its
     statements (BEGIN itself left out; a statement carrying a write, `WITH ride AS (<write>)
-    <statement>`, by its write's first words)."""
+    <statement>`, as the write's and then the statement's)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
@@ -29,9 +29,18 @@ class Transactions:
         self.seen.append([])
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        words = " ".join(statement.removeprefix("WITH ride AS (").split()[:3])
-        if self.seen and not words.upper().startswith(("BEGIN", "PRAGMA")):
-            self.seen[-1].append(words)
+        parts = [statement]
+        if statement.startswith("WITH ride AS ("):
+            depth, inner = 0, statement.removeprefix("WITH ride AS (")
+            for i, char in enumerate(inner):  # the write ends at its closing parenthesis
+                depth += {"(": 1, ")": -1}.get(char, 0)
+                if depth < 0:
+                    parts = [inner[:i], inner[i + 1 :]]
+                    break
+        for part in parts:
+            words = " ".join(part.split()[:3])
+            if self.seen and not words.upper().startswith(("BEGIN", "PRAGMA")):
+                self.seen[-1].append(words)
 
     def __enter__(self) -> Transactions:
         event.listen(self.engine, "begin", self._begin)

@@ -196,6 +196,13 @@ async def test_a_waiting_write_is_seen_and_kept_as_if_sent_at_once(any_db_url: s
         await uow.commit()
     assert await _keys(desk, "9") == ["before", "inside-kept"]
 
+    async with desk.app.uow_factory() as uow:  # a statement whose binds share names with the write
+        await uow.timers.schedule("sla", "10", "response:75", now)
+        await uow.state.put_many([("slack-thread", "10", "C0ACME|1.2")])
+        await uow.commit()
+    assert await _keys(desk, "10") == ["response:75"]
+    assert await desk.app.state.get("slack-thread", "10") == "C0ACME|1.2"
+
 
 async def test_a_slash_command_carries_its_timers_with_its_done_mark(make_app: Callable[..., Any],
                                                                     pg_url: str) -> None:
