@@ -392,9 +392,10 @@ class OutboxRepository:
         (the command's timers), not the ORM's bulk path, which flushes and plans first: nothing in
         the unit of work uses these rows as objects."""
         messages = list(messages)
-        if messages:
-            await execute_riding(self.session, _outbox_insert(len(messages), returning=False),
-                                 _outbox_params(messages, now, None, ()))
+        for start in range(0, len(messages), OUTBOX_ROWS_PER_INSERT):  # (SQLite limits binds per statement)
+            chunk = messages[start : start + OUTBOX_ROWS_PER_INSERT]
+            await execute_riding(self.session, _outbox_insert(len(chunk), returning=False),
+                                 _outbox_params(chunk, now, None, ()))
 
     async def add_leased(self, messages: Sequence[Outbound], now: datetime, until: datetime,
                          networks: Collection[str]) -> list[Outbound]:  # fmt: skip
@@ -477,6 +478,9 @@ class OutboxRepository:
         return int((await self.session.execute(select(func.coalesce(func.max(OutboxMessage.id), 0)))).scalar_one())
 
 
+# At most this many rows per outbox INSERT (11 binds each): the statements cached per row count
+# stay few, and SQLite's limit on binds per statement is never reached.
+OUTBOX_ROWS_PER_INSERT = 200
 _OUTBOX_HEAD = ("INSERT INTO outbox (created_at, network, target, label, kind, text, ticket_id, buttons, extra, "
                 "attempts, error, next_attempt_at)")
 _OUTBOX_ROW = ("(:now, :network_{i}, :target_{i}, :label_{i}, :kind_{i}, :text_{i}, :ticket_id_{i}, :buttons_{i}, "

@@ -152,6 +152,25 @@ async def test_outbox_rows_keep_buttons_and_are_delivered_once(any_db_url: str) 
         await db.dispose()
 
 
+async def test_a_burst_of_posts_is_stored_whole(any_db_url: str) -> None:
+    """An alert storm's messages in one transaction: more rows than SQLite takes binds for in
+    one statement (32,766) are all stored, with what each carries."""
+    db = await fresh(any_db_url)
+    try:
+        posts = [Outbound(Destination("irc", "#oncall"), f"page {i}", "page", i, (Button("Ack", f"ack {i}"),))
+                 for i in range(3100)]  # fmt: skip
+        async with UnitOfWork(db) as uow:
+            await uow.outbox.add_all(posts, T0)
+            await uow.commit()
+        async with UnitOfWork(db, read_only=True) as uow:
+            rows = await uow.outbox.since(0)
+        assert [(r.text, r.ticket_id, r.buttons) for r in rows] == [
+            (f"page {i}", i, [{"label": "Ack", "command": f"ack {i}"}]) for i in range(3100)
+        ]
+    finally:
+        await db.dispose()
+
+
 async def test_adapter_state_first_time_is_true_once(any_db_url: str) -> None:
     db = await fresh(any_db_url)
     try:
