@@ -119,7 +119,7 @@ async def test_a_connection_the_server_dropped_costs_no_command(make_app: Callab
 
 async def test_reads_do_not_queue_behind_a_long_write_on_sqlite(desk: Session) -> None:
     tid = _opened_id(await desk.text("agnes", "ticket open --for acme P3 busy desk"))
-    hold = 2.0
+    hold = 4.0  # (queued reads would take all of it; unqueued ones take ~0.1 s, 0.73 s on a busy CI)
     holding = asyncio.Event()
 
     async def long_write() -> None:
