@@ -363,28 +363,9 @@ class OutboxRepository:
         self.db = db
 
     async def add(self, message: Outbound, now: datetime) -> int:
-        row = self._row(message, now)
-        self.session.add(row)
-        await self.session.flush()
-        return row.id
-
-    def _row(self, message: Outbound, now: datetime) -> OutboxMessage:
-        return OutboxMessage(**self._values(message, now))
-
-    def _values(self, message: Outbound, now: datetime) -> dict[str, Any]:
-        return dict(
-            created_at=now,
-            network=message.destination.network,
-            target=message.destination.target,
-            label=message.label or str(message.destination),
-            kind=message.kind,
-            text=message.text,
-            ticket_id=message.ticket_id,
-            buttons=[{"label": b.label, "command": b.command} for b in message.buttons],
-            extra=dict(message.extra),
-            attempts=0,
-            error="",
-        )
+        """One message; its id."""
+        result = await execute_riding(self.session, _outbox_insert(1), _outbox_params([message], now, None, ()))
+        return int(result.one().id)
 
     async def add_all(self, messages: Iterable[Outbound], now: datetime) -> None:
         """Several messages in one statement (a command's posts, the alert intake's batches): a
