@@ -392,21 +392,24 @@ async def _opens_only(args: argparse.Namespace) -> int:
     if not args.pg:
         print("--only open needs PostgreSQL (--pg or SUPPORTBOT_TEST_PG)", file=sys.stderr)
         return 2
-    async with fresh_database(args.pg) as url:
-        trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
-        floor = await _transaction_floor(url, trips, args.seconds)
-    _print_opens(trips, wire, quota, per_s, floor)
+    trips, wire, quota, per_s, floor = await _opens(args.pg, args.seconds)
     print(f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
           f"open_per_s={per_s:.1f} floor_open_per_s={floor:.1f}")
     return 0
 
 
-def _print_opens(trips: int, wire: int, quota: int, per_s: float, floor: float) -> None:
+async def _opens(pg: str, seconds: float) -> tuple[int, int, int, float, float]:
+    """`ticket open` on a fresh PostgreSQL database (statements, wire round trips, statements on
+    a quota plan, opens/s) and this machine's floor for that many statements, printed."""
+    async with fresh_database(pg) as url:
+        trips, wire, quota, per_s = await _open_round_trips(url, seconds)
+        floor = await _transaction_floor(url, trips, seconds)
     print(f"pg ticket open ({OPEN_ORG}, no quota): {trips} statements, {wire} round trips on the wire "
           f"(BEGIN/COMMIT included); on a quota plan: {quota} statements; {per_s:.1f} opens/s in one process",
           flush=True)
     print(f"the floor on this machine: SQLAlchemy's async session alone does {floor:.1f} transactions/s of "
           f"{trips} one-row INSERTs each", flush=True)
+    return trips, wire, quota, per_s, floor
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -451,10 +454,7 @@ async def main_async(args: argparse.Namespace) -> int:
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
     trips, wire, quota, per_s, floor = 0, 0, 0, 0.0, 0.0
     if args.pg and "open" in parts and "pg" in wanted:
-        async with fresh_database(args.pg) as url:
-            trips, wire, quota, per_s = await _open_round_trips(url, args.seconds)
-            floor = await _transaction_floor(url, trips, args.seconds)
-        _print_opens(trips, wire, quota, per_s, floor)
+        trips, wire, quota, per_s, floor = await _opens(args.pg, args.seconds)
     top = max(sizes)
     key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
