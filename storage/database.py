@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from bot.desk.sla import PlanTargets
 from storage import schema
-from storage.models import AdapterStateRow, Alert, OutboxMessage, Page, PageNotification, UTCDateTime
+from storage.models import AdapterStateRow, Alert, Page, PageNotification, UTCDateTime
 
 # The execution option a read-only unit of work sets on its connection: on SQLite its transaction
 # never takes the write lock, and a write in it is an error.
@@ -234,8 +234,9 @@ def _postgresql_explicit_begin(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN")
 
 
-# Rows written many at a time (an alert burst: its alerts, pages, page steps and messages).
-NUMBERED_BEFORE_FLUSH = (Alert, Page, PageNotification, OutboxMessage)
+# Rows written many at a time as objects (an alert burst: its alerts, pages and page steps; its
+# messages go in as the outbox's multi-row INSERT, storage.repositories.OutboxRepository).
+NUMBERED_BEFORE_FLUSH = (Alert, Page, PageNotification)
 
 
 class NumberingSession(Session):
