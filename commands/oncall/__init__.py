@@ -356,7 +356,12 @@ def paging_hours(ctx: CommandContext, ticket: TicketRecord) -> BusinessCalendar 
 
 
 async def paging_starts_at(ctx: CommandContext, ticket: TicketRecord) -> datetime | None:
-    """When a P1 that came in outside its plan's paging hours will page (None: no such wait)."""
+    """When a P1 that came in outside its plan's paging hours will page (None: no such wait).
+    Only an active ticket at one of its plan's `page_on` priorities can wait (changing either
+    cancels the wait, and `start` pages nothing for any other), so no other is looked up."""
+    plan = ctx.config.plans.get(ticket.plan)
+    if plan is None or Priority(ticket.priority).label not in plan.page_on or not TicketState(ticket.state).is_active:
+        return None
     if ctx.uow.tickets.opened_here(ticket.id):  # opened by this command: only its own timer can exist
         return min(ctx.uow.timers.written(START_KIND, str(ticket.id)).values(), default=None)
     for timer in await ctx.uow.timers.pending(START_KIND, str(ticket.id)):

@@ -111,6 +111,7 @@ async def test_a_customers_sla_list_reads_no_history(desk: Session, clock: Fixed
         event.remove(engine, "before_cursor_execute", seen)
     assert reply.count("First response due") == 20
     assert not [s for s in statements if "ticket_events" in s]
+    assert not [s for s in statements if "timers" in s]  # a P3 never waits for paging hours: not looked up
 
 
 async def test_migration_i21_folds_existing_tickets(
