@@ -20,7 +20,8 @@ in one process (`--only open`: just those).
                                           [--parts sizes,history,long,open] [--backends sqlite,pg]
                                           [--only open]
 
---parts and --backends run only some of the figures (the others print as 0) while iterating;
+--parts and --backends run only some of the figures while iterating (the last line then has only
+their keys);
 --only open runs just the PostgreSQL `ticket open` figures.
 
 The last line is machine-readable key=value pairs (figures of the largest size; PostgreSQL's
@@ -452,35 +453,40 @@ async def main_async(args: argparse.Namespace) -> int:
         lt = long[name]
         print(f"{name} ticket with {args.events} events: show {lt['show_ms']:.1f} ms  sla {lt['sla_ms']:.1f} ms  "
               f"explain {lt['explain_ms']:.1f} ms  note {lt['note_ms']:.1f} ms", flush=True)
-    trips, wire, quota, per_s, floor = 0, 0, 0, 0.0, 0.0
-    if args.pg and "open" in parts and "pg" in wanted:
-        trips, wire, quota, per_s, floor = await _opens(args.pg, args.seconds)
     top = max(sizes)
     key = "pg" if args.pg and "pg" in wanted else "sqlite"
     label, events = _label(top), _label(args.events)
-    top_r, top_sqlite, h, h_sqlite = results[key][top], results["sqlite"][top], history[key], history["sqlite"]
-    print(
-        f"statements_{label}_ms={h['statements_ms']:.1f} "
-        f"statements_{label}_sqlite_ms={h_sqlite['statements_ms']:.1f} "
-        f"statement_totals_{label}_ms={h['statement_totals_ms']:.1f} "
-        f"report_month_{label}_ms={h['report_month_ms']:.1f} "
-        f"report_month_{label}_sqlite_ms={h_sqlite['report_month_ms']:.1f} "
-        f"statements_{label}_one_month_ms={top_r['statements_ms']:.1f} "
-        f"statements_{label}_one_month_sqlite_ms={top_sqlite['statements_ms']:.1f} "
-        f"statement_totals_{label}_one_month_ms={top_r['statement_totals_ms']:.1f} "
-        f"statements_next_month_{label}_one_month_ms={top_r['statements_next_month_ms']:.1f} "
-        f"report_month_{label}_one_month_ms={top_r['report_month_ms']:.1f} "
-        f"report_month_{label}_one_month_sqlite_ms={top_sqlite['report_month_ms']:.1f} "
-        f"sla_report_{label}_ms={top_r['sla_report_ms']:.1f} "
-        f"sla_report_{label}_sqlite_ms={top_sqlite['sla_report_ms']:.1f} "
-        f"open_quota_{label}_sqlite_ms={top_sqlite['open_quota_ms']:.1f} "
-        f"quota_count_{label}_ms={top_r['quota_count_ms']:.1f} "
-        f"quota_count_{label}_sqlite_ms={top_sqlite['quota_count_ms']:.1f} "
-        f"show_{events}_events_ms={long[key]['show_ms']:.1f} "
-        f"note_{events}_events_ms={long[key]['note_ms']:.1f} "
-        f"open_round_trips={trips} open_wire_round_trips={wire} open_quota_round_trips={quota} "
-        f"open_per_s={per_s:.1f} floor_open_per_s={floor:.1f}"
-    )
+    ran = {name for name, _ in backends}
+    figures: list[str] = []  # only what this run measured (a part or database left out: no key)
+
+    def add(figure: str, backend: str, part: str, value: float) -> None:
+        if backend in ran and part in parts:
+            figures.append(f"{figure}={value:.1f}")
+
+    h, h_sqlite, top_r, top_sqlite = history[key], history["sqlite"], results[key][top], results["sqlite"][top]
+    add(f"statements_{label}_ms", key, "history", h["statements_ms"])
+    add(f"statements_{label}_sqlite_ms", "sqlite", "history", h_sqlite["statements_ms"])
+    add(f"statement_totals_{label}_ms", key, "history", h["statement_totals_ms"])
+    add(f"report_month_{label}_ms", key, "history", h["report_month_ms"])
+    add(f"report_month_{label}_sqlite_ms", "sqlite", "history", h_sqlite["report_month_ms"])
+    add(f"statements_{label}_one_month_ms", key, "sizes", top_r["statements_ms"])
+    add(f"statements_{label}_one_month_sqlite_ms", "sqlite", "sizes", top_sqlite["statements_ms"])
+    add(f"statement_totals_{label}_one_month_ms", key, "sizes", top_r["statement_totals_ms"])
+    add(f"statements_next_month_{label}_one_month_ms", key, "sizes", top_r["statements_next_month_ms"])
+    add(f"report_month_{label}_one_month_ms", key, "sizes", top_r["report_month_ms"])
+    add(f"report_month_{label}_one_month_sqlite_ms", "sqlite", "sizes", top_sqlite["report_month_ms"])
+    add(f"sla_report_{label}_ms", key, "sizes", top_r["sla_report_ms"])
+    add(f"sla_report_{label}_sqlite_ms", "sqlite", "sizes", top_sqlite["sla_report_ms"])
+    add(f"open_quota_{label}_sqlite_ms", "sqlite", "sizes", top_sqlite["open_quota_ms"])
+    add(f"quota_count_{label}_ms", key, "sizes", top_r["quota_count_ms"])
+    add(f"quota_count_{label}_sqlite_ms", "sqlite", "sizes", top_sqlite["quota_count_ms"])
+    add(f"show_{events}_events_ms", key, "long", long[key]["show_ms"])
+    add(f"note_{events}_events_ms", key, "long", long[key]["note_ms"])
+    if args.pg and "open" in parts and "pg" in wanted:
+        trips, wire, quota, per_s, floor = await _opens(args.pg, args.seconds)
+        figures += [f"open_round_trips={trips}", f"open_wire_round_trips={wire}", f"open_quota_round_trips={quota}",
+                    f"open_per_s={per_s:.1f}", f"floor_open_per_s={floor:.1f}"]
+    print(" ".join(figures))
     return 0
 
 
