@@ -427,9 +427,9 @@ async def ticket_attach(ctx: CommandContext, id: int, card: int) -> Reply:
             f"{org_label(ctx, ticket.org)}'s"
         )
     lines = await ctx.uow.assist.lines(found.id)
-    events = await ctx.uow.tickets.events(ticket.id)
+    latest = await ctx.uow.tickets.latest_event_at(ticket.id)
     # The customer wrote then; but never before what is already on the ticket.
-    at = max([found.first_line_at, *(e.at for e in events)])
+    at = max(found.first_line_at, latest) if latest is not None else found.first_line_at
     resumed = ""
     if ticket.state == TicketState.WAITING.value:
         await record(ctx, ticket, "resume", reason=f"customer chat (card {card})", at=at,

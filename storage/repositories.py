@@ -184,6 +184,16 @@ class TicketRepository:
             cached = self._events[ticket_id] = list((await self.session.execute(stmt)).all())
         return cached
 
+    async def latest_event_at(self, ticket_id: int) -> datetime | None:
+        """When the ticket's newest event happened: one step down the (ticket, at) index,
+        however long the history."""
+        cached = self._events.get(ticket_id)
+        if cached is not None:
+            return max((e.at for e in cached), default=None)
+        stmt = select(func.max(TicketEvent.at)).where(TicketEvent.ticket_id == ticket_id)
+        at: datetime | None = (await self.session.execute(stmt)).scalar_one()
+        return at
+
     async def clock_history(self, ticket_id: int, kinds: Iterable[str]) -> Sequence[Any]:
         """The ticket's events of the given kinds, oldest first (plain rows, as `events`)."""
         cached = self._events.get(ticket_id)

@@ -71,6 +71,10 @@ class TicketStore(Protocol):
         """The ticket's whole history, oldest first."""
         ...
 
+    async def latest_event_at(self, ticket_id: int) -> datetime | None:
+        """When the ticket's newest event happened (None: it has none), without its history."""
+        ...
+
     async def clock_history(self, ticket_id: int, kinds: Iterable[str]) -> Sequence[TicketEventRecord]:
         """The ticket's events of the given kinds, oldest first (what moves its clocks)."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, insert, select
 
 from bot.desk.clock import FixedClock
 from bot.desk.domain import Outbound
@@ -219,6 +219,42 @@ async def test_attach_adds_the_lines_as_a_customer_reply_and_resumes_a_waiting_t
     assert "queue runner died at 09:58" in events[-1][4]
     assert await desk.text("agnes", "ticket attach 1 1") == "card 1 was already attached to ticket #1."
     assert await desk.text("agnes", "ticket open --from 1") == "card 1 was already attached to ticket #1."
+
+
+async def test_attached_lines_never_go_before_the_tickets_latest_entry_and_no_history_is_read(
+    make_app: Callable[..., Any], any_db_url: str, clock: FixedClock
+) -> None:
+    """The card's chat came first, an agent's note after it: the attached reply is placed at the
+    note (the history stays in order), found without reading the ticket's history."""
+    desk: Session = await make_app(any_db_url)
+    start = clock.now()
+    await desk.text("alice", "ticket open P3 mail queue stuck")
+    clock.advance(minutes=1)
+    await chat(desk, "alice", "it is stuck again")  # card 1, at 10:01
+    clock.advance(minutes=4)
+    await desk.text("agnes", "ticket note 1 looking at the queue runner")  # 10:05
+    async with desk.app.db.engine.begin() as conn:  # a long history before both
+        await conn.execute(insert(TicketEvent), [
+            {"ticket_id": 1, "at": start - timedelta(days=3, minutes=i), "actor": "agnes", "actor_role": "agent",
+             "kind": "note", "text": f"old note {i}", "public": False, "priority": None, "reason": "", "data": {}}
+            for i in range(2000)
+        ])
+    clock.advance(minutes=5)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        statements.append(sql)
+
+    engine = desk.app.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert (await desk.text("agnes", "ticket attach 1 1")).startswith("Attached card 1")
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not [s for s in statements if "ticket_events.text" in s]  # no entry of the history loaded
+    kind, at, actor, _, text = (await events_of(desk, 1))[-1]
+    assert (kind, actor) == ("reply", "alice") and "it is stuck again" in text
+    assert at == clock.now() - timedelta(minutes=5)  # the note's time, not the chat's (10:01)
 
 
 async def test_a_500_line_paste_is_one_card_with_every_line_stored(desk: Session, clock: FixedClock) -> None:
