@@ -7,11 +7,13 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from bot.desk.clock import FixedClock
 from bot.desk.domain import InboundMessage, Reply
@@ -21,6 +23,23 @@ from bot.runtime.config import Config, parse_config
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "bot.toml"
 PG_ENV = "SUPPORTBOT_TEST_PG"
+
+
+@contextmanager
+def statements(app: App) -> Iterator[list[str]]:
+    """The SQL statements the app's database receives meanwhile, as sent (an executemany
+    counts once)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = app.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 def in_ci() -> bool:

@@ -4,40 +4,23 @@ per transaction (the throughput target: 200 alerts/s on one instance)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from sqlalchemy import event
 
 from bot.desk.alerts import AlertAction, AlertEvent
 from bot.desk.clock import FixedClock
 from commands.oncall.alerts import receive_batch
 from storage.models import Alert, Page
-from tests.integration.alerts.alert_peers import AM_KEY, AlertDesk, IntakeServer, open_alert_desk, post
+from tests.conftest import statements
+from tests.integration.alerts.alert_peers import AM_KEY, IntakeServer, open_alert_desk, post
 
 
 def webhook(status: str, names: list[str]) -> dict[str, Any]:
     return {"version": "4", "status": status, "alerts": [
         {"status": status, "fingerprint": f"fp-{name}", "annotations": {"summary": f"{name} down"},
          "labels": {"alertname": name, "severity": "critical", "instance": "web1"}} for name in names]}
-
-
-@contextmanager
-def statements(desk: AlertDesk) -> Iterator[list[str]]:
-    """The SQL statements the database receives meanwhile (an executemany counts once)."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engine = desk.app.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 async def test_one_webhook_of_many_alerts_pages_each_once_in_a_fixed_number_of_statements(
@@ -48,13 +31,13 @@ async def test_one_webhook_of_many_alerts_pages_each_once_in_a_fixed_number_of_s
     more = [f"svc{n}" for n in range(20, 60)]
     async with IntakeServer(desk.app) as srv, aiohttp.ClientSession() as http:
         url = srv.alerts_url(AM_KEY)
-        with statements(desk) as small:
+        with statements(desk.app) as small:
             status, body = await post(http, url, webhook("firing", first))
         assert status == 200 and [a["outcome"] for a in body["alerts"]] == ["new"] * 20
         assert [a["alert"] for a in body["alerts"]] == list(range(1, 21))  # numbered in the webhook's order
 
         # Alertmanager re-sends the group with 40 more: 20 repeats, 40 new alerts.
-        with statements(desk) as large:
+        with statements(desk.app) as large:
             status, body = await post(http, url, webhook("firing", first + more))
         assert [a["outcome"] for a in body["alerts"]] == ["repeat"] * 20 + ["new"] * 40
         assert len(large) <= len(small) + 3 and len(small) <= 20, (len(small), len(large))

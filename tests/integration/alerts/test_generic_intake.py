@@ -12,10 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import event
 
 from bot.desk.clock import FixedClock
 from storage.models import Alert, AlertKey, OutboxMessage, Page, TicketEvent
+from tests.conftest import statements
 from tests.integration.alerts.alert_peers import (
     EVENTS_KEY,
     ORG_KEY,
@@ -258,18 +258,10 @@ async def test_an_alert_ticket_is_written_once_with_its_due_times(
     """The ticket an org's alert opens is inserted with the due times its opening gives (no
     UPDATE of the row just inserted), and everyone sees them at once."""
     desk = await open_alert_desk(make_app, any_db_url, clock)
-    engine = desk.app.db.engine.sync_engine
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(" ".join(statement.split()[:3]))
-
     async with IntakeServer(desk.app) as srv, aiohttp.ClientSession() as http:
-        event.listen(engine, "before_cursor_execute", seen)
-        try:
+        with statements(desk.app) as raw:
             status, _ = await post(http, srv.alerts_url(ORG_KEY), trigger("mx", "mail relay down", "critical", "mx1"))
-        finally:
-            event.remove(engine, "before_cursor_execute", seen)
+    sent = [" ".join(statement.split()[:3]) for statement in raw]
     assert status == 202
     assert "INSERT INTO tickets" in sent and "UPDATE tickets SET" not in sent, sent
     shown = await desk.text("agnes", "ticket show 1")

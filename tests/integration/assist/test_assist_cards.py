@@ -7,12 +7,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from bot.desk.clock import FixedClock
 from bot.desk.domain import Outbound
 from storage.models import AssistCard, AssistLine, AssistNotice, Ticket, TicketEvent
-from tests.conftest import Session
+from tests.conftest import Session, statements
 
 FRIDAY_EVENING = datetime(2026, 11, 27, 18, 2, tzinfo=UTC)  # uk-office closed until Monday 09:00
 MONDAY = datetime(2026, 11, 30, 9, 30, tzinfo=UTC)
@@ -240,18 +240,9 @@ async def test_attached_lines_never_go_before_the_tickets_latest_entry_and_no_hi
             for i in range(2000)
         ])
     clock.advance(minutes=5)
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        statements.append(sql)
-
-    engine = desk.app.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(desk.app) as sent:
         assert (await desk.text("agnes", "ticket attach 1 1")).startswith("Attached card 1")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
-    assert not [s for s in statements if "ticket_events.text" in s]  # no entry of the history loaded
+    assert not [s for s in sent if "ticket_events.text" in s]  # no entry of the history loaded
     kind, at, actor, _, text = (await events_of(desk, 1))[-1]
     assert (kind, actor) == ("reply", "alice") and "it is stuck again" in text
     assert at == clock.now() - timedelta(minutes=5)  # the note's time, not the chat's (10:01)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from alembic import command
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from bot.desk.clock import FixedClock
 from bot.desk.sla import ClockFacts, clocks_from, compute_clocks, targets_key
@@ -17,7 +17,7 @@ from bot.runtime.config import business_calendars, plan_targets
 from commands.sla import clock_events
 from storage import schema
 from storage.models import Ticket
-from tests.conftest import Session
+from tests.conftest import Session, statements
 
 
 async def test_ticket_show_pages_the_history_newest_first(desk: Session, clock: FixedClock) -> None:
@@ -98,20 +98,11 @@ async def test_a_customers_sla_list_reads_no_history(desk: Session, clock: Fixed
     for i in range(20):
         await desk.text("alice", f"ticket open P3 ticket {i}")
         await desk.text("agnes", f"ticket note {i + 1} a note to make history")
-    statements: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
-        statements.append(sql)
-
-    engine = desk.app.db.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(desk.app) as sent:
         reply = await desk.text("alice", "sla")
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     assert reply.count("First response due") == 20
-    assert not [s for s in statements if "ticket_events" in s]
-    assert not [s for s in statements if "timers" in s]  # a P3 never waits for paging hours: not looked up
+    assert not [s for s in sent if "ticket_events" in s]
+    assert not [s for s in sent if "timers" in s]  # a P3 never waits for paging hours: not looked up
 
 
 async def test_migration_i21_folds_existing_tickets(

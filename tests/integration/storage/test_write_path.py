@@ -14,28 +14,21 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event
 
-from tests.conftest import Session
+from tests.conftest import Session, statements
 
 
 async def _sent_by(desk: Session, line: str) -> tuple[str, list[str]]:
     """agnes's answer to `line`, and the first three words of each statement it sent (of one
     carrying a write along, `WITH ride AS (<write>) <statement>`: both, joined by " + ")."""
-    engine = desk.app.db.engine.sync_engine
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("WITH ride AS ("):
-            sent.append(" + ".join(re.findall(r"INSERT INTO \w+|UPDATE (?!SET)\w+", statement)))
-        else:
-            sent.append(" ".join(statement.split()[:3]))
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(desk.app) as raw:
         reply = await desk.text("agnes", line, message_id=uuid.uuid4().hex)
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
+    sent = [
+        " + ".join(re.findall(r"INSERT INTO \w+|UPDATE (?!SET)\w+", statement))
+        if statement.startswith("WITH ride AS (")
+        else " ".join(statement.split()[:3])
+        for statement in raw
+    ]
     return reply, sent
 
 
@@ -209,24 +202,15 @@ async def test_a_slash_command_carries_its_timers_with_its_done_mark(make_app: C
     """From the durable inbox, the timers of a new ticket ride along with the inbox row's "done"
     mark: the ticket's timers are there, and the command ran once."""
     desk: Session = await make_app(pg_url)
-    engine = desk.app.db.engine.sync_engine
-    sent: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
     async with desk.app.uow_factory() as uow:
         now = desk.app.clock.now()
         await uow.inbox.add("k-1", "console", {}, {}, now, now, "")
         await uow.commit()
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements(desk.app) as sent:
         async with desk.app.uow_factory() as uow:
             await uow.timers.schedule("sla", "11", "response:75", desk.app.clock.now())
             assert await uow.inbox.finish("k-1", desk.app.clock.now()) is True
             await uow.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     riding = [s for s in sent if "INSERT INTO timers" in s]
     assert len(riding) == 1 and riding[0].startswith("WITH ride AS") and "UPDATE inbox" in riding[0], sent
     assert not [s for s in sent if s.startswith("UPDATE inbox")], sent  # one statement for both
