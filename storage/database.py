@@ -355,14 +355,14 @@ async def write_soon(session: AsyncSession, stmt: Any, params: dict[str, Any]) -
 async def execute_riding(session: AsyncSession, stmt: Any, params: dict[str, Any]) -> Any:
     """Execute `stmt` (built with `typed_text`) carrying the write waiting in the session, if
     any, in the same statement; its result is `stmt`'s."""
-    waiting = session.info.pop(_WAITING, None)
-    if waiting is None:
+    write = session.info.pop(_WAITING, None)
+    if write is None:
         return await session.execute(stmt, params)
-    both = riding(waiting[0], stmt)
+    both = riding(write[0], stmt)
     if both is None:  # they cannot share one statement: the write goes first, on its own
-        await session.execute(*waiting)
+        await session.execute(*write)
         return await session.execute(stmt, params)
-    return await session.execute(both, waiting[1] | params)
+    return await session.execute(both, write[1] | params)
 
 
 def riding(write: Any, stmt: Any) -> Any:
@@ -381,9 +381,9 @@ def riding(write: Any, stmt: Any) -> Any:
 
 def send_waiting(session: Session) -> None:
     """The waiting write, on its own, now (inside the session's greenlet: sync)."""
-    waiting = session.info.pop(_WAITING, None)
-    if waiting is not None:
-        session.execute(*waiting)
+    write = session.info.pop(_WAITING, None)
+    if write is not None:
+        session.execute(*write)
 
 
 @event.listens_for(NumberingSession, "do_orm_execute")
